@@ -1,0 +1,35 @@
+// What the API methods need from the rest of the daemon, injected by the composition root.
+import { randomBytes } from 'node:crypto';
+import type { StateView } from '../../domain/state-index.js';
+import type { OpContext, PeeringPolicy, Principal } from '../../domain/types.js';
+import type { Dataplane } from '../../reconcile/dataplane.js';
+import type { Store } from '../../store/store.js';
+
+export interface MethodDeps {
+  readonly store: Store;
+  readonly dataplane: () => Dataplane;
+  readonly policy: () => PeeringPolicy;
+  readonly authenticate: (token: string) => Promise<Principal>;
+  /** Extra status sections owned by other parts (gossip later). */
+  readonly nodeId: string;
+  readonly version: string;
+  readonly startedAt: Date;
+  readonly now: () => Date;
+}
+
+/** A fresh AWS-style peering id that is not in use. */
+export function newPeeringId(view: StateView): string {
+  for (;;) {
+    const id = 'pcx-' + randomBytes(9).toString('hex').slice(0, 17);
+    if (!view.getPeering(id)) return id;
+  }
+}
+
+export function opContext(deps: MethodDeps, principal: Principal): OpContext {
+  return {
+    principal,
+    now: deps.now(),
+    policy: deps.policy(),
+    newPeeringId: () => newPeeringId(deps.store.view),
+  };
+}

@@ -1,0 +1,18 @@
+import { readFileSync } from 'node:fs';
+import t from 'tap';
+import { Catalogue, RpcError } from '../../src/errors.js';
+
+const doc = readFileSync(new URL('../../docs/errors.md', import.meta.url), 'utf8');
+const rows = new Map(
+  [...doc.matchAll(/^\| `([A-Z_]+)` \| (-?\d+) \|/gm)].map((m) => [m[1], Number(m[2])]),
+);
+
+t.test('docs/errors.md lists exactly the catalogue, with the same codes', async (t) => {
+  t.same([...rows.keys()].sort(), Object.keys(Catalogue).sort());
+  for (const [reason, [code]] of Object.entries(Catalogue)) t.equal(rows.get(reason), code, reason);
+});
+
+t.test('an RpcError carries its catalogue code and its reason in data', async (t) => {
+  const e = new RpcError('CIDR_OVERLAP', 'overlap', { cidr: '10.0.0.0/8' });
+  t.same(e.toJSON(), { code: 409, message: 'overlap', data: { cidr: '10.0.0.0/8', reason: 'CIDR_OVERLAP' } });
+});
