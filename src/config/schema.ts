@@ -1,0 +1,255 @@
+// The configuration: one zod schema with every key of the file, its production default and its
+// documentation (the `describe` text is what docs/CONFIG.md prints), and the Config type the
+// daemon runs with. The schema checks the file as written; load.ts derives Config from it
+// (absolute paths, numbers from the hex and octal strings).
+import { isIPv6 } from 'node:net';
+import { z } from 'zod';
+import { LogLevels, type LogLevel } from '../log/logger.js';
+
+const NODE_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+const COOKIE_PATTERN = /^0x[0-9a-fA-F]{1,4}$/;
+const MODE_PATTERN = /^0[0-7]{3}$/;
+const GROUP_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,31}$/;
+const HOST_PORT_PATTERN = /^(?:\[([^\]]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/;
+const COOKIE_ERROR = 'must be a non-zero hex string of at most 16 bits, like "0x5ee0"';
+const LISTEN_ERROR = 'must be "host:port" (IPv6 as "[::1]:7946", port 0 to 65535) or null';
+const MAX_PATH_LENGTH = 4096;
+const MAX_GOSSIP_PEERS = 256;
+const MiB = 1024 * 1024;
+const DAY_SECONDS = 86_400;
+const YEAR_SECONDS = 365 * DAY_SECONDS;
+
+function int(min: number, max: number) {
+  const error = `must be an integer from ${min} to ${max}`;
+  return z.int({ error }).min(min, { error }).max(max, { error });
+}
+
+/** `typeText` names the type in docs/CONFIG.md where "string" would say too little. */
+function matching(pattern: RegExp, error: string, typeText?: string) {
+  const schema = z.string({ error }).regex(pattern, { error });
+  return typeText === undefined ? schema : schema.meta({ typeText });
+}
+
+function path(error: string) {
+  return z
+    .string({ error })
+    .min(1, { error })
+    .max(MAX_PATH_LENGTH, { error })
+    .refine((p) => !p.includes('\0'), { error })
+    .meta({ typeText: 'path' });
+}
+
+/** A section: an object whose absent keys take their defaults, and which refuses unknown keys. */
+function section<Shape extends z.core.$ZodLooseShape>(shape: Shape) {
+  return z.strictObject(shape, { error: 'must be an object' });
+}
+
+/** `host:port` (IPv6 host in brackets) → its parts, or null when malformed. Port 0 is allowed. */
+export function parseHostPort(text: string): { host: string; port: number } | null {
+  const m = HOST_PORT_PATTERN.exec(text);
+  if (m === null) return null;
+  const [, v6, name, portText] = m;
+  if (v6 !== undefined && !isIPv6(v6)) return null;
+  const port = Number(portText);
+  if (port > 65_535) return null;
+  return { host: v6 ?? name ?? '', port };
+}
+
+function isWebSocketUrl(text: string): boolean {
+  if (!URL.canParse(text)) return false;
+  const url = new URL(text);
+  // Credentials in a URL would end up in logs and `status`; membership is proven otherwise.
+  return (url.protocol === 'ws:' || url.protocol === 'wss:') && url.hostname !== '' && url.username === '' && url.password === '';
+}
+
+const socket = section({
+  path: path('must be a path')
+    .default('/run/vpc-peerd/vpc-peerd.sock')
+    .describe('Unix socket the JSON-RPC API listens on. At most 107 bytes once resolved (the kernel\'s limit).'),
+  mode: matching(MODE_PATTERN, 'must be an octal string like "0660"', 'octal string')
+    .default('0660')
+    .describe('Permission bits of the socket file, in octal: who may connect.'),
+  group: matching(GROUP_PATTERN, 'must be a group name or numeric id, or null')
+    .nullable()
+    .default(null)
+    .describe('Group that owns the socket file (name or numeric id); null leaves the daemon\'s own group.'),
+  maxLineBytes: int(1024, 64 * MiB)
+    .default(MiB)
+    .describe('Longest request line accepted, in bytes; a longer one gets error -32600 and the connection is closed.'),
+  maxBatchSize: int(1, 10_000)
+    .default(100)
+    .describe('Most requests in one JSON-RPC batch; a larger batch gets error -32600 (BATCH_TOO_LARGE).'),
+  maxConnections: int(1, 65_536)
+    .default(256)
+    .describe('Most client connections served at once; more are refused until one closes.'),
+});
+
+const store = section({
+  path: path('must be a path')
+    .default('/var/lib/vpc-peerd/state.json')
+    .describe('The state journal. Its folder must be writable by the daemon.'),
+  compactAfterBytes: int(1024, 1024 * MiB)
+    .default(4 * MiB)
+    .describe('Journal growth since the last snapshot, in bytes, after which the journal is compacted into a new snapshot.'),
+});
+
+const ovs = section({
+  enabled: z
+    .union([z.boolean(), z.literal('auto')], { error: 'must be true, false or "auto"' })
+    .default('auto')
+    .describe('true: program Open vSwitch (while it is down the daemon reports it unavailable and repairs everything when it returns); false: no data plane (no-op mode); "auto": like true when an OVS answers, no-op mode otherwise.'),
+  rundir: path('must be a path')
+    .default('/var/run/openvswitch')
+    .describe('Folder of the OVS control sockets, passed to ovs-vsctl and ovs-ofctl as OVS_RUNDIR (so a private OVS instance works).'),
+  cookie: matching(COOKIE_PATTERN, COOKIE_ERROR, 'hex string')
+    // Zero would make our cookie mask select the flows of OVS itself and of other controllers.
+    .refine((hex) => Number.parseInt(hex, 16) !== 0, { error: COOKIE_ERROR })
+    .default('0x5ee0')
+    .describe('Top 16 bits of the cookie of every flow the daemon installs; it never touches a flow without them. Give each controller sharing an OVS its own.'),
+  reconcileIntervalMs: int(10, DAY_SECONDS * 1000)
+    .default(5000)
+    .describe('Period of the full reconcile (dump, diff, repair) of every local bridge, in ms. State changes also trigger one at once.'),
+});
+
+const peering = section({
+  pendingTtlSeconds: int(1, YEAR_SECONDS)
+    .default(7 * DAY_SECONDS)
+    .describe('A pending-acceptance request not answered within this many seconds becomes expired.'),
+  terminalRetentionSeconds: int(0, YEAR_SECONDS)
+    .default(DAY_SECONDS)
+    .describe('How long rejected, deleted, expired and failed peerings stay visible before they are compacted away, in seconds.'),
+  maxActivePerVpc: int(1, 1000)
+    .default(125)
+    .describe('Most active peerings one VPC may have; one more is refused with LIMIT_EXCEEDED.'),
+  sweepIntervalMs: int(10, 3_600_000)
+    .default(10_000)
+    .describe('How often pending requests are expired and old terminal records compacted away, in ms; it bounds how late either happens.'),
+});
+
+const auth = section({
+  jwtSecretFile: path('must be a path or null')
+    .nullable()
+    .default(null)
+    .describe('File holding the platform\'s shared HS256 secret: at least 32 bytes, one trailing newline ignored. null: no HS256 tokens.'),
+  jwtPublicKeyFile: path('must be a path or null')
+    .nullable()
+    .default(null)
+    .describe('PEM public key (SPKI) of the platform\'s token signer: Ed25519 (EdDSA) or P-256 (ES256). null: none. With both keys null, only the operator token is accepted.'),
+  adminTokenFile: path('must be a path')
+    .default('/run/vpc-peerd/admin.token')
+    .describe('Where the daemon writes a fresh operator token (tenant *, permission *) at each start, mode 0600; vpc-peerctl uses it by default. Tokens of an earlier start stop working.'),
+  adminTokenTtlSeconds: int(1, YEAR_SECONDS)
+    .default(30 * DAY_SECONDS)
+    .describe('Lifetime of the operator token written at start, in seconds.'),
+});
+
+const tls = section({
+  certFile: path('must be a path').describe('PEM certificate this daemon presents to its peers.'),
+  keyFile: path('must be a path').describe('PEM private key of certFile.'),
+  caFile: path('must be a path').describe('PEM CA certificates that the peers\' certificates must chain to.'),
+});
+
+const gossip = section({
+  listen: z
+    .string({ error: LISTEN_ERROR })
+    .refine((text) => parseHostPort(text) !== null, { error: LISTEN_ERROR })
+    .nullable()
+    .default(null)
+    .describe('"host:port" to accept gossip connections on (IPv6 as "[::1]:7946"; port 0 picks a free port), or null not to listen.'),
+  peers: z
+    .array(
+      z.string({ error: 'must be a ws:// or wss:// URL' }).refine(isWebSocketUrl, { error: 'must be a ws:// or wss:// URL without credentials' }),
+      { error: 'must be an array of ws:// or wss:// URLs' },
+    )
+    .max(MAX_GOSSIP_PEERS, { error: `must list at most ${MAX_GOSSIP_PEERS} peers` })
+    .refine((urls) => new Set(urls).size === urls.length, { error: 'must not list a peer twice' })
+    .default([])
+    .describe('WebSocket URLs (ws:// or wss://) of the other daemons to connect to.'),
+  secretFile: path('must be a path or null')
+    .nullable()
+    .default(null)
+    .describe('File holding the shared HMAC key that authenticates peers and their messages, or null.'),
+  tls: tls
+    .nullable()
+    .default(null)
+    .describe('Mutual TLS between daemons, or null for none. Gossip (listen or peers set) needs secretFile, tls or both.'),
+}).superRefine((g, ctx) => {
+  // Membership must be provable (SPEC §8): an unauthenticated gossip mesh is refused at start.
+  if ((g.listen !== null || g.peers.length > 0) && g.secretFile === null && g.tls === null) {
+    ctx.addIssue({ code: 'custom', path: ['secretFile'], message: 'gossip (listen or peers) needs secretFile, tls or both' });
+  }
+});
+
+const log = section({
+  level: z
+    .enum(LogLevels, { error: `must be one of ${LogLevels.join(', ')}` })
+    .default('info')
+    .describe('Least severe level written to the log.'),
+});
+
+/** The whole file. Sections are optional (`prefault({})` fills in their defaults). */
+export const ConfigSchema = z.strictObject(
+  {
+    nodeId: matching(NODE_ID_PATTERN, 'must be 1 to 64 of A-Z a-z 0-9 . _ -')
+      .optional()
+      .meta({
+        description: 'Name of this daemon in gossip, logs and status; unique among the daemons that gossip together.',
+        defaultText: 'the host name, other characters replaced by -',
+      }),
+    socket: socket.prefault({}).describe('The JSON-RPC API\'s Unix socket.'),
+    store: store.prefault({}).describe('The durable state (VPCs and peerings).'),
+    ovs: ovs.prefault({}).describe('The Open vSwitch data plane.'),
+    peering: peering.prefault({}).describe('Peering lifecycle limits and timers.'),
+    auth: auth.prefault({}).describe('Token verification (platform JWTs) and the local operator token.'),
+    gossip: gossip.prefault({}).describe('Replication to the daemons of the other hypervisors.'),
+    log: log.prefault({}).describe('Logging (JSON lines on stdout).'),
+  },
+  { error: 'must be a JSON object' },
+);
+
+/** The file as validated, defaults applied, before paths and numbers are resolved. */
+export type ConfigFile = z.output<typeof ConfigSchema>;
+
+/**
+ * The configuration the daemon runs with: every key present (defaults applied), paths absolute,
+ * `socket.mode` and `ovs.cookie` as numbers, `gossip.listen` split into host and port.
+ */
+export interface Config {
+  readonly nodeId: string;
+  readonly socket: {
+    readonly path: string;
+    /** Permission bits, e.g. 0o660. */
+    readonly mode: number;
+    readonly group: string | null;
+    readonly maxLineBytes: number;
+    readonly maxBatchSize: number;
+    readonly maxConnections: number;
+  };
+  readonly store: { readonly path: string; readonly compactAfterBytes: number };
+  readonly ovs: {
+    readonly enabled: boolean | 'auto';
+    readonly rundir: string;
+    /** The 16-bit prefix, e.g. 0x5ee0; flows carry it in the top 16 bits of their 64-bit cookie. */
+    readonly cookie: number;
+    readonly reconcileIntervalMs: number;
+  };
+  readonly peering: {
+    readonly pendingTtlSeconds: number;
+    readonly terminalRetentionSeconds: number;
+    readonly maxActivePerVpc: number;
+    readonly sweepIntervalMs: number;
+  };
+  readonly auth: {
+    readonly jwtSecretFile: string | null;
+    readonly jwtPublicKeyFile: string | null;
+    readonly adminTokenFile: string;
+    readonly adminTokenTtlSeconds: number;
+  };
+  readonly gossip: {
+    readonly listen: { readonly host: string; readonly port: number } | null;
+    readonly peers: readonly string[];
+    readonly secretFile: string | null;
+    readonly tls: { readonly certFile: string; readonly keyFile: string; readonly caFile: string } | null;
+  };
+  readonly log: { readonly level: LogLevel };
+}
