@@ -1,7 +1,7 @@
 // The live state with the secondary indexes the rules need (peerings by VPC, VPC by bridge), kept
 // up to date incrementally: a write costs O(mutations), not O(records). The store owns the one
 // live instance; domain operations only read it through StateView.
-import type { Mutation, Peering, State, Vpc } from './types.js';
+import { type Mutation, type Peering, type PeeringStatus, PeeringStatuses, type State, type Vpc } from './types.js';
 
 /** Read-only access to the state, as domain operations see it. */
 export interface StateView {
@@ -14,6 +14,8 @@ export interface StateView {
   peerings(): IterableIterator<Peering>;
   readonly vpcCount: number;
   readonly peeringCount: number;
+  /** How many peerings are in each status (kept incrementally: `status` reads it often). */
+  peeringCountsByStatus(): Record<PeeringStatus, number>;
 }
 
 export class StateIndex implements StateView {
@@ -21,6 +23,7 @@ export class StateIndex implements StateView {
   private readonly peeringMap = new Map<string, Peering>();
   private readonly bridgeMap = new Map<string, Vpc>();
   private readonly byVpc = new Map<string, Map<string, Peering>>();
+  private readonly statusCounts = new Map<PeeringStatus, number>();
 
   constructor(state?: State) {
     if (state) this.apply(StateIndex.mutationsOf(state));
@@ -59,6 +62,12 @@ export class StateIndex implements StateView {
     return m ? [...m.values()] : [];
   }
 
+  peeringCountsByStatus(): Record<PeeringStatus, number> {
+    const out = {} as Record<PeeringStatus, number>;
+    for (const s of PeeringStatuses) out[s] = this.statusCounts.get(s) ?? 0;
+    return out;
+  }
+
   vpcs(): IterableIterator<Vpc> {
     return this.vpcMap.values();
   }
@@ -82,6 +91,7 @@ export class StateIndex implements StateView {
         case 'peering.put':
           this.deletePeering(m.peering.id);
           this.peeringMap.set(m.peering.id, m.peering);
+          this.count(m.peering.status, 1);
           this.link(m.peering.requesterVpcId, m.peering);
           this.link(m.peering.accepterVpcId, m.peering);
           break;
@@ -111,13 +121,18 @@ export class StateIndex implements StateView {
     const old = this.peeringMap.get(id);
     if (!old) return;
     this.peeringMap.delete(id);
+    this.count(old.status, -1);
     this.unlink(old.requesterVpcId, id);
     this.unlink(old.accepterVpcId, id);
   }
 
+  private count(status: PeeringStatus, delta: number): void {
+    this.statusCounts.set(status, (this.statusCounts.get(status) ?? 0) + delta);
+  }
+
   private link(vpcId: string, p: Peering): void {
     let m = this.byVpc.get(vpcId);
-    if (!m) this.byVpc.set(vpcId, (m = new Map()));
+    if (!m) this.byVpc.set(vpcId, (m = new Map<string, Peering>()));
     m.set(p.id, p);
   }
 

@@ -1,5 +1,6 @@
 // The data model of SPEC §2 and the shapes every layer shares: records, the state they live in,
 // the principal that acts, and the mutations a domain operation asks the store to persist.
+import type { RpcError } from '../errors.js';
 
 export const PeeringStatuses = [
   'pending-acceptance',
@@ -93,5 +94,10 @@ export interface OpContext {
 export interface OpResult<T> {
   readonly mutations: readonly Mutation[];
   readonly result: T;
+  /**
+   * Set when the operation refuses but still changes state (an accept that finds a new
+   * conflict turns the peering `failed`): the caller persists `mutations`, then sends the error.
+   */
+  readonly error?: RpcError;
 }
 

@@ -10,7 +10,7 @@ const peering = (id: string, r: string, a: string): Peering => ({
   createdAt: 'x', updatedAt: 'x', expiresAt: 'x',
 });
 
-t.test('indexes peerings by VPC and VPCs by bridge, incrementally', async (t) => {
+t.test('indexes peerings by VPC and VPCs by bridge, incrementally', (t) => {
   const s = new StateIndex();
   s.apply([
     { op: 'vpc.put', vpc: vpc('a', 'br-a') },
@@ -19,6 +19,11 @@ t.test('indexes peerings by VPC and VPCs by bridge, incrementally', async (t) =>
   ]);
   t.equal(s.vpcByBridge('br-a')?.id, 'a');
   t.same(s.peeringsOfVpc('b').map((p) => p.id), ['pcx-1']);
+  t.equal(s.peeringCountsByStatus().active, 1);
+  s.apply([{ op: 'peering.put', peering: { ...peering('pcx-1', 'a', 'b'), status: 'deleted' } }]);
+  t.same(s.peeringCountsByStatus(), {
+    'pending-acceptance': 0, active: 0, rejected: 0, deleted: 1, expired: 0, failed: 0,
+  });
   s.apply([{ op: 'vpc.put', vpc: vpc('a', 'br-a2') }]);
   t.equal(s.vpcByBridge('br-a'), undefined, 'old bridge name released');
   t.equal(s.vpcByBridge('br-a2')?.id, 'a');
@@ -27,4 +32,5 @@ t.test('indexes peerings by VPC and VPCs by bridge, incrementally', async (t) =>
   t.equal(s.vpcCount, 1);
   t.equal(s.peeringCount, 0);
   t.same(new StateIndex(s.toState()).toState(), s.toState(), 'round-trips through a plain state');
+  t.end();
 });
