@@ -1,7 +1,7 @@
 // What the API methods need from the rest of the daemon, injected by the composition root.
 import { randomBytes } from 'node:crypto';
 import type { StateView } from '../../domain/state-index.js';
-import type { OpContext, PeeringPolicy, Principal } from '../../domain/types.js';
+import type { OpContext, OpResult, PeeringPolicy, Principal } from '../../domain/types.js';
 import type { Dataplane } from '../../reconcile/dataplane.js';
 import type { Store } from '../../store/store.js';
 
@@ -32,4 +32,21 @@ export function opContext(deps: MethodDeps, principal: Principal): OpContext {
     policy: deps.policy(),
     newPeeringId: () => newPeeringId(deps.store.view),
   };
+}
+
+/**
+ * Runs a domain write: compute the mutations against the live state, persist them, reply. An
+ * operation may return an error alongside mutations (an accept that finds a new conflict turns
+ * the peering `failed`): the mutations are persisted first, then the error is sent.
+ */
+export async function runWrite<P, T>(
+  deps: MethodDeps,
+  principal: Principal,
+  op: (view: StateView, ctx: OpContext, params: P) => OpResult<T>,
+  params: P,
+): Promise<T> {
+  const out = op(deps.store.view, opContext(deps, principal), params);
+  await deps.store.commit(out.mutations);
+  if (out.error) throw out.error;
+  return out.result;
 }

@@ -1,0 +1,57 @@
+// peering.* methods. Writes go through runWrite; peering.get adds this host's `dataplane` view.
+import { z } from 'zod';
+import {
+  acceptPeering,
+  createPeering,
+  deletePeering,
+  getPeering,
+  listPeerings,
+  rejectPeering,
+} from '../../domain/peering-ops.js';
+import { defineMethod, type MethodSpec } from '../method.js';
+import { type MethodDeps, opContext, runWrite } from './deps.js';
+import { ByPeeringId, Name, PeeringRecord, PeeringWithDataplane, Status, VpcId } from './schemas.js';
+
+export function peeringMethods(deps: MethodDeps): MethodSpec[] {
+  const transition = (name: string, summary: string, op: typeof acceptPeering): MethodSpec =>
+    defineMethod({
+      name,
+      summary,
+      auth: 'required',
+      params: ByPeeringId,
+      result: PeeringRecord,
+      handler: (params, { principal }) => runWrite(deps, principal, op, params),
+    });
+  return [
+    defineMethod({
+      name: 'peering.create',
+      summary: 'Request a peering between two VPCs of one tenant; it waits for acceptance.',
+      auth: 'required',
+      params: z.strictObject({ requesterVpcId: VpcId, accepterVpcId: VpcId, name: Name.optional() }),
+      result: PeeringRecord,
+      handler: (params, { principal }) => runWrite(deps, principal, createPeering, params),
+    }),
+    transition('peering.accept', 'Accept a pending peering: it becomes active and is programmed.', acceptPeering),
+    transition('peering.reject', 'Reject a pending peering.', rejectPeering),
+    transition('peering.delete', 'Cancel a pending peering or tear down an active one.', deletePeering),
+    defineMethod({
+      name: 'peering.get',
+      summary: "Read one peering, with its data-plane state on this host.",
+      auth: 'required',
+      params: ByPeeringId,
+      result: PeeringWithDataplane,
+      handler: (params, { principal }) => {
+        const p = getPeering(deps.store.view, opContext(deps, principal), params);
+        return { ...p, dataplane: deps.dataplane().peering(p) };
+      },
+    }),
+    defineMethod({
+      name: 'peering.list',
+      summary: 'List the peerings the caller can see, optionally of one VPC or in one status.',
+      auth: 'required',
+      params: z.strictObject({ vpcId: VpcId.optional(), status: Status.optional() }),
+      result: z.object({ items: z.array(PeeringRecord) }),
+      handler: (params, { principal }) => listPeerings(deps.store.view, opContext(deps, principal), params),
+    }),
+  ];
+}

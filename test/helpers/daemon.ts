@@ -1,0 +1,145 @@
+// Starts the real daemon process (dist/src/main.js, built by `npm test`) on a temporary folder
+// and drives it over its socket. Every daemon started here is killed by its pid when the test
+// ends, pass or fail.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SignJWT } from 'jose';
+import { connectClient, type RpcClient } from '../../src/rpc/client.js';
+
+export const MAIN = new URL('../../dist/src/main.js', import.meta.url).pathname;
+export const CTL = new URL('../../dist/src/cli/main.js', import.meta.url).pathname;
+
+interface Teardown {
+  teardown(fn: () => unknown): void;
+}
+
+export interface DaemonHandle {
+  readonly dir: string;
+  readonly configPath: string;
+  readonly socketPath: string;
+  readonly adminToken: () => string;
+  readonly secret: Uint8Array;
+  readonly logs: () => string;
+  child: ChildProcess;
+  /** Signs a platform token with the daemon's HS256 secret. */
+  token(claims: { sub?: string; tenant: string; perms: string[]; expSeconds?: number }): Promise<string>;
+  /** A client already logged in as the operator. */
+  admin(): Promise<RpcClient>;
+  client(): Promise<RpcClient>;
+  /** Starts the process again on the same folder (after a kill). */
+  restart(): Promise<void>;
+  kill(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export interface DaemonOptions {
+  config?: Record<string, unknown>;
+  dir?: string;
+}
+
+const START_TIMEOUT_MS = 15_000;
+
+export async function startDaemon(t: Teardown, opts: DaemonOptions = {}): Promise<DaemonHandle> {
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'vpc-peerd-test-'));
+  const secret = randomBytes(32);
+  writeFileSync(join(dir, 'jwt.secret'), secret, { mode: 0o600 });
+  const config = {
+    nodeId: 'test-node',
+    socket: { path: './vpc-peerd.sock' },
+    store: { path: './state.json' },
+    ovs: { enabled: false },
+    auth: { jwtSecretFile: './jwt.secret', adminTokenFile: './admin.token' },
+    log: { level: 'debug' },
+    ...opts.config,
+  };
+  const configPath = join(dir, 'config.json');
+  writeFileSync(configPath, JSON.stringify(config, null, 2));
+  const clients: RpcClient[] = [];
+  let out = '';
+
+  const launch = async (): Promise<ChildProcess> => {
+    const child = spawn(process.execPath, [MAIN, '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (out += b.toString()));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`daemon did not start in ${START_TIMEOUT_MS} ms:\n${out}`)), START_TIMEOUT_MS);
+      const onData = (): void => {
+        if (out.includes('"msg":"listening"')) {
+          clearTimeout(timer);
+          child.stdout.off('data', onData);
+          resolve();
+        }
+      };
+      child.stdout.on('data', onData);
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`daemon exited (${code}) before listening:\n${out}`));
+      });
+    });
+    return child;
+  };
+
+  const handle: DaemonHandle = {
+    dir,
+    configPath,
+    socketPath: join(dir, 'vpc-peerd.sock'),
+    adminToken: () => readFileSync(join(dir, 'admin.token'), 'utf8').trim(),
+    secret,
+    logs: () => out,
+    child: await launch(),
+    token: ({ sub = 'user-1', tenant, perms, expSeconds = 600 }) =>
+      new SignJWT({ tenant, perms })
+        .setProtectedHeader({ alg: 'HS256' })
+        .setSubject(sub)
+        .setIssuedAt()
+        .setExpirationTime(Math.floor(Date.now() / 1000) + expSeconds)
+        .sign(secret),
+    async client() {
+      const c = await connectClient(handle.socketPath, { timeoutMs: 10_000 });
+      clients.push(c);
+      return c;
+    },
+    async admin() {
+      const c = await handle.client();
+      await c.call('auth.login', { token: handle.adminToken() });
+      return c;
+    },
+    async restart() {
+      handle.child = await launch();
+    },
+    kill: (signal = 'SIGKILL') => stop(handle.child, signal),
+  };
+
+  t.teardown(async () => {
+    for (const c of clients) c.close();
+    await stop(handle.child, 'SIGKILL');
+    if (!opts.dir) rmSync(dir, { recursive: true, force: true });
+  });
+  return handle;
+}
+
+function stop(child: ChildProcess, signal: NodeJS.Signals): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve) => {
+    child.once('exit', (code) => resolve(code));
+    child.kill(signal);
+  });
+}
+
+/** Runs vpc-peerctl as a separate process; resolves with its exit code and output. */
+export function runCtl(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CTL, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    child.once('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+export function exists(path: string): boolean {
+  return existsSync(path);
+}
