@@ -1,5 +1,5 @@
 // The composition root: builds every part from the config and starts and stops them in order.
-// start(): store → auth (admin token) → data plane → first sweep → socket; close() undoes it in
+// start(): socket check → store → auth (admin token) → data plane → first sweep → socket; close() undoes it in
 // reverse and is idempotent. Only main.ts turns this into a process (signals, exit codes).
 import { createAuthenticator, writeAdminToken } from './auth/authenticator.js';
 import type { Config } from './config/schema.js';
@@ -12,6 +12,7 @@ import { rpcDiscoverMethod } from './rpc/discover.js';
 import type { MethodSpec } from './rpc/method.js';
 import { apiMethods } from './rpc/methods/index.js';
 import { createRpcServer, type RpcServer } from './rpc/server.js';
+import { prepareSocketPath } from './rpc/socket-file.js';
 import { openStore } from './store/open-store.js';
 import type { Store } from './store/store.js';
 import { VERSION } from './version.js';
@@ -36,6 +37,8 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
 
   async function start(): Promise<void> {
     const startedAt = now();
+    // Refuse before touching the journal or the token file of a daemon that is already live.
+    await prepareSocketPath(config.socket.path);
     const { store, recovery } = await openStore({
       path: config.store.path,
       compactAfterBytes: config.store.compactAfterBytes,

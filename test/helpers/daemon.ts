@@ -60,13 +60,14 @@ export async function startDaemon(t: Teardown, opts: DaemonOptions = {}): Promis
   let out = '';
 
   const launch = async (): Promise<ChildProcess> => {
+    const from = out.length; // a restart must see its own "listening", not the last run's
     const child = spawn(process.execPath, [MAIN, '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout.on('data', (b: Buffer) => (out += b.toString()));
     child.stderr.on('data', (b: Buffer) => (out += b.toString()));
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`daemon did not start in ${START_TIMEOUT_MS} ms:\n${out}`)), START_TIMEOUT_MS);
       const onData = (): void => {
-        if (out.includes('"msg":"listening"')) {
+        if (out.includes('"msg":"listening"', from)) {
           clearTimeout(timer);
           child.stdout.off('data', onData);
           resolve();
