@@ -1,0 +1,378 @@
+// The lowdb adapter behind the store: an append-only journal next to a snapshot (docs/STORE.md).
+//
+// lowdb hands an adapter the whole document on every write. Serialising the state on every write
+// is what makes lowdb's stock JSONFile slow (O(records) per write), so the document here is not
+// the state to serialise but the state *plus an outbox*: `{ index, outbox, lastSeq }`. The store
+// applies a commit to `index` at once, encodes it as one journal line and pushes that line onto
+// `outbox`; `Low.write()` then calls `write(doc)`, which drains the whole outbox, appends the lines
+// with one write and one fdatasync, and leaves `index` alone. Draining everything at once is what
+// makes group commit work: every commit staged while the previous sync ran shares the next one.
+//
+// Files, for store.path = P:
+//   P            snapshot: the whole state up to seq S (one checksummed JSON line)
+//   P.journal    header {baseSeq} then one checksummed line per commit, seq baseSeq+1, +2, ...
+//   P.tmp, P.journal.tmp   temp files of a compaction in progress; removed at start
+//   P.journal.dropped-TIME  a corrupt tail cut off at start, kept for an operator
+// Replay loads the snapshot, then applies journal records with seq > S. baseSeq <= S always
+// holds on disk, because a compaction renames the new snapshot into place before it replaces the
+// journal; seq numbers make the crash window between the two harmless (records <= S are skipped).
+//
+// Compaction: once the journal passes compactAfterBytes and the size of the last snapshot (so
+// that a large state is not rewritten for every few kilobytes of journal: the bytes written by
+// compaction stay at most about those written by commits), the state is captured (synchronously,
+// between two batches, so it matches the last written seq exactly), written to P.tmp a few
+// hundred records at a time (so serialising a large state does not stall the event loop),
+// fsynced, renamed over P, and the folder fsynced — all without holding up appends. Then, between two
+// batches, a fresh journal (header baseSeq = S plus the records appended meanwhile) is written
+// to P.journal.tmp, fsynced and renamed over P.journal, and appends continue on it.
+import { open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { Adapter } from 'lowdb';
+import { StateIndex } from '../domain/state-index.js';
+import type { Logger } from '../log/logger.js';
+import { createSynced, ensureDir, fsyncDir, replaceFile, writeAll } from './durable-fs.js';
+import { decodeSnapshot, encodeHeader, scanJournal, snapshotPieces, type Snapshot, type SnapshotSource } from './journal-format.js';
+import type { RecoveryReport } from './store.js';
+
+/** One commit, encoded, waiting for the next journal write. */
+export interface OutboxEntry {
+  readonly seq: number;
+  readonly line: string;
+}
+
+/** The lowdb document: the live state and the commits not yet handed to the journal. */
+export interface JournalDoc {
+  readonly index: StateIndex;
+  readonly outbox: OutboxEntry[];
+  /** The seq of the last commit accepted (staged or written); the store advances it. */
+  lastSeq: number;
+}
+
+export interface JournalAdapterOptions {
+  readonly path: string;
+  readonly logger: Logger;
+  readonly compactAfterBytes: number;
+  /** Called once when the journal can no longer be written (the store then refuses commits). */
+  readonly onFatal: (err: Error) => void;
+  readonly beforeSync?: (() => void | Promise<void>) | undefined;
+}
+
+interface Compaction {
+  readonly seq: number;
+  /** Batches appended after the capture: they go on into the fresh journal. */
+  readonly tail: Buffer[];
+}
+
+export class JournalAdapter implements Adapter<JournalDoc> {
+  readonly snapshotPath: string;
+  readonly journalPath: string;
+  private readonly logger: Logger;
+  private readonly compactAfterBytes: number;
+  private readonly onFatal: (err: Error) => void;
+  private readonly beforeSync: (() => void | Promise<void>) | undefined;
+
+  private handle: FileHandle | null = null;
+  private bytes = 0;
+  private durable = 0;
+  private syncCount = 0;
+  private compactionCount = 0;
+  private snapshotBytes = 0;
+  /** Journal size that triggers the next compaction; raised after a failed attempt. */
+  private compactAt: number;
+  private compaction: Compaction | null = null;
+  private compactionDone: Promise<void> = Promise.resolve();
+  private fatal: Error | null = null;
+  /** Serialises appends, the journal swap and close: each needs the journal to itself. */
+  private queue: Promise<unknown> = Promise.resolve();
+  private report: RecoveryReport | null = null;
+
+  constructor(opts: JournalAdapterOptions) {
+    this.snapshotPath = opts.path;
+    this.journalPath = `${opts.path}.journal`;
+    this.logger = opts.logger;
+    this.compactAfterBytes = opts.compactAfterBytes;
+    this.compactAt = opts.compactAfterBytes;
+    this.onFatal = opts.onFatal;
+    this.beforeSync = opts.beforeSync;
+  }
+
+  get journalBytes(): number {
+    return this.bytes;
+  }
+
+  /** The seq of the last commit known to be on disk. */
+  get durableSeq(): number {
+    return this.durable;
+  }
+
+  get syncs(): number {
+    return this.syncCount;
+  }
+
+  get compactions(): number {
+    return this.compactionCount;
+  }
+
+  /** What the last read() found; null before it. */
+  get recovery(): RecoveryReport | null {
+    return this.report;
+  }
+
+  /** Loads and repairs the files (see docs/STORE.md, "Recovery"); throws on a foreign file. */
+  async read(): Promise<JournalDoc> {
+    const started = performance.now();
+    await ensureDir(dirname(this.snapshotPath));
+    await this.removeLeftover(`${this.snapshotPath}.tmp`);
+    await this.removeLeftover(`${this.journalPath}.tmp`);
+
+    const snapshot = await this.loadSnapshot();
+    const snapSeq = snapshot?.seq ?? 0;
+    const index = new StateIndex(snapshot?.state);
+    const bytes = await readIfExists(this.journalPath);
+    const scan = scanJournal(bytes);
+    if (scan.kind === 'foreign') throw refusal(this.journalPath, scan.reason);
+
+    let journalEntries = 0;
+    let droppedTail: RecoveryReport['droppedTail'] = null;
+    // -1: no usable journal; a fresh one is created below.
+    let journalSeq = -1;
+    if (scan.kind === 'journal') {
+      if (scan.baseSeq > snapSeq) {
+        throw refusal(this.journalPath, `it continues from seq ${scan.baseSeq}, but the snapshot ${this.snapshotPath} ` +
+          (snapshot ? `holds only up to seq ${snapSeq}` : 'is missing'));
+      }
+      for (const record of scan.records) {
+        if (record.seq <= snapSeq) continue; // already in the snapshot: a compaction was cut short
+        index.apply(record.mutations);
+        journalEntries++;
+      }
+      journalSeq = scan.baseSeq + scan.records.length;
+      if (scan.tail) {
+        const savedTo = scan.tail.completeLines > 0 ? await this.saveDropped(bytes.subarray(scan.tail.offset)) : null;
+        droppedTail = { offset: scan.tail.offset, bytes: scan.tail.bytes, reason: scan.tail.reason, savedTo };
+        this.logger.warn('store: cut a torn or corrupt tail off the journal', { file: this.journalPath, ...droppedTail });
+      }
+    }
+
+    if (scan.kind === 'journal' && journalSeq >= snapSeq) {
+      this.handle = await openJournal(this.journalPath, scan.tail ? scan.goodBytes : null);
+      this.bytes = scan.goodBytes;
+    } else {
+      // Missing, empty, or wholly older than the snapshot (its tail was cut): start one at the
+      // snapshot's seq, so the next record's seq follows on from both files.
+      ({ handle: this.handle, bytes: this.bytes } = await this.installJournal(encodeHeader(snapSeq)));
+    }
+
+    this.durable = Math.max(snapSeq, journalSeq);
+    this.report = {
+      snapshotRecords: snapshot ? Object.keys(snapshot.state.vpcs).length + Object.keys(snapshot.state.peerings).length : 0,
+      journalEntries,
+      seq: this.durable,
+      droppedTail,
+    };
+    this.logger.debug('store: loaded', {
+      file: this.snapshotPath,
+      records: index.vpcCount + index.peeringCount,
+      journalEntries,
+      seq: this.durable,
+      ms: Math.round(performance.now() - started),
+    });
+    return { index, outbox: [], lastSeq: this.durable };
+  }
+
+  /** Appends every staged commit with one write and one fdatasync. */
+  write(doc: JournalDoc): Promise<void> {
+    return this.exclusive(() => this.append(doc));
+  }
+
+  /** Waits for a compaction in progress, then closes the journal. Appends must have stopped. */
+  async close(): Promise<void> {
+    await this.compactionDone;
+    await this.exclusive(async () => {
+      const handle = this.handle;
+      this.handle = null;
+      await handle?.close();
+    });
+  }
+
+  private async append(doc: JournalDoc): Promise<void> {
+    if (this.fatal) throw this.fatal;
+    if (!this.handle) throw new Error('store: the journal is closed');
+    const batch = doc.outbox.splice(0);
+    const last = batch.at(-1);
+    if (!last) return;
+    // Captured before any await: right now the index holds exactly the commits up to last.seq.
+    // Records are immutable (a change replaces them), so copying the lists is enough.
+    const capture = this.compaction === null && this.bytes >= this.compactAt
+      ? { seq: last.seq, vpcs: [...doc.index.vpcs()], peerings: [...doc.index.peerings()] }
+      : null;
+    const running = this.compaction;
+    const data = Buffer.from(batch.map((e) => e.line).join(''));
+    try {
+      await writeAll(this.handle, data);
+      await this.beforeSync?.();
+      await this.handle.datasync();
+    } catch (err) {
+      throw this.fail(err, 'journal write failed');
+    }
+    this.syncCount++;
+    this.bytes += data.length;
+    this.durable = last.seq;
+    running?.tail.push(data);
+    if (capture) this.startCompaction(capture);
+  }
+
+  private startCompaction(snapshot: SnapshotSource): void {
+    const compaction: Compaction = { seq: snapshot.seq, tail: [] };
+    this.compaction = compaction;
+    this.compactionDone = this.compact(snapshot, compaction);
+  }
+
+  /** Never rejects: a failed snapshot is retried later, a failed swap fails the store. */
+  private async compact(snapshot: SnapshotSource, compaction: Compaction): Promise<void> {
+    const started = performance.now();
+    try {
+      this.snapshotBytes = await replaceFile(this.snapshotPath, snapshotPieces(snapshot));
+    } catch (err) {
+      // The journal still holds every record, so nothing is at risk: carry on and retry later.
+      this.giveUpCompaction(err, 'snapshot failed');
+      return;
+    }
+    const swapped = await this.exclusive(() => this.swapJournal(compaction));
+    if (!swapped) return;
+    this.compactionCount++;
+    this.logger.info('store: compacted', {
+      file: this.snapshotPath,
+      seq: snapshot.seq,
+      journalBytes: this.bytes,
+      ms: Math.round(performance.now() - started),
+    });
+  }
+
+  /** Replaces the journal by one that starts at the snapshot's seq; true when done. */
+  private async swapJournal(compaction: Compaction): Promise<boolean> {
+    if (this.fatal || !this.handle) return false;
+    const tmp = `${this.journalPath}.tmp`;
+    let fresh: { handle: FileHandle; bytes: number } | null = null;
+    try {
+      fresh = await createSynced(tmp, [encodeHeader(compaction.seq), ...compaction.tail]);
+      await rename(tmp, this.journalPath);
+    } catch (err) {
+      // Before the rename the old journal is untouched and still complete.
+      await fresh?.handle.close().catch(() => undefined);
+      await rm(tmp, { force: true }).catch(() => undefined);
+      this.giveUpCompaction(err, 'journal swap failed');
+      return false;
+    }
+    try {
+      await fsyncDir(dirname(this.journalPath));
+    } catch (err) {
+      // The rename may not survive a crash, and appends to either file could then be lost.
+      await fresh.handle.close().catch(() => undefined);
+      this.fail(err, 'fsync of the store folder failed while replacing the journal');
+      return false;
+    }
+    const old = this.handle;
+    this.handle = fresh.handle;
+    this.bytes = fresh.bytes;
+    this.compactAt = this.threshold();
+    this.compaction = null;
+    await old.close().catch((err: unknown) => this.logger.warn('store: closing the old journal failed', { err }));
+    return true;
+  }
+
+  private giveUpCompaction(err: unknown, what: string): void {
+    this.compaction = null;
+    this.compactAt = this.bytes + this.threshold();
+    this.logger.error(`store: ${what}; the journal keeps every record and compaction will be retried`, {
+      err, file: this.snapshotPath,
+    });
+  }
+
+  /** Marks the journal failed for good and tells the store; returns the error to throw. */
+  private fail(err: unknown, what: string): Error {
+    const error = new Error(`store: ${what}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    if (!this.fatal) {
+      this.fatal = error;
+      this.onFatal(error);
+    }
+    return error;
+  }
+
+  private threshold(): number {
+    return Math.max(this.compactAfterBytes, this.snapshotBytes);
+  }
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async loadSnapshot(): Promise<Snapshot | null> {
+    const bytes = await readIfExists(this.snapshotPath);
+    if (bytes.length === 0) return null;
+    const snapshot = decodeSnapshot(bytes);
+    if (typeof snapshot === 'string') throw refusal(this.snapshotPath, snapshot);
+    this.snapshotBytes = bytes.length;
+    this.compactAt = this.threshold();
+    return snapshot;
+  }
+
+  /** Creates the journal afresh (temp file, fsync, rename, folder fsync) and opens it. */
+  private async installJournal(header: string): Promise<{ handle: FileHandle; bytes: number }> {
+    const tmp = `${this.journalPath}.tmp`;
+    const created = await createSynced(tmp, [header]);
+    try {
+      await rename(tmp, this.journalPath);
+      await fsyncDir(dirname(this.journalPath));
+    } catch (err) {
+      await created.handle.close();
+      throw err;
+    }
+    return created;
+  }
+
+  /** Keeps a dropped tail that held whole lines: it may be the only copy of acknowledged writes. */
+  private async saveDropped(tail: Buffer): Promise<string> {
+    const file = `${this.journalPath}.dropped-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    const { handle } = await createSynced(file, [tail]);
+    await handle.close();
+    return file;
+  }
+
+  private async removeLeftover(file: string): Promise<void> {
+    const existed = await stat(file).then(() => true, () => false);
+    if (!existed) return;
+    await rm(file, { force: true });
+    this.logger.info('store: removed the temp file of an interrupted compaction', { file });
+  }
+}
+
+function refusal(file: string, reason: string): Error {
+  return new Error(`store: refusing to start on ${file}: ${reason}. Move the file aside or restore it from a backup.`);
+}
+
+async function readIfExists(file: string): Promise<Buffer> {
+  try {
+    return await readFile(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return Buffer.alloc(0);
+    throw err;
+  }
+}
+
+/** Opens the journal for appending, first cutting it to `length` (durably) when given. */
+async function openJournal(file: string, length: number | null): Promise<FileHandle> {
+  const handle = await open(file, 'a');
+  if (length === null) return handle;
+  try {
+    await handle.truncate(length);
+    await handle.sync();
+    return handle;
+  } catch (err) {
+    await handle.close();
+    throw err;
+  }
+}
