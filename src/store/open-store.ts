@@ -4,6 +4,7 @@
 // flush loop drains the outbox: while one fdatasync runs, new commits queue up and the next
 // write carries all of them (group commit). File format and recovery: journal-adapter.ts and
 // docs/STORE.md.
+import { dirname } from 'node:path';
 import { Low } from 'lowdb';
 import { StateIndex, type StateView } from '../domain/state-index.js';
 import type { Mutation } from '../domain/types.js';
@@ -11,7 +12,9 @@ import { RpcError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { JournalAdapter, type JournalDoc } from './journal-adapter.js';
 import { encodeRecord } from './journal-format.js';
+import { ensureDir } from './durable-fs.js';
 import { mutationProblem } from './record-guard.js';
+import { acquireStoreLock, type StoreLock } from './store-lock.js';
 import type { CommitListener, RecoveryReport, Store, StoreStats } from './store.js';
 
 export const DEFAULT_COMPACT_AFTER_BYTES = 4 * 1024 * 1024;
@@ -33,9 +36,15 @@ export async function openStore(opts: OpenStoreOptions): Promise<{ store: Store;
   if (!Number.isSafeInteger(compactAfterBytes) || compactAfterBytes < 1) {
     throw new Error('openStore: compactAfterBytes must be a positive integer');
   }
-  const store = new JournalStore(opts.path, opts.logger, compactAfterBytes, opts.beforeSync);
-  const recovery = await store.load();
-  return { store, recovery };
+  await ensureDir(dirname(opts.path));
+  const lock = await acquireStoreLock(`${opts.path}.lock`);
+  const store = new JournalStore(opts.path, opts.logger, compactAfterBytes, lock, opts.beforeSync);
+  try {
+    return { store, recovery: await store.load() };
+  } catch (err) {
+    await lock.release();
+    throw err;
+  }
 }
 
 interface Waiter {
@@ -60,8 +69,17 @@ class JournalStore implements Store {
   private commits = 0;
   private lastWriteAt: string | null = null;
 
-  constructor(path: string, logger: Logger, compactAfterBytes: number, beforeSync?: () => void | Promise<void>) {
+  private readonly lock: StoreLock;
+
+  constructor(
+    path: string,
+    logger: Logger,
+    compactAfterBytes: number,
+    lock: StoreLock,
+    beforeSync?: () => void | Promise<void>,
+  ) {
     this.path = path;
+    this.lock = lock;
     this.logger = logger;
     this.adapter = new JournalAdapter({
       path, logger, compactAfterBytes, beforeSync, onFatal: (err) => this.fail(err),
@@ -133,6 +151,7 @@ class JournalStore implements Store {
       } catch (err) {
         this.logger.error('store: closing the journal failed', { err, file: this.path });
       }
+      await this.lock.release();
     })();
     return this.closing;
   }

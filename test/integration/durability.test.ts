@@ -1,7 +1,7 @@
 // Durability of the real daemon process: acknowledged writes survive kill -9, a torn journal
 // tail is recovered, garbage refuses the start, a live socket refuses a second daemon.
 import { spawn } from 'node:child_process';
-import { appendFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { RpcTransportError } from '../../src/rpc/client.js';
@@ -103,3 +103,13 @@ function runDaemon(configPath: string): Promise<{ code: number | null; output: s
     });
   });
 }
+
+t.test('a second daemon on the same store (another socket) is refused', async (t) => {
+  const d = await startDaemon(t);
+  const other = join(d.dir, 'other.json');
+  writeFileSync(other, JSON.stringify({ ...JSON.parse(readFileSync(d.configPath, 'utf8')), socket: { path: './other.sock' } }));
+  const r = await runDaemon(other);
+  t.not(r.code, 0);
+  t.match(r.output, /store lock/);
+  t.equal(await d.kill('SIGTERM'), 0, 'the first is unharmed and stops cleanly');
+});

@@ -1,0 +1,83 @@
+// Where vpc-peerctl finds the daemon and its token: flags, then the daemon's config file (its
+// socket.path and auth.adminTokenFile), then the environment, then the
+// production defaults of SPEC §11.
+import { readFile } from 'node:fs/promises';
+import { ConfigError } from '../config/config-error.js';
+import { loadConfig } from '../config/load.js';
+import type { GlobalOptions } from './commands.js';
+
+const DEFAULT_SOCKET = '/run/vpc-peerd/vpc-peerd.sock';
+const DEFAULT_TOKEN_FILE = '/run/vpc-peerd/admin.token';
+
+/** A failure to prepare the call (unreadable config or token file): exit 1 with the message. */
+export class SetupError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SetupError';
+  }
+}
+
+export interface Settings {
+  readonly socketPath: string;
+  readonly token: string | undefined;
+  /** Why the default token file gave no token; shown if the daemon then asks for one. */
+  readonly tokenNote: string | undefined;
+}
+
+interface ConfigPaths {
+  readonly socketPath?: string;
+  readonly adminTokenFile?: string;
+}
+
+export async function resolveSettings(globals: GlobalOptions, env: Readonly<Record<string, string | undefined>>): Promise<Settings> {
+  const config = globals.config === undefined ? {} : await readConfigPaths(globals.config);
+  const socketPath = globals.socket ?? config.socketPath ?? nonEmpty(env.VPC_PEERCTL_SOCKET) ?? DEFAULT_SOCKET;
+
+  if (globals.token !== undefined) return { socketPath, token: globals.token, tokenNote: undefined };
+  if (globals.tokenFile !== undefined) {
+    try {
+      return { socketPath, token: await readToken(globals.tokenFile), tokenNote: undefined };
+    } catch (err) {
+      throw new SetupError(`cannot read token file ${globals.tokenFile}: ${messageOf(err)}`);
+    }
+  }
+  // The implicit token file is optional: a method that needs no token (rpc.discover) still works.
+  const file = config.adminTokenFile ?? DEFAULT_TOKEN_FILE;
+  try {
+    const token = await readToken(file);
+    return { socketPath, token, tokenNote: token === undefined ? `token file ${file} is empty` : undefined };
+  } catch (err) {
+    return { socketPath, token: undefined, tokenNote: `cannot read token file ${file}: ${messageOf(err)}` };
+  }
+}
+
+async function readToken(file: string): Promise<string | undefined> {
+  return nonEmpty((await readFile(file, 'utf8')).trim());
+}
+
+/** The two keys vpc-peerctl needs, read through the daemon's own config loader and schema. */
+async function readConfigPaths(path: string): Promise<ConfigPaths> {
+  try {
+    const config = await loadConfig(path);
+    return { socketPath: config.socket.path, adminTokenFile: config.auth.adminTokenFile };
+  } catch (err) {
+    // A ConfigError's message already names the file and the key.
+    throw new SetupError(err instanceof ConfigError ? `cannot read config ${err.message}` : `cannot read config ${path}: ${messageOf(err)}`);
+  }
+}
+
+function nonEmpty(s: string | undefined): string | undefined {
+  return s === undefined || s === '' ? undefined : s;
+}
+
+const ERRNO_TEXT: Readonly<Record<string, string>> = {
+  ENOENT: 'no such file',
+  EACCES: 'permission denied',
+  EISDIR: 'it is a directory',
+};
+
+function messageOf(err: unknown): string {
+  const code = typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
+  if (code !== undefined) return ERRNO_TEXT[code] ?? code;
+  return err instanceof Error ? err.message : String(err);
+}
