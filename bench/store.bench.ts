@@ -174,8 +174,7 @@ export async function runStoreBench(): Promise<StoreBenchResult> {
   }
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const result = await runStoreBench();
+export function printStoreResult(result: StoreBenchResult): void {
   for (const f of result.figures) console.log(JSON.stringify({ bench: 'store', records: result.preloadedRecords, ...f }));
   console.log(JSON.stringify({ bench: 'store', reopenMs: result.reopenMs, ratio: result.ratio }));
   const line = (impl: Figure['impl']) => result.figures.filter((f) => f.impl === impl)
@@ -183,4 +182,8 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   console.log(`store, ${result.preloadedRecords} records: journal ${line('journal')}; ` +
     `lowdb JSONFile (no fsync) ${line('lowdb-jsonfile')}; ratio ${result.ratio.sequential}x sequential, ` +
     `${result.ratio.inFlight}x ${IN_FLIGHT} in flight; reopen ${result.reopenMs} ms`);
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  printStoreResult(await runStoreBench());
 }

@@ -1,0 +1,7 @@
+// `npm run bench`: every benchmark, one after the other, each printing its own figures.
+import { printRpcFigures, runRpcBench } from './rpc.bench.js';
+import { printStoreResult, runStoreBench } from './store.bench.js';
+
+console.log(`vpc-peerd benchmarks, node ${process.version}, ${new Date().toISOString()}`);
+printStoreResult(await runStoreBench());
+printRpcFigures(await runRpcBench());
