@@ -1,0 +1,240 @@
+// The daemon's view of Open vSwitch: the commands it needs, each one child process through the
+// runner. Names are checked here (a bad name is a bug of the caller: it throws at once); what
+// OVS answers is parsed by the pure parsers; OVS faults come back as OvsError.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from '../log/logger.js';
+import type { Flow } from '../reconcile/flow.js';
+import { parseDumpFlows } from './dump-parser.js';
+import { createRunner, type OvsBinary, type OvsError, type RunOptions } from './runner.js';
+import { parseTopology, TOPOLOGY_ARGS, type Topology } from './topology-parser.js';
+
+export { OvsError, type OvsErrorKind } from './runner.js';
+export type { BridgeInfo, PortInfo, Topology } from './topology-parser.js';
+
+export interface PatchPair {
+  readonly bridge: string;
+  readonly port: string;
+  readonly peerBridge: string;
+  readonly peerPort: string;
+  /**
+   * OpenFlow port numbers to ask for (`ofport_request`). With them the flows that use the ports,
+   * among them the drop of whatever else arrives on them, can be installed before the ports
+   * exist: a patch pair on bridges whose platform flow is NORMAL otherwise joins the two VPCs
+   * until those flows are in.
+   */
+  readonly ofport?: number;
+  readonly peerOfport?: number;
+}
+
+export interface PortRef {
+  readonly bridge: string;
+  readonly port: string;
+}
+
+export interface MonitorOptions {
+  /** Called for each flow change on the bridge (of any flow, or only of matching cookies). */
+  onChange(): void;
+  /** Called once if the monitor ends by itself (vswitchd died: an 'unavailable' error). */
+  onExit(err: OvsError | null): void;
+  /** Report only changes of flows whose cookie matches (`(c & mask) === (cookie & mask)`). */
+  readonly cookie?: { readonly value: bigint; readonly mask: bigint };
+}
+
+export interface Ovs {
+  /** Every bridge with its ports, from one ovsdb snapshot. */
+  topology(): Promise<Topology>;
+  /** The flows whose cookie matches `cookie/mask`, canonical, sorted (table, priority desc, match). */
+  dumpFlows(bridge: string, cookie: bigint, mask: bigint): Promise<Flow[]>;
+  /**
+   * Applies bundle lines (`add ...`, `modify_strict ...`, `delete_strict ...`) atomically: all
+   * or none. A line OVS would silently broaden ("normalization changed") fails it as a whole.
+   */
+  applyBundle(bridge: string, lines: readonly string[]): Promise<void>;
+  /** Creates (or repairs) patch pairs, both sides, in one ovsdb transaction; waits for vswitchd. */
+  addPatchPairs(pairs: readonly PatchPair[]): Promise<void>;
+  /** Deletes ports (absent ones are fine) in one ovsdb transaction. */
+  deletePorts(ports: readonly PortRef[]): Promise<void>;
+  /** Watches a bridge's flow table (`ovs-ofctl monitor`): a drift trigger, not a source of truth. */
+  monitor(bridge: string, opts: MonitorOptions): { stop(): void };
+  /** Whether ovsdb-server and ovs-vswitchd both answer; never throws. */
+  probe(): Promise<'up' | 'down'>;
+  /**
+   * The pid of a running ovs-vswitchd from its pidfile, or null: a change means a restart. Reads
+   * /proc/PID, so it needs vswitchd's /proc entry visible (no ProtectProc=invisible as non-root).
+   */
+  vswitchdPid(): Promise<number | null>;
+}
+
+export interface OvsOptions {
+  readonly rundir: string;
+  readonly logger: Logger;
+  readonly timeoutMs?: number;
+}
+
+/**
+ * SPEC's bridge pattern, minus a leading `-`: the tools would read such a name as an option, and
+ * ovs-vsctl reads `--` as the separator between commands.
+ */
+const NAME = /^[A-Za-z0-9_][A-Za-z0-9_-]{0,14}$/;
+const BUNDLE_LINE = /^(add|modify_strict|delete_strict) [^\r\n]+$/;
+const UINT64_MAX = (1n << 64n) - 1n;
+/** The highest OpenFlow port number a port can have (0xff00 and up are reserved). */
+const OFPORT_MAX = 0xfeff;
+const PROBE_TIMEOUT_MS = 2_000;
+/** Monitor lines that mean "flows changed" or "you may have missed changes". */
+const EVENT = /\bevent=\w+/;
+const PAUSED_OR_RESUMED = /FLOW_MONITOR_(PAUSED|RESUMED)/;
+const EVENT_COOKIE = /\bcookie=0x([0-9a-f]{1,16})\b/;
+
+export function createOvs(opts: OvsOptions): Ovs {
+  const runner = createRunner({ rundir: opts.rundir, ...(opts.timeoutMs !== undefined && { timeoutMs: opts.timeoutMs }) });
+  const log = opts.logger.child({ component: 'ovs' });
+
+  const run = async (bin: OvsBinary, args: readonly string[], runOpts?: RunOptions): Promise<string> => {
+    const r = await runner.run(bin, args, runOpts);
+    log.debug('ovs command', { command: `${bin} ${args[0] ?? ''}`, durationMs: Math.round(r.durationMs) });
+    return r.stdout;
+  };
+
+  return {
+    async topology() {
+      return parseTopology(await run('ovs-vsctl', TOPOLOGY_ARGS));
+    },
+
+    async dumpFlows(bridge, cookie, mask) {
+      checkName(bridge, 'bridge');
+      checkUint64(cookie, 'cookie');
+      checkUint64(mask, 'mask');
+      const filter = `cookie=0x${cookie.toString(16)}/0x${mask.toString(16)}`;
+      const flows = parseDumpFlows(await run('ovs-ofctl', ['dump-flows', bridge, filter, '--no-stats', '--no-names']));
+      // OVS prints in hash order; a stable order makes diffs and logs reproducible.
+      return flows.sort((a, b) => a.table - b.table || b.priority - a.priority || compare(a.match, b.match));
+    },
+
+    async applyBundle(bridge, lines) {
+      checkName(bridge, 'bridge');
+      for (const line of lines) {
+        if (!BUNDLE_LINE.test(line)) throw new Error(`not a bundle line: ${JSON.stringify(line)}`);
+      }
+      if (lines.length === 0) return;
+      // A bundle applies a line whose match OVS had to normalise (a field without its protocol:
+      // the flow matches more than written) and only says so on stderr. parse-flows shows the
+      // same warning offline, so such a bundle is refused before anything is installed.
+      const installs = lines.filter((l) => !l.startsWith('delete_strict ')).map((l) => l.slice(l.indexOf(' ') + 1));
+      if (installs.length > 0) await run('ovs-ofctl', ['parse-flows', '-'], { stdin: installs.join('\n') + '\n' });
+      await run('ovs-ofctl', ['--bundle', 'add-flows', bridge, '-'], { stdin: lines.join('\n') + '\n' });
+    },
+
+    async addPatchPairs(pairs) {
+      const args: string[] = [];
+      for (const p of pairs) {
+        const sides = [
+          [p.bridge, p.port, p.peerPort, p.ofport],
+          [p.peerBridge, p.peerPort, p.port, p.peerOfport],
+        ] as const;
+        for (const [bridge, port, peer, ofport] of sides) {
+          checkName(bridge, 'bridge');
+          checkName(port, 'port');
+          checkName(peer, 'port');
+          if (ofport !== undefined && !(Number.isInteger(ofport) && ofport >= 1 && ofport <= OFPORT_MAX)) {
+            throw new Error(`invalid ofport ${ofport} for ${port}: 1-${OFPORT_MAX}`);
+          }
+          if (args.length > 0) args.push('--');
+          // `set interface` after --may-exist also repairs a port whose type or peer was changed.
+          args.push('--may-exist', 'add-port', bridge, port, '--', 'set', 'interface', port, 'type=patch', `options:peer=${peer}`);
+          if (ofport !== undefined) args.push(`ofport_request=${ofport}`);
+        }
+      }
+      if (args.length > 0) await run('ovs-vsctl', args);
+    },
+
+    async deletePorts(ports) {
+      const args: string[] = [];
+      for (const { bridge, port } of ports) {
+        checkName(bridge, 'bridge');
+        checkName(port, 'port');
+        if (args.length > 0) args.push('--');
+        args.push('--if-exists', 'del-port', bridge, port);
+      }
+      if (args.length > 0) await run('ovs-vsctl', args);
+    },
+
+    monitor(bridge, m) {
+      checkName(bridge, 'bridge');
+      if (m.cookie !== undefined) {
+        checkUint64(m.cookie.value, 'cookie');
+        checkUint64(m.cookie.mask, 'mask');
+      }
+      const ours = (line: string): boolean => {
+        const c = EVENT_COOKIE.exec(line)?.[1];
+        if (m.cookie === undefined || c === undefined) return true;
+        return (BigInt(`0x${c}`) & m.cookie.mask) === (m.cookie.value & m.cookie.mask);
+      };
+      // `!initial`: no dump of the current table at start; the caller reconciles anyway.
+      const child = runner.follow('ovs-ofctl', ['monitor', bridge, 'watch:!initial', '--no-names'], {
+        onStderrLine: (line) => {
+          if ((EVENT.test(line) && ours(line)) || PAUSED_OR_RESUMED.test(line)) m.onChange();
+        },
+        onExit: (err) => {
+          log.debug('ovs monitor ended', { bridge, error: err?.message ?? null });
+          m.onExit(err);
+        },
+      });
+      log.debug('ovs monitor started', { bridge, pid: child.pid ?? null });
+      return { stop: () => child.stop() };
+    },
+
+    async probe() {
+      const answers = (p: Promise<unknown>): Promise<boolean> =>
+        p.then(
+          () => true,
+          () => false,
+        );
+      const [db, vswitchd] = await Promise.all([
+        answers(run('ovs-vsctl', ['list-br'], { timeoutMs: PROBE_TIMEOUT_MS })),
+        answers(run('ovs-appctl', ['-t', 'ovs-vswitchd', 'version'], { timeoutMs: PROBE_TIMEOUT_MS })),
+      ]);
+      return db && vswitchd ? 'up' : 'down';
+    },
+
+    async vswitchdPid() {
+      let text: string;
+      try {
+        text = await readFile(join(opts.rundir, 'ovs-vswitchd.pid'), 'utf8');
+      } catch {
+        return null;
+      }
+      if (!/^\d+\s*$/.test(text)) return null;
+      const pid = Number(text.trim());
+      return (await isRunning(pid)) ? pid : null;
+    },
+  };
+}
+
+function checkName(name: string, what: string): void {
+  if (!NAME.test(name)) throw new Error(`invalid ${what} name ${JSON.stringify(name)}: must match ${NAME.source}`);
+}
+
+function checkUint64(v: bigint, what: string): void {
+  if (v < 0n || v > UINT64_MAX) throw new Error(`${what} 0x${v.toString(16)} is not a 64-bit value`);
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * A pidfile outlives a killed vswitchd, and so, until its parent reaps it, does the process as
+ * a zombie: only a process that exists and is not a zombie counts.
+ */
+async function isRunning(pid: number): Promise<boolean> {
+  let stat: string;
+  try {
+    stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return false;
+  }
+  // `pid (comm) S ...`: the state follows the last parenthesis (comm may hold any character).
+  return stat.charAt(stat.lastIndexOf(')') + 2) !== 'Z';
+}

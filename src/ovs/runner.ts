@@ -1,0 +1,203 @@
+// The one place that starts Open vSwitch tools. Argv arrays and never a shell; a minimal
+// environment (PATH and OVS_RUNDIR, which is how the tools find a private OVS); a timeout and an
+// output cap that kill the child; and one classification of failures into OvsError kinds, so
+// callers branch on `kind` and never on stderr wording.
+import { spawn } from 'node:child_process';
+
+export type OvsBinary = 'ovs-ofctl' | 'ovs-vsctl' | 'ovs-appctl';
+
+export type OvsErrorKind = 'unavailable' | 'timeout' | 'failed' | 'bad-output' | 'missing-binary';
+
+/** A fault of OVS or of its tools (the world, not a bug): callers turn it into state. */
+export class OvsError extends Error {
+  override readonly name = 'OvsError';
+  constructor(
+    readonly kind: OvsErrorKind,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface RunResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly durationMs: number;
+}
+
+export interface RunOptions {
+  /** Text written to the child's stdin (then closed). */
+  readonly stdin?: string;
+  /** Overrides the runner's timeout for this call. */
+  readonly timeoutMs?: number;
+}
+
+/** A long-lived child (ovs-ofctl monitor) whose stderr is consumed line by line. */
+export interface FollowHandlers {
+  onStderrLine(line: string): void;
+  /** Once, when the child is gone: null on exit code 0, else the classified error. */
+  onExit(err: OvsError | null): void;
+}
+
+export interface Followed {
+  readonly pid: number | undefined;
+  /** Kills the child (SIGTERM, by its own pid); onExit is not called after stop(). */
+  stop(): void;
+}
+
+export interface Runner {
+  readonly rundir: string;
+  /** Runs to completion; resolves only on exit code 0 with no silent-failure line on stderr. */
+  run(bin: OvsBinary, args: readonly string[], opts?: RunOptions): Promise<RunResult>;
+  follow(bin: OvsBinary, args: readonly string[], handlers: FollowHandlers): Followed;
+}
+
+export interface RunnerOptions {
+  readonly rundir: string;
+  readonly timeoutMs?: number;
+  /** Cap on stdout + stderr bytes; past it the child is killed. */
+  readonly maxOutputBytes?: number;
+}
+
+export const DEFAULT_TIMEOUT_MS = 5_000;
+export const DEFAULT_MAX_OUTPUT_BYTES = 64 * 1024 * 1024;
+/** A followed child's partial stderr line is dropped past this size (no newline = not an event). */
+const MAX_FOLLOW_LINE = 64 * 1024;
+const STDERR_EXCERPT = 600;
+
+/** Stderr of a failed run that means "OVS is not there" rather than "the command is wrong". */
+const UNAVAILABLE = [
+  /database connection failed/,
+  /is not a bridge or a socket/,
+  /Connection refused/,
+  /No such file or directory/,
+  /cannot read pidfile/,
+  /cannot connect to/,
+  /vconn_recv \(End of file\)/,
+];
+
+/**
+ * Lines after which a run that exited 0 did not do what was asked: ovs-ofctl silently drops a
+ * match field that lacks its protocol (the flow then matches more than written), and ovs-vsctl
+ * commits an interface that vswitchd could not set up.
+ */
+const SILENT_FAILURES = [/normalization changed/, /Error detected while setting up/];
+
+export function createRunner(opts: RunnerOptions): Runner {
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const maxOutputBytes = opts.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
+  const env = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', OVS_RUNDIR: opts.rundir };
+
+  const run = (bin: OvsBinary, args: readonly string[], runOpts: RunOptions = {}): Promise<RunResult> => {
+    const command = commandLine(bin, args);
+    const limitMs = runOpts.timeoutMs ?? timeoutMs;
+    const started = performance.now();
+    return new Promise((resolve, reject) => {
+      const child = spawn(bin, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      let bytes = 0;
+      let killedFor: 'timeout' | 'cap' | null = null;
+      const kill = (why: 'timeout' | 'cap'): void => {
+        if (killedFor !== null) return;
+        killedFor = why;
+        child.kill('SIGKILL');
+      };
+      const timer = setTimeout(() => kill('timeout'), limitMs);
+      const collect = (into: Buffer[]) => (chunk: Buffer) => {
+        bytes += chunk.length;
+        if (bytes > maxOutputBytes) kill('cap');
+        else into.push(chunk);
+      };
+      child.stdout.on('data', collect(out));
+      child.stderr.on('data', collect(err));
+      // A child that exits before reading its stdin (it could not connect) makes the write fail
+      // with EPIPE; the exit code says what happened, so the write error itself is not news.
+      child.stdin.on('error', () => undefined);
+      child.stdin.end(runOpts.stdin ?? '');
+
+      child.once('error', (e: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
+        if (e.code === 'ENOENT') reject(new OvsError('missing-binary', `${bin} is not installed (not found on PATH): ${command}`));
+        else reject(new OvsError('failed', `${command}: cannot start: ${e.message}`));
+      });
+      child.once('close', (code, signal) => {
+        clearTimeout(timer);
+        const durationMs = performance.now() - started;
+        const stdout = Buffer.concat(out).toString('utf8');
+        const stderr = Buffer.concat(err).toString('utf8');
+        if (killedFor === 'timeout') {
+          reject(new OvsError('timeout', `${command}: no answer within ${limitMs} ms (killed)${excerpt(stderr)}`));
+        } else if (killedFor === 'cap') {
+          reject(new OvsError('bad-output', `${command}: output exceeded ${maxOutputBytes} bytes (killed)`));
+        } else if (code !== 0) {
+          const how = code === null ? `killed by ${signal ?? 'a signal'}` : `exit ${code}`;
+          reject(new OvsError(classify(stderr), `${command}: ${how}${excerpt(stderr)}`));
+        } else if (SILENT_FAILURES.some((re) => re.test(stderr))) {
+          reject(new OvsError('failed', `${command}: exit 0 but OVS reported a silent change${excerpt(stderr)}`));
+        } else {
+          resolve({ code, stdout, stderr, durationMs });
+        }
+      });
+    });
+  };
+
+  const follow = (bin: OvsBinary, args: readonly string[], handlers: FollowHandlers): Followed => {
+    const command = commandLine(bin, args);
+    // stdout is not read (an initial dump could fill the pipe and block the child): events of
+    // interest arrive on stderr.
+    const child = spawn(bin, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stopped = false;
+    let partial = '';
+    let tail = '';
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (chunk: string) => {
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop() ?? '';
+      if (partial.length > MAX_FOLLOW_LINE) partial = '';
+      for (const line of lines) {
+        tail = line;
+        if (!stopped) handlers.onStderrLine(line);
+      }
+    });
+    const finish = (err: OvsError | null): void => {
+      if (stopped) return;
+      stopped = true;
+      handlers.onExit(err);
+    };
+    child.once('error', (e: NodeJS.ErrnoException) => {
+      finish(e.code === 'ENOENT' ? new OvsError('missing-binary', `${bin} is not installed: ${command}`) : new OvsError('failed', `${command}: ${e.message}`));
+    });
+    child.once('close', (code, signal) => {
+      const last = partial !== '' ? partial : tail;
+      if (code === 0) finish(null);
+      else finish(new OvsError(classify(last), `${command}: ${code === null ? `killed by ${signal ?? 'a signal'}` : `exit ${code}`}${excerpt(last)}`));
+    });
+    return {
+      pid: child.pid,
+      stop() {
+        if (stopped) return;
+        stopped = true;
+        child.kill('SIGTERM');
+      },
+    };
+  };
+
+  return { rundir: opts.rundir, run, follow };
+}
+
+function classify(stderr: string): OvsErrorKind {
+  return UNAVAILABLE.some((re) => re.test(stderr)) ? 'unavailable' : 'failed';
+}
+
+/** The command as a person would type it; arguments are our own validated names, flows and flags. */
+function commandLine(bin: string, args: readonly string[]): string {
+  return [bin, ...args].join(' ');
+}
+
+function excerpt(stderr: string): string {
+  const text = stderr.trim();
+  if (text === '') return '';
+  return `: ${text.length > STDERR_EXCERPT ? `${text.slice(0, STDERR_EXCERPT)}…` : text}`;
+}

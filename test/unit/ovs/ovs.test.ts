@@ -1,0 +1,68 @@
+// What the OVS adapter refuses before starting any process: names and values that are not
+// ours to pass (misuse throws a plain Error, never an OvsError), and a missing binary.
+import t, { type Test } from 'tap';
+import { silentLogger } from '../../../src/log/logger.js';
+import { createOvs } from '../../../src/ovs/ovs.js';
+import { createRunner, OvsError } from '../../../src/ovs/runner.js';
+
+// No OVS answers here: a call that got as far as starting a process would fail differently.
+const ovs = createOvs({ rundir: '/nonexistent/vpc-peerd-test', logger: silentLogger() });
+
+/** Misuse: rejected (or thrown) with a plain Error, before any process is started. */
+async function misuse(t: Test, call: () => unknown, what: string): Promise<void> {
+  try {
+    await call();
+    t.fail(`${what}: accepted`);
+  } catch (err) {
+    t.ok(err instanceof Error && !(err instanceof OvsError), what);
+  }
+}
+
+t.test('bridge and port names: ^[A-Za-z0-9_-]{1,15}$, and no leading dash (an option to the tools)', async (t) => {
+  for (const bad of ['', 'a'.repeat(16), 'br a', 'br;rm', 'br,x', 'bré', 'br\n', '--if-exists', '--', '-h']) {
+    const q = JSON.stringify(bad);
+    await misuse(t, () => ovs.dumpFlows(bad, 0n, 0n), `dumpFlows ${q}`);
+    await misuse(t, () => ovs.applyBundle(bad, []), `applyBundle ${q}`);
+    await misuse(t, () => ovs.deletePorts([{ bridge: 'br0', port: bad }]), `deletePorts ${q}`);
+    await misuse(t, () => ovs.addPatchPairs([{ bridge: 'br0', port: 'p0', peerBridge: 'br1', peerPort: bad }]), `addPatchPairs ${q}`);
+    await misuse(t, () => ovs.monitor(bad, { onChange: () => undefined, onExit: () => undefined }), `monitor ${q}`);
+  }
+});
+
+t.test('cookies, masks, ofport requests and bundle lines are checked', async (t) => {
+  await misuse(t, () => ovs.dumpFlows('br0', -1n, 0n), 'a negative cookie');
+  await misuse(t, () => ovs.dumpFlows('br0', 0n, 1n << 64n), 'a mask over 64 bits');
+  for (const ofport of [0, -1, 65280, 1.5]) {
+    await misuse(t, () => ovs.addPatchPairs([{ bridge: 'a', port: 'p', peerBridge: 'b', peerPort: 'q', ofport }]), `ofport ${ofport}`);
+  }
+  for (const line of ['', 'add', 'mod-flows x', 'add a\nadd b', 'delete cookie=0x1/-1']) {
+    await misuse(t, () => ovs.applyBundle('br0', [line]), `bundle line ${JSON.stringify(line)}`);
+  }
+});
+
+t.test('empty lists start no process', async (t) => {
+  await ovs.applyBundle('br0', []);
+  await ovs.addPatchPairs([]);
+  await ovs.deletePorts([]);
+  t.pass('resolved without OVS');
+});
+
+t.test('a binary missing from PATH is missing-binary', async (t) => {
+  const saved = process.env.PATH;
+  process.env.PATH = '/nonexistent';
+  t.teardown(() => {
+    process.env.PATH = saved;
+  });
+  const runner = createRunner({ rundir: '/nonexistent' });
+  await t.rejects(runner.run('ovs-vsctl', ['list-br']), { name: 'OvsError', kind: 'missing-binary' });
+  const exited = await new Promise<OvsError | null>((resolve) => {
+    runner.follow('ovs-ofctl', ['monitor', 'br0'], { onStderrLine: () => undefined, onExit: resolve });
+  });
+  t.match(exited, { kind: 'missing-binary' });
+  t.equal(await createOvs({ rundir: '/nonexistent', logger: silentLogger() }).probe(), 'down', 'probe says down');
+});
+
+t.test('no OVS in the rundir: probe is down, vswitchdPid is null', async (t) => {
+  t.equal(await ovs.probe(), 'down');
+  t.equal(await ovs.vswitchdPid(), null);
+});
