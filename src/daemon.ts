@@ -1,12 +1,21 @@
 // The composition root: builds every part from the config and starts and stops them in order.
-// start(): socket check → store → auth (admin token) → data plane → first sweep → socket; close() undoes it in
-// reverse and is idempotent. Only main.ts turns this into a process (signals, exit codes).
+// start(): socket check → store → auth (admin token) → data plane → first sweep → socket → metrics endpoint;
+// close() undoes it in reverse and is idempotent. Only main.ts turns this into a process (signals,
+// exit codes, sd_notify); the daemon gives it health() for systemd and reload() for SIGHUP.
+import { setTimeout as delay } from 'node:timers/promises';
 import { createAuthenticator, writeAdminToken } from './auth/authenticator.js';
+import { planReload, type ReloadPlan } from './config/reload.js';
 import type { Config } from './config/schema.js';
 import { sweep } from './domain/peering-ops.js';
 import type { PeeringPolicy } from './domain/types.js';
 import type { Logger } from './log/logger.js';
+import { createDaemonMetrics } from './metrics/daemon-metrics.js';
+import { serveMetrics } from './metrics/http.js';
+import { renderText } from './metrics/registry.js';
+import { createOvs } from './ovs/ovs.js';
 import { createDisabledDataplane, type Dataplane } from './reconcile/dataplane.js';
+import type { ReconcileLoop } from './reconcile/loop.js';
+import { createOvsDataplane } from './reconcile/ovs-dataplane.js';
 import { createDispatcher } from './rpc/dispatcher.js';
 import { rpcDiscoverMethod } from './rpc/discover.js';
 import type { MethodSpec } from './rpc/method.js';
@@ -15,6 +24,7 @@ import { createRpcServer, type RpcServer } from './rpc/server.js';
 import { prepareSocketPath } from './rpc/socket-file.js';
 import { openStore } from './store/open-store.js';
 import type { Store } from './store/store.js';
+import type { ServiceHealth } from './systemd/service.js';
 import { VERSION } from './version.js';
 
 export interface DaemonDeps {
@@ -24,8 +34,19 @@ export interface DaemonDeps {
 
 export interface Daemon {
   start(): Promise<void>;
+  /** After start(): resolves once the first reconcile cycle has ended, pass or fail (at once in no-op mode). */
+  firstReconcile(): Promise<void>;
+  /** What systemd is told (src/systemd/service.ts). */
+  health(): ServiceHealth;
+  /** Takes the run-time keys of `next` (SIGHUP); refuses it whole, keeping the running config, if another key changed. */
+  reload(next: Config): ReloadPlan;
   close(): Promise<void>;
 }
+
+/** How often the last reconcile's duration is sampled into its histogram. */
+const RECONCILE_SAMPLE_MS = 250;
+/** How often firstReconcile() looks at the loop's cycle counter. */
+const FIRST_CYCLE_POLL_MS = 25;
 
 export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
   const log = deps.logger;
@@ -34,16 +55,26 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
   // Undo steps of what start() did, run in reverse by close().
   const undo: (() => Promise<void> | void)[] = [];
   let closing: Promise<void> | null = null;
+  // What health(), reload() and the metrics read; set as start() builds them.
+  let running: { store: Store; dataplane: Dataplane } | null = null;
+  let reconcileLoop: ReconcileLoop | null = null;
+  let sweeper: NodeJS.Timeout | null = null;
+  const metrics = createDaemonMetrics({
+    store: () => running?.store.stats() ?? null,
+    ovs: () => running?.dataplane.status() ?? null,
+    reconcile: () => reconcileLoop?.health() ?? null,
+  });
 
   async function start(): Promise<void> {
     const startedAt = now();
     // Refuse before touching the journal or the token file of a daemon that is already live.
     await prepareSocketPath(config.socket.path);
-    const { store, recovery } = await openStore({
+    const { store: journal, recovery } = await openStore({
       path: config.store.path,
       compactAfterBytes: config.store.compactAfterBytes,
       logger: log.child({ part: 'store' }),
     });
+    const store = metrics.instrumentStore(journal);
     undo.push(() => store.close());
     log.info('store loaded', { path: config.store.path, records: store.stats().records, recovery });
 
@@ -56,16 +87,19 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
     await writeAdminToken(config.auth.adminTokenFile, await auth.mintAdminToken(config.auth.adminTokenTtlSeconds));
     log.info('operator token written', { path: config.auth.adminTokenFile });
 
-    const dataplane: Dataplane = createDisabledDataplane(
-      config.ovs.enabled === false ? 'ovs.enabled is false' : 'the data plane is not built into this version',
-    );
+    const dataplane = await createDataplane(store);
     undo.push(() => dataplane.close());
-    log.info('data plane', { ovs: dataplane.status().state, reason: dataplane.status().reason });
+    running = { store, dataplane };
+    const sampler = setInterval(() => metrics.sampleReconcile(), RECONCILE_SAMPLE_MS);
+    sampler.unref();
+    undo.push(() => clearInterval(sampler));
 
     await runSweep(store);
-    const sweeper = setInterval(() => void runSweep(store), config.peering.sweepIntervalMs);
-    sweeper.unref();
-    undo.push(() => clearInterval(sweeper));
+    scheduleSweeps(store);
+    undo.push(() => {
+      if (sweeper) clearInterval(sweeper);
+      sweeper = null;
+    });
 
     const methods = apiMethods({
       store,
@@ -76,6 +110,7 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
       version: VERSION,
       startedAt,
       now,
+      metrics: () => metrics.collect(),
     });
     const table: MethodSpec[] = [...methods, rpcDiscoverMethod(() => table, { title: 'vpc-peerd', version: VERSION })];
     const dispatcher = createDispatcher({
@@ -83,6 +118,7 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
       authenticate: (token) => auth.verify(token),
       logger: log.child({ part: 'rpc' }),
       maxBatchSize: config.socket.maxBatchSize,
+      onCall: (method, ms, ok) => metrics.onRpcCall(method, ms, ok),
     });
     const server: RpcServer = createRpcServer({
       path: config.socket.path,
@@ -96,6 +132,49 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
     await server.listen();
     undo.push(() => server.close());
     log.info('listening', { socket: config.socket.path, nodeId: config.nodeId, version: VERSION });
+
+    if (config.metrics.listen) {
+      const endpoint = await serveMetrics({ ...config.metrics.listen, render: () => renderText(metrics.collect()), logger: log.child({ part: 'metrics' }) });
+      undo.push(() => endpoint.close());
+      log.info('metrics endpoint listening', { address: endpoint.address.host, port: endpoint.address.port });
+    }
+  }
+
+  /**
+   * OVS per `ovs.enabled`: false → no-op mode; "auto" → OVS if one answers at start, no-op mode
+   * otherwise; true → OVS, reported `unavailable` (and retried) while it does not answer.
+   */
+  async function createDataplane(store: Store): Promise<Dataplane> {
+    const ovsLog = log.child({ part: 'ovs' });
+    if (config.ovs.enabled === false) return disabled('ovs.enabled is false');
+    const ovs = createOvs({ rundir: config.ovs.rundir, logger: ovsLog });
+    if (config.ovs.enabled === 'auto' && (await ovs.probe()) === 'down') {
+      return disabled(`ovs.enabled is "auto" and no Open vSwitch answers at ${config.ovs.rundir}`);
+    }
+    const dataplane = createOvsDataplane({
+      ovs: metrics.instrumentOvs(ovs),
+      view: () => store.view,
+      cookiePrefix: config.ovs.cookie,
+      intervalMs: config.ovs.reconcileIntervalMs,
+      logger: ovsLog,
+      now,
+    });
+    const unsubscribe = store.onCommit((mutations) => dataplane.onCommit(mutations));
+    dataplane.start();
+    reconcileLoop = dataplane.loop;
+    log.info('data plane: Open vSwitch', { rundir: config.ovs.rundir, cookie: `0x${config.ovs.cookie.toString(16)}` });
+    return {
+      ...dataplane,
+      close: async () => {
+        unsubscribe();
+        await dataplane.close();
+      },
+    };
+  }
+
+  function disabled(reason: string): Dataplane {
+    log.info('data plane: no-op mode (the state machine runs, nothing is programmed)', { reason });
+    return createDisabledDataplane(reason);
   }
 
   /** Expires overdue pending requests and compacts old terminal records. */
@@ -108,6 +187,43 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
     } catch (err) {
       log.error('sweep failed', { err });
     }
+  }
+
+  /** (Re)starts the sweep timer at `peering.sweepIntervalMs`. */
+  function scheduleSweeps(store: Store): void {
+    if (sweeper) clearInterval(sweeper);
+    sweeper = setInterval(() => void runSweep(store), config.peering.sweepIntervalMs);
+    sweeper.unref();
+  }
+
+  async function firstReconcile(): Promise<void> {
+    // The loop exposes no event for it; its cycle counter is cheap to read.
+    while (reconcileLoop !== null && reconcileLoop.health().cycles === 0 && closing === null) await delay(FIRST_CYCLE_POLL_MS);
+  }
+
+  function health(): ServiceHealth {
+    const ovs = running?.dataplane.status();
+    return {
+      ovs: ovs ? { state: ovs.state, bridges: ovs.bridges.length, reason: ovs.reason } : null,
+      store: running?.store.stats().state ?? null,
+      reconcile: reconcileLoop ? { loop: reconcileLoop.health(), intervalMs: config.ovs.reconcileIntervalMs } : null,
+    };
+  }
+
+  function reload(next: Config): ReloadPlan {
+    const plan = planReload(config, next);
+    if (plan.refused.length > 0) {
+      log.error('config reload refused: these keys change only with a restart; keeping the running config', { keys: plan.refused });
+      return plan;
+    }
+    // Everything else reads `config` when it needs it (policy(), health(), the next sweep).
+    config = next;
+    log.setLevel(config.log.level);
+    reconcileLoop?.setIntervalMs(config.ovs.reconcileIntervalMs);
+    if (running && sweeper) scheduleSweeps(running.store);
+    // No gossip yet: the new peer list is kept in `config` for it, and logged.
+    log.info('config reloaded', { changed: plan.changed, logLevel: config.log.level, gossipPeers: config.gossip.peers });
+    return plan;
   }
 
   function close(): Promise<void> {
@@ -123,5 +239,5 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
     return closing;
   }
 
-  return { start, close };
+  return { start, firstReconcile, health, reload, close };
 }

@@ -15,6 +15,21 @@ export interface OvsStatus {
   readonly lastReconcileDurationMs: number | null;
   readonly driftRepaired: number;
   readonly lastError: string | null;
+  /** Data-plane changes asked for by the store, and how many of them are on the wire. */
+  readonly desiredGeneration: number;
+  readonly appliedGeneration: number;
+  /** Times a bridge was found without our canary flow: its flows were lost (vswitchd restart). */
+  readonly restartsDetected: number;
+  readonly perBridge: Readonly<Record<string, BridgeStatus>>;
+}
+
+export interface BridgeStatus {
+  readonly ok: boolean;
+  readonly at: string;
+  readonly durationMs: number;
+  readonly added: number;
+  readonly removed: number;
+  readonly error: string | null;
 }
 
 export interface PeeringDataplane {
@@ -55,6 +70,10 @@ export function createDisabledDataplane(reason: string): Dataplane {
       lastReconcileDurationMs: null,
       driftRepaired: 0,
       lastError: null,
+      desiredGeneration: 0,
+      appliedGeneration: 0,
+      restartsDetected: 0,
+      perBridge: {},
     }),
     peering: () => ({ state: 'disabled', flows: 0, lastReconciledAt: null }),
     reconcile: () =>

@@ -1,0 +1,449 @@
+// The desired data plane of this host (SPEC §7): which patch pairs must exist and which flows
+// each bridge must carry, computed from the state and the OVS topology. Pure: no I/O. The
+// reconcile loop diffs the result against what OVS reports (plan.ts) and applies the difference.
+//
+// Per active peering P (requester VPC R on bridge BR, accepter VPC A on bridge BA), when both
+// bridges exist here: a patch pair `px<h>r` (on BR) ↔ `px<h>a` (on BA), h = the first 12 hex
+// digits of P's id, and on each bridge, with local blocks L, peer blocks Q and patch ofport p:
+//   100  ip,nw_src=l,nw_dst=q / arp,arp_spa=l,arp_tpa=q / ipv6,ipv6_src=l,ipv6_dst=q  → output:p
+//   100  icmp6,icmp_type=135,ipv6_src=l,nd_target=q (neighbour solicitation: its destination is
+//        multicast, so it is matched by target)                                     → output:p
+//   100  the same from the patch: in_port=p, src in Q, dst (or nd_target) in L        → NORMAL
+//   101  in_port=p with a source in L (ip, arp, ipv6)                                  → drop
+//    99  in_port=p                                                                    → drop
+// Non-transitivity (SPEC §3 rule 7) rests on two facts checked by the tests: every flow that
+// outputs to a patch requires a source in L, and a packet from a patch with a source in L is
+// dropped at 101, above every steering flow; so nothing that came in through one patch leaves
+// through another, and what is let in (NORMAL) carries a source of that peer only.
+// Neighbour advertisements need no flow of their own: Linux answers a solicitation from the
+// target address itself to the solicitor's address, which the ipv6 flows carry. (A flow keyed
+// by nd_target alone would also be one flow shared by every peering of the VPC.)
+import type { StateView } from '../domain/state-index.js';
+import { PEERING_ID_PATTERN, type Peering, type Vpc } from '../domain/types.js';
+import { type Flow, canonicalActions, canonicalMatch } from './flow.js';
+
+/** A port as the topology reader reports it (structurally the OVS topology parser's port). */
+export interface TopologyPort {
+  readonly name: string;
+  /** Usable when ≥ 1; null (or -1) while OVS has not assigned one or the interface failed. */
+  readonly ofport: number | null;
+  readonly type: string;
+  /** `options:peer` of a patch port. */
+  readonly peer: string | null;
+  /** The interface's `error` column. */
+  readonly error: string | null;
+}
+
+export interface TopologyBridge {
+  readonly name: string;
+  readonly ports: ReadonlyMap<string, TopologyPort>;
+}
+
+/** The bridges present on this host, keyed by name. */
+export interface TopologyView {
+  readonly bridges: ReadonlyMap<string, TopologyBridge>;
+}
+
+/** One patch pair: `port` on `bridge` (requester side) ↔ `peerPort` on `peerBridge` (accepter side). */
+export interface DesiredPort {
+  readonly peeringId: string;
+  readonly bridge: string;
+  readonly port: string;
+  readonly peerBridge: string;
+  readonly peerPort: string;
+}
+
+/**
+ * - `ready`: both patch ports have an ofport; the peering's flows are in `Desired.flows` (the
+ *   loop reports `programmed` once they are applied).
+ * - `pending`: the patch pair is wanted but an ofport is missing; no flows yet.
+ * - `not-local`: a bridge of the peering is not on this host; nothing here.
+ * - `error`: the peering cannot be programmed (see `error`); no flows.
+ */
+export type DesiredPeeringState = 'ready' | 'pending' | 'not-local' | 'error';
+
+export interface DesiredPeering {
+  readonly state: DesiredPeeringState;
+  /** Flows of this peering on both bridges (the canary not counted). */
+  readonly flows: number;
+  /** [requester bridge, accepter bridge], when both VPCs are known. */
+  readonly bridges: readonly string[];
+  readonly error?: string;
+}
+
+export interface Desired {
+  /** Every patch pair that must exist, in peering-id order. */
+  readonly ports: readonly DesiredPort[];
+  /** Per bridge, its flows (the canary included); bridges without flows are absent. */
+  readonly flows: ReadonlyMap<string, readonly Flow[]>;
+  /** Every active peering, by id; other statuses are absent (they own nothing). */
+  readonly peerings: ReadonlyMap<string, DesiredPeering>;
+  /** Cookie → the active peering that owns it, so installed flows can be attributed. */
+  readonly cookies: ReadonlyMap<bigint, string>;
+}
+
+export interface DesiredInput {
+  readonly view: StateView;
+  readonly topology: TopologyView;
+  /** `ovs.cookie`: the top 16 bits of every cookie of ours. */
+  readonly cookiePrefix: number;
+  /** Reuse across calls (see DesiredCache); without it everything is computed afresh. */
+  readonly cache?: DesiredCache;
+}
+
+export const STEER_PRIORITY = 100;
+/** Above steering: a patch packet claiming one of our own sources never reaches a steering flow. */
+export const GUARD_PRIORITY = 101;
+/** Below steering: whatever else comes in through a patch port. */
+export const DROP_PRIORITY = 99;
+export const CANARY_TABLE = 250;
+
+const SUFFIX_HEX = 12;
+const OUR_PORT = /^px[0-9a-f]{12}[ra]$/;
+
+/** Selects the top 16 bits of a cookie: `cookie=prefix<<48/cookieMask()` dumps all of ours. */
+export function cookieMask(): bigint {
+  return 0xffff_0000_0000_0000n;
+}
+
+function checkPrefix(prefix: number): bigint {
+  // Zero is refused: `cookie=0/…` would also select flows of OVS itself and other controllers.
+  if (!Number.isInteger(prefix) || prefix < 1 || prefix > 0xffff) {
+    throw new RangeError(`cookie prefix must be an integer in 1..0xffff, got ${prefix}`);
+  }
+  return BigInt(prefix) << 48n;
+}
+
+function checkPeeringId(peeringId: string): string {
+  if (!PEERING_ID_PATTERN.test(peeringId)) throw new RangeError(`not a peering id: ${JSON.stringify(peeringId)}`);
+  return peeringId.slice(4, 4 + SUFFIX_HEX);
+}
+
+/** The patch port names of a peering (15 characters each: OpenFlow truncates longer ones). */
+export function patchPortNames(peeringId: string): { requester: string; accepter: string; suffixHex: string } {
+  const h = checkPeeringId(peeringId);
+  return { requester: `px${h}r`, accepter: `px${h}a`, suffixHex: h };
+}
+
+/** The cookie of every flow of one peering, on both bridges: `cookie=C/-1` selects exactly them. */
+export function peeringCookie(prefix: number, peeringId: string): bigint {
+  return checkPrefix(prefix) | BigInt(`0x${checkPeeringId(peeringId)}`);
+}
+
+/** Reserved for the canary flow (a peering whose suffix is zero cannot have it). */
+export function canaryCookie(prefix: number): bigint {
+  return checkPrefix(prefix);
+}
+
+/** The canary: its disappearance from a bridge tells the loop that OVS lost its flows. */
+export function canaryFlow(prefix: number): Flow {
+  // An empty match (as OVS dumps it); canonicalMatch refuses an empty text, so it is written here.
+  return { table: CANARY_TABLE, priority: 0, cookie: canaryCookie(prefix), match: '', actions: 'drop' };
+}
+
+/** True for a cookie carrying our prefix in its top 16 bits. */
+export function isOurCookie(prefix: number, cookie: bigint): boolean {
+  return (cookie & cookieMask()) === checkPrefix(prefix);
+}
+
+/** Ports named like ours are ours: the daemon creates and removes them and never touches another. */
+export function isOurPort(name: string): boolean {
+  return OUR_PORT.test(name);
+}
+
+/** What one side of a patch pair looks like in the topology. */
+type SideState =
+  | { readonly kind: 'ok'; readonly ofport: number }
+  | { readonly kind: 'pending' }
+  | { readonly kind: 'failed'; readonly error: string };
+
+function sideState(topology: TopologyView, bridge: string, port: string, peer: string): SideState {
+  const p = topology.bridges.get(bridge)?.ports.get(port);
+  // Absent, or not the patch it should be: planPorts (re)creates it; no ofport to use until then.
+  if (!p || p.type !== 'patch' || p.peer !== peer) return { kind: 'pending' };
+  // A usable ofport wins over an error text: a port that can forward must get its flows.
+  if (p.ofport !== null && p.ofport >= 1) return { kind: 'ok', ofport: p.ofport };
+  if (p.error !== null) return { kind: 'failed', error: `port ${port} on ${bridge}: ${p.error}` };
+  return { kind: 'pending' };
+}
+
+/** One side's blocks, split by family and written as a flow match writes them (computed once per VPC). */
+interface Side {
+  readonly v4: readonly string[];
+  readonly v6: readonly string[];
+}
+
+function sideOf(cidrs: readonly string[]): Side {
+  // Stored blocks are normalised, so `:` tells the family; the Set drops a duplicate that a
+  // hand-edited record might hold (two desired flows with one key would be refused by planFlows).
+  const unique = [...new Set(cidrs)];
+  const text = (field: string, c: string): string => canonicalMatch(`${field}=${c}`).slice(field.length + 1);
+  return {
+    v4: unique.filter((c) => !c.includes(':')).map((c) => text('nw_src', c)),
+    v6: unique.filter((c) => c.includes(':')).map((c) => text('ipv6_src', c)),
+  };
+}
+
+/** The (local, peer) block pairs of one family, as `l q` strings: what two peerings must not share on a bridge. */
+function steeringPairs(local: Side, peer: Side): string[] {
+  const out: string[] = [];
+  for (const [ls, qs] of [[local.v4, peer.v4], [local.v6, peer.v6]] as const) {
+    for (const l of ls) for (const q of qs) out.push(`${l} ${q}`);
+  }
+  return out;
+}
+
+type MatchTemplate = (l: string, q: string, p: string) => string;
+
+/**
+ * A match with holes for a local block `{l}`, a peer block `{q}` and the patch ofport `{p}`,
+ * laid out once by canonicalMatch itself, so every rendered match is canonical (the values
+ * are canonical already: see sideOf) without paying canonicalMatch for each of 100k flows.
+ */
+function template(raw: string): MatchTemplate {
+  const parts = canonicalMatch(raw).split(/(\{[lqp]\})/);
+  return (l, q, p) => {
+    let out = '';
+    for (const part of parts) out += part === '{l}' ? l : part === '{q}' ? q : part === '{p}' ? p : part;
+    return out;
+  };
+}
+
+const V4_PAIR: readonly (readonly [MatchTemplate, 'out' | 'in'])[] = [
+  [template('ip,nw_src={l},nw_dst={q}'), 'out'],
+  [template('arp,arp_spa={l},arp_tpa={q}'), 'out'],
+  [template('ip,in_port={p},nw_src={q},nw_dst={l}'), 'in'],
+  [template('arp,in_port={p},arp_spa={q},arp_tpa={l}'), 'in'],
+];
+const V6_PAIR: readonly (readonly [MatchTemplate, 'out' | 'in'])[] = [
+  [template('ipv6,ipv6_src={l},ipv6_dst={q}'), 'out'],
+  // A solicitation goes to a multicast address: it is matched by its target.
+  [template('icmp6,icmp_type=135,ipv6_src={l},nd_target={q}'), 'out'],
+  [template('ipv6,in_port={p},ipv6_src={q},ipv6_dst={l}'), 'in'],
+  [template('icmp6,icmp_type=135,in_port={p},ipv6_src={q},nd_target={l}'), 'in'],
+];
+const V4_GUARDS = [template('ip,in_port={p},nw_src={l}'), template('arp,in_port={p},arp_spa={l}')];
+const V6_GUARDS = [template('ipv6,in_port={p},ipv6_src={l}')];
+const PATCH_DROP = template('in_port={p}');
+const NORMAL = canonicalActions('NORMAL');
+const DROP = canonicalActions('drop');
+
+/**
+ * The flows of one side of a peering (see the module comment). No two share a key: pairs,
+ * blocks and the patch port are distinct.
+ */
+function sideFlows(cookie: bigint, ofport: number, local: Side, peer: Side): Flow[] {
+  const p = String(ofport);
+  const output = canonicalActions(`output:${p}`);
+  const flows: Flow[] = [];
+  const add = (priority: number, match: string, actions: string): void => {
+    flows.push({ table: 0, priority, cookie, match, actions });
+  };
+  for (const [ls, qs, pair] of [[local.v4, peer.v4, V4_PAIR], [local.v6, peer.v6, V6_PAIR]] as const) {
+    for (const l of ls) {
+      for (const q of qs) {
+        for (const [m, dir] of pair) add(STEER_PRIORITY, m(l, q, p), dir === 'out' ? output : NORMAL);
+      }
+    }
+  }
+  // Guards cover every local block, whatever families this peer has: another peering of the
+  // bridge may steer the other family out through its own patch.
+  for (const [ls, guards] of [[local.v4, V4_GUARDS], [local.v6, V6_GUARDS]] as const) {
+    for (const l of ls) for (const m of guards) add(GUARD_PRIORITY, m(l, '', p), DROP);
+  }
+  add(DROP_PRIORITY, PATCH_DROP('', '', p), DROP);
+  return flows;
+}
+
+/**
+ * What computeDesired may reuse from one call to the next. Rendering is most of its cost (10k
+ * peerings are over 100k Flow objects), and from one cycle to the next almost nothing changes.
+ * Keyed by record identity: records are immutable (a change replaces the record), so a peering
+ * whose record and VPC records are the same objects as last time, and whose patch ofports did
+ * not move, keeps its Flow objects. Only an optimisation: results are equal with or without it.
+ * Entries go with their records (weak keys). Hand the same cache to every call.
+ */
+export class DesiredCache {
+  /** Internal to computeDesired. */
+  readonly peerings = new WeakMap<Peering, PeeringParts>();
+  /** Internal to computeDesired. */
+  readonly sides = new WeakMap<Vpc, Side>();
+}
+
+/** Everything about one local active peering that its records and the cookie prefix decide. */
+interface PeeringParts {
+  readonly requester: Vpc;
+  readonly accepter: Vpc;
+  readonly cookie: bigint;
+  readonly port: DesiredPort;
+  readonly bridges: readonly string[];
+  readonly onR: SideParts;
+  readonly onA: SideParts;
+}
+
+interface SideParts {
+  readonly local: Side;
+  readonly peer: Side;
+  /** The steering pairs this side claims on its bridge. */
+  readonly pairs: readonly string[];
+  /** The flows last rendered, and the patch ofport they were rendered for. */
+  rendered?: { readonly ofport: number; readonly flows: readonly Flow[] };
+}
+
+function partsOf(cache: DesiredCache, p: Peering, r: Vpc, a: Vpc, cookie: bigint): PeeringParts {
+  const cached = cache.peerings.get(p);
+  if (cached && cached.requester === r && cached.accepter === a && cached.cookie === cookie) return cached;
+  const side = (v: Vpc): Side => {
+    let s = cache.sides.get(v);
+    if (!s) cache.sides.set(v, (s = sideOf(v.cidrs)));
+    return s;
+  };
+  const [sr, sa] = [side(r), side(a)];
+  const names = patchPortNames(p.id);
+  const parts: PeeringParts = {
+    requester: r,
+    accepter: a,
+    cookie,
+    port: { peeringId: p.id, bridge: r.bridge, port: names.requester, peerBridge: a.bridge, peerPort: names.accepter },
+    bridges: [r.bridge, a.bridge],
+    onR: { local: sr, peer: sa, pairs: steeringPairs(sr, sa) },
+    onA: { local: sa, peer: sr, pairs: steeringPairs(sa, sr) },
+  };
+  cache.peerings.set(p, parts);
+  return parts;
+}
+
+function renderSide(s: SideParts, cookie: bigint, ofport: number): readonly Flow[] {
+  if (s.rendered?.ofport !== ofport) s.rendered = { ofport, flows: sideFlows(cookie, ofport, s.local, s.peer) };
+  return s.rendered.flows;
+}
+
+/**
+ * The desired patch pairs, flows and per-peering states. Only `active` peerings produce
+ * anything. Conflicts are settled by peering id (the smaller wins), so every host settles them
+ * alike:
+ * - two ids with the same 12-hex suffix would share patch port names and a cookie;
+ * - two peerings steering the same (local block, peer block) pair on one bridge (SPEC §3 rule 4
+ *   forbids it; a gossip race might not) would install one flow twice.
+ * The losers get `error` and no patch pair: a pair without its drop flows would join two bridges.
+ */
+export function computeDesired(input: DesiredInput): Desired {
+  const { view, topology, cookiePrefix } = input;
+  const cache = input.cache ?? new DesiredCache();
+  const canary = canaryFlow(cookiePrefix);
+  const active = [...view.peerings()].filter((p) => p.status === 'active').sort((a, b) => (a.id < b.id ? -1 : 1));
+
+  const ports: DesiredPort[] = [];
+  const peerings = new Map<string, DesiredPeering>();
+  const cookies = new Map<bigint, string>();
+  const suffixOwner = new Map<string, string>();
+  /** Per bridge: `l q` steering pair → the peering that steers it. */
+  const pairOwner = new Map<string, Map<string, string>>();
+  const bridgeFlows = new Map<string, Flow[]>();
+
+  for (const p of active) {
+    const fail = (error: string, bridges: readonly string[] = []): void => {
+      peerings.set(p.id, { state: 'error', flows: 0, bridges, error });
+    };
+    if (!PEERING_ID_PATTERN.test(p.id)) {
+      fail(`The peering id ${JSON.stringify(p.id)} is malformed; it cannot name patch ports.`);
+      continue;
+    }
+    const suffix = p.id.slice(4, 4 + SUFFIX_HEX);
+    const cookie = canary.cookie | BigInt(`0x${suffix}`);
+    if (cookie === canary.cookie) {
+      fail(`The peering ${p.id} maps to the cookie reserved for the canary flow; delete it and create it again to get a new id.`);
+      continue;
+    }
+    const holder = suffixOwner.get(suffix);
+    if (holder !== undefined) {
+      fail(
+        `The peering ${p.id} shares its patch port names and cookie with ${holder} (same first 12 hex digits); ` +
+          `delete it and create it again to get a new id.`,
+      );
+      continue;
+    }
+    suffixOwner.set(suffix, p.id);
+    cookies.set(cookie, p.id);
+
+    const r = view.getVpc(p.requesterVpcId);
+    const a = view.getVpc(p.accepterVpcId);
+    if (!r || !a) {
+      fail(`The VPC ${r ? p.accepterVpcId : p.requesterVpcId} of this peering is not known here yet.`);
+      continue;
+    }
+    if (r.bridge === a.bridge) {
+      // A patch pair on one bridge would be a loop.
+      fail(`Both VPCs of this peering are on the bridge ${r.bridge}.`, [r.bridge, a.bridge]);
+      continue;
+    }
+    if (!topology.bridges.has(r.bridge) || !topology.bridges.has(a.bridge)) {
+      peerings.set(p.id, { state: 'not-local', flows: 0, bridges: [r.bridge, a.bridge] });
+      continue;
+    }
+
+    const parts = partsOf(cache, p, r, a, cookie);
+    const { bridges, port } = parts;
+    const clash = claimPairs(pairOwner, p.id, [
+      [r.bridge, parts.onR.pairs],
+      [a.bridge, parts.onA.pairs],
+    ]);
+    if (clash) {
+      fail(
+        `The peering ${p.id} would steer ${clash.pair.replace(' ', ' → ')} on the bridge ${clash.bridge}, ` +
+          `as the peering ${clash.owner} already does; their peer CIDRs overlap.`,
+        bridges,
+      );
+      continue;
+    }
+
+    ports.push(port);
+    const rs = sideState(topology, r.bridge, port.port, port.peerPort);
+    const as = sideState(topology, a.bridge, port.peerPort, port.port);
+    if (rs.kind === 'ok' && as.kind === 'ok') {
+      const onR = renderSide(parts.onR, cookie, rs.ofport);
+      const onA = renderSide(parts.onA, cookie, as.ofport);
+      appendFlows(bridgeFlows, r.bridge, onR, canary);
+      appendFlows(bridgeFlows, a.bridge, onA, canary);
+      peerings.set(p.id, { state: 'ready', flows: onR.length + onA.length, bridges });
+    } else if (rs.kind === 'failed' || as.kind === 'failed') {
+      // The pair stays wanted: removing and re-creating it every cycle would not clear the error.
+      const errors = [rs, as].flatMap((s) => (s.kind === 'failed' ? [s.error] : []));
+      peerings.set(p.id, { state: 'error', flows: 0, bridges, error: errors.join('; ') });
+    } else {
+      peerings.set(p.id, { state: 'pending', flows: 0, bridges });
+    }
+  }
+  return { ports, flows: bridgeFlows, peerings, cookies };
+}
+
+/**
+ * Claims the steering pairs of a peering on its two bridges, all or nothing. Returns the first
+ * clash with a peering that claimed earlier, or null. Only steering flows can clash: every
+ * other flow carries the peering's own patch ofport in `in_port`.
+ */
+function claimPairs(
+  owners: Map<string, Map<string, string>>,
+  peeringId: string,
+  wanted: readonly (readonly [string, readonly string[]])[],
+): { bridge: string; pair: string; owner: string } | null {
+  for (const [bridge, pairs] of wanted) {
+    const claimed = owners.get(bridge);
+    for (const pair of pairs) {
+      const owner = claimed?.get(pair);
+      if (owner !== undefined) return { bridge, pair, owner };
+    }
+  }
+  for (const [bridge, pairs] of wanted) {
+    let claimed = owners.get(bridge);
+    if (!claimed) owners.set(bridge, (claimed = new Map<string, string>()));
+    for (const pair of pairs) claimed.set(pair, peeringId);
+  }
+  return null;
+}
+
+function appendFlows(byBridge: Map<string, Flow[]>, bridge: string, flows: readonly Flow[], canary: Flow): void {
+  let list = byBridge.get(bridge);
+  if (!list) byBridge.set(bridge, (list = [canary]));
+  for (const f of flows) list.push(f);
+}
