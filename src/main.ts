@@ -1,12 +1,16 @@
 #!/usr/bin/env node
-// vpc-peerd: argv, config, signals and exit codes. The only module that calls process.exit.
+// vpc-peerd: argv, config, signals, sd_notify and exit codes. The only module that calls process.exit.
 import { parseArgs } from 'node:util';
 import { loadConfig } from './config/load.js';
 import { createDaemon } from './daemon.js';
 import { createLogger } from './log/logger.js';
+import { createNotifier } from './systemd/notify.js';
+import { createService, watchdogPingMs, type Limits } from './systemd/service.js';
 import { VERSION } from './version.js';
 
 const USAGE = 'usage: vpc-peerd [--config PATH]   (default /etc/vpc-peerd/config.json)';
+/** Shutdown gets this long before the process gives up on it (the unit's TimeoutStopSec is 30 s). */
+const STOP_DEADLINE_MS = 25_000;
 
 async function main(): Promise<number> {
   let configPath: string;
@@ -39,33 +43,63 @@ async function main(): Promise<number> {
 
   const logger = createLogger({ level: config.log.level, fields: { nodeId: config.nodeId } });
   const daemon = createDaemon(config, { logger });
+  const service = createService({
+    notifier: await createNotifier({ socket: process.env.NOTIFY_SOCKET, logger: logger.child({ part: 'systemd' }) }),
+    health: () => daemon.health(),
+    logger: logger.child({ part: 'systemd' }),
+    watchdogPingMs: watchdogPingMs(process.env, process.pid),
+    limits: testLimits(),
+  });
 
   const stopped = new Promise<number>((resolve) => {
     const stop = (signal: string): void => {
       logger.info('stopping', { signal });
-      void daemon.close().then(() => resolve(0));
+      service.stopping();
+      const deadline = setTimeout(() => {
+        logger.error('shutdown did not finish in time; exiting anyway', { deadlineMs: STOP_DEADLINE_MS });
+        resolve(1);
+      }, STOP_DEADLINE_MS);
+      void daemon.close().then(() => {
+        clearTimeout(deadline);
+        resolve(0);
+      });
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
   process.on('SIGHUP', () => {
+    logger.info('reloading the config', { path: configPath });
     void loadConfig(configPath).then(
-      (fresh) => {
-        logger.setLevel(fresh.log.level);
-        logger.info('config reloaded', { logLevel: fresh.log.level });
-      },
+      (fresh) => daemon.reload(fresh),
       (err: unknown) => logger.error('config reload refused; keeping the running config', { err }),
     );
   });
 
   try {
     await daemon.start();
+    await daemon.firstReconcile();
   } catch (err) {
     logger.error('start failed', { err });
     await daemon.close();
+    service.close();
     return 1;
   }
-  return stopped;
+  // The socket accepts and the data plane has been looked at once: systemd may start dependants.
+  service.ready();
+  const code = await stopped;
+  service.close();
+  return code;
+}
+
+/**
+ * Test hooks, honoured only with VPC_PEERD_TEST_HOOKS=1 (test/integration/service.test.ts):
+ * VPC_PEERD_TEST_STUCK_CYCLE_MS shortens the time after which a running reconcile cycle counts
+ * as stuck (30 s at least otherwise), so a test can wedge the loop and see the pings stop.
+ */
+function testLimits(): Partial<Limits> {
+  if (process.env.VPC_PEERD_TEST_HOOKS !== '1') return {};
+  const stuck = Number(process.env.VPC_PEERD_TEST_STUCK_CYCLE_MS);
+  return Number.isSafeInteger(stuck) && stuck > 0 ? { stuckCycleMs: stuck } : {};
 }
 
 process.on('uncaughtException', (err) => {

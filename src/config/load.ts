@@ -54,7 +54,7 @@ export function parseConfig(json: unknown, baseDir: string, source = ''): Config
 function resolveConfig(file: ConfigFile, baseDir: string): Config {
   const abs = (p: string): string => resolve(baseDir, p);
   const absOrNull = (p: string | null): string | null => (p === null ? null : abs(p));
-  const { socket, store, ovs, peering, auth, gossip, log } = file;
+  const { socket, store, ovs, peering, auth, gossip, metrics, log } = file;
   return {
     nodeId: file.nodeId ?? nodeIdFromHostname(hostname()),
     socket: { ...socket, path: abs(socket.path), mode: Number.parseInt(socket.mode, 8) },
@@ -77,6 +77,7 @@ function resolveConfig(file: ConfigFile, baseDir: string): Config {
           ? null
           : { certFile: abs(gossip.tls.certFile), keyFile: abs(gossip.tls.keyFile), caFile: abs(gossip.tls.caFile) },
     },
+    metrics: { listen: metrics.listen === null ? null : parseHostPort(metrics.listen) },
     log: { ...log },
   };
 }

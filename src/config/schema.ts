@@ -2,7 +2,7 @@
 // documentation (the `describe` text is what docs/CONFIG.md prints), and the Config type the
 // daemon runs with. The schema checks the file as written; load.ts derives Config from it
 // (absolute paths, numbers from the hex and octal strings).
-import { isIPv6 } from 'node:net';
+import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
 import { LogLevels, type LogLevel } from '../log/logger.js';
 
@@ -13,6 +13,7 @@ const GROUP_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,31}$/;
 const HOST_PORT_PATTERN = /^(?:\[([^\]]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/;
 const COOKIE_ERROR = 'must be a non-zero hex string of at most 16 bits, like "0x5ee0"';
 const LISTEN_ERROR = 'must be "host:port" (IPv6 as "[::1]:7946", port 0 to 65535) or null';
+const METRICS_LISTEN_ERROR = 'must be "address:port" with a loopback address (127.0.0.0/8 or [::1]), or null';
 const MAX_PATH_LENGTH = 4096;
 const MAX_GOSSIP_PEERS = 256;
 const MiB = 1024 * 1024;
@@ -180,6 +181,28 @@ const gossip = section({
   }
 });
 
+/** 127.0.0.0/8 and ::1, in any spelling. */
+const loopback = new BlockList();
+loopback.addSubnet('127.0.0.0', 8, 'ipv4');
+loopback.addAddress('::1', 'ipv6');
+
+function isLoopbackListen(text: string): boolean {
+  const hp = parseHostPort(text);
+  if (hp === null) return false;
+  // A name is refused too: what it resolves to is not known when the file is checked.
+  if (isIPv4(hp.host)) return loopback.check(hp.host, 'ipv4');
+  return isIPv6(hp.host) && loopback.check(hp.host, 'ipv6');
+}
+
+const metrics = section({
+  listen: z
+    .string({ error: METRICS_LISTEN_ERROR })
+    .refine(isLoopbackListen, { error: METRICS_LISTEN_ERROR })
+    .nullable()
+    .default(null)
+    .describe('"address:port" of the Prometheus text endpoint (GET /metrics), loopback only (it has no authentication), e.g. "127.0.0.1:9464"; port 0 picks a free port. null: no endpoint (the `metrics` RPC method still answers).'),
+});
+
 const log = section({
   level: z
     .enum(LogLevels, { error: `must be one of ${LogLevels.join(', ')}` })
@@ -202,6 +225,7 @@ export const ConfigSchema = z.strictObject(
     peering: peering.prefault({}).describe('Peering lifecycle limits and timers.'),
     auth: auth.prefault({}).describe('Token verification (platform JWTs) and the local operator token.'),
     gossip: gossip.prefault({}).describe('Replication to the daemons of the other hypervisors.'),
+    metrics: metrics.prefault({}).describe('Metrics for Prometheus.'),
     log: log.prefault({}).describe('Logging (JSON lines on stdout).'),
   },
   { error: 'must be a JSON object' },
@@ -251,5 +275,6 @@ export interface Config {
     readonly secretFile: string | null;
     readonly tls: { readonly certFile: string; readonly keyFile: string; readonly caFile: string } | null;
   };
+  readonly metrics: { readonly listen: { readonly host: string; readonly port: number } | null };
   readonly log: { readonly level: LogLevel };
 }

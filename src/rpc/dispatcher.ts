@@ -23,6 +23,8 @@ export interface DispatcherOptions {
   readonly logger: Logger;
   /** The most requests one batch may hold; a larger batch is refused whole (BATCH_TOO_LARGE). */
   readonly maxBatchSize: number;
+  /** Told of every call of a known method once it ends (metrics); ok is false for any error reply. */
+  readonly onCall?: (method: string, ms: number, ok: boolean) => void;
 }
 
 export interface Dispatcher {
@@ -67,7 +69,22 @@ export function createDispatcher(opts: DispatcherOptions): Dispatcher {
   };
   for (const spec of methods) {
     if (server.hasMethod(spec.name)) throw new Error(`method ${spec.name} is declared twice`);
-    server.addMethod(spec.name, (params: unknown, env: CallEnv) => invoke(spec, params, env));
+    server.addMethod(spec.name, (params: unknown, env: CallEnv) => observed(spec.name, () => invoke(spec, params, env)));
+  }
+
+  /** Runs one call and tells onCall how long it took and whether it succeeded. */
+  async function observed<T>(method: string, call: () => Promise<T>): Promise<T> {
+    const { onCall } = opts;
+    if (!onCall) return call();
+    const started = performance.now();
+    let ok = false;
+    try {
+      const result = await call();
+      ok = true;
+      return result;
+    } finally {
+      onCall(method, performance.now() - started, ok);
+    }
   }
 
   /** Authenticates, validates and runs one method; any fault that is not an RpcError is logged and hidden. */

@@ -37,6 +37,8 @@ export interface DaemonHandle {
 export interface DaemonOptions {
   config?: Record<string, unknown>;
   dir?: string;
+  /** Added to the daemon's environment (NOTIFY_SOCKET, WATCHDOG_USEC, PATH...). */
+  env?: Record<string, string>;
 }
 
 const START_TIMEOUT_MS = 15_000;
@@ -61,7 +63,7 @@ export async function startDaemon(t: Teardown, opts: DaemonOptions = {}): Promis
 
   const launch = async (): Promise<ChildProcess> => {
     const from = out.length; // a restart must see its own "listening", not the last run's
-    const child = spawn(process.execPath, [MAIN, '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [MAIN, '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
     child.stdout.on('data', (b: Buffer) => (out += b.toString()));
     child.stderr.on('data', (b: Buffer) => (out += b.toString()));
     await new Promise<void>((resolve, reject) => {

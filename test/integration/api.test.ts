@@ -159,7 +159,7 @@ t.test('API over the socket', async (t) => {
     t.match(doc.openrpc, /^1\./);
     t.same(
       doc.methods.map((m) => m.name).sort(),
-      ['auth.login', 'peering.accept', 'peering.create', 'peering.delete', 'peering.get', 'peering.list',
+      ['auth.login', 'metrics', 'peering.accept', 'peering.create', 'peering.delete', 'peering.get', 'peering.list',
         'peering.reject', 'reconcile.run', 'rpc.discover', 'status', 'vpc.create', 'vpc.delete', 'vpc.get',
         'vpc.list', 'vpc.update'],
     );

@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import type { StateView } from '../../domain/state-index.js';
 import type { OpContext, OpResult, PeeringPolicy, Principal } from '../../domain/types.js';
+import type { Family } from '../../metrics/registry.js';
 import type { Dataplane } from '../../reconcile/dataplane.js';
 import type { Store } from '../../store/store.js';
 
@@ -15,6 +16,8 @@ export interface MethodDeps {
   readonly version: string;
   readonly startedAt: Date;
   readonly now: () => Date;
+  /** The daemon's metrics, collected now (the `metrics` method). */
+  readonly metrics: () => readonly Family[];
 }
 
 /** A fresh AWS-style peering id that is not in use. */

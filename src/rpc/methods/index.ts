@@ -2,9 +2,10 @@
 import type { MethodSpec } from '../method.js';
 import { daemonMethods } from './daemon.js';
 import type { MethodDeps } from './deps.js';
+import { metricsMethods } from './metrics.js';
 import { peeringMethods } from './peering.js';
 import { vpcMethods } from './vpc.js';
 
 export function apiMethods(deps: MethodDeps): MethodSpec[] {
-  return [...daemonMethods(deps), ...vpcMethods(deps), ...peeringMethods(deps)];
+  return [...daemonMethods(deps), ...metricsMethods(deps), ...vpcMethods(deps), ...peeringMethods(deps)];
 }

@@ -1,0 +1,40 @@
+// What a SIGHUP may change: the keys the running daemon can take without a restart, and the
+// comparison of the running config with a freshly loaded one. A reload is all or nothing: one
+// key that needs a restart refuses the whole new file, so the daemon never runs a mix of two.
+import type { Config } from './schema.js';
+
+/** Keys whose new value the running daemon takes on SIGHUP; any other change needs a restart. */
+export const RELOADABLE_KEYS: ReadonlySet<string> = new Set([
+  'log.level',
+  'ovs.reconcileIntervalMs',
+  'peering.sweepIntervalMs',
+  'peering.pendingTtlSeconds',
+  'peering.terminalRetentionSeconds',
+  'peering.maxActivePerVpc',
+  'gossip.peers',
+]);
+
+export interface ReloadPlan {
+  /** Every key whose value differs, as dotted paths (`gossip.peers`), sorted. */
+  readonly changed: readonly string[];
+  /** The changed keys that need a restart: when not empty, nothing is applied. */
+  readonly refused: readonly string[];
+}
+
+export function planReload(running: Config, next: Config): ReloadPlan {
+  const changed = changedKeys(running, next).sort();
+  return { changed, refused: changed.filter((key) => !RELOADABLE_KEYS.has(key)) };
+}
+
+/** Leaf paths where `a` and `b` differ; arrays and null are compared as whole values. */
+export function changedKeys(a: unknown, b: unknown, prefix = ''): string[] {
+  if (isRecord(a) && isRecord(b)) {
+    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+    return [...keys].flatMap((k) => changedKeys(a[k], b[k], prefix === '' ? k : `${prefix}.${k}`));
+  }
+  return JSON.stringify(a) === JSON.stringify(b) ? [] : [prefix];
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}

@@ -1,0 +1,135 @@
+// The daemon's metrics: what each series means and where its numbers come from. Latencies are
+// observed where they happen, through thin wrappers the composition root puts around the store
+// (commit) and OVS (flow counts), and a dispatcher hook (RPC calls); everything else is read
+// from the owners' own status at collection time, so no part keeps a second set of counters.
+import type { Ovs } from '../ovs/ovs.js';
+import type { OvsStatus } from '../reconcile/dataplane.js';
+import type { LoopHealth } from '../reconcile/loop.js';
+import type { Store, StoreStats } from '../store/store.js';
+import { createRegistry, type Family, type Labels } from './registry.js';
+
+export interface MetricsSources {
+  /** Each null until the daemon has started that part (and the loop in no-op mode). */
+  readonly store: () => StoreStats | null;
+  readonly ovs: () => OvsStatus | null;
+  readonly reconcile: () => LoopHealth | null;
+}
+
+export interface DaemonMetrics {
+  /** Dispatcher hook: one call of a known method ended. */
+  onRpcCall(method: string, ms: number, ok: boolean): void;
+  /** The store, with each non-empty commit's time to durability observed. */
+  instrumentStore(store: Store): Store;
+  /** OVS, with the count of our flows on each bridge tracked from its dumps and bundles. */
+  instrumentOvs(ovs: Ovs): Ovs;
+  /** Observes the last reconcile cycle's duration if one ended since the previous call. */
+  sampleReconcile(): void;
+  collect(): Family[];
+}
+
+const OUTCOME = (ok: boolean): Labels => ({ outcome: ok ? 'ok' : 'error' });
+const OVS_STATES = ['enabled', 'disabled', 'unavailable'] as const;
+
+export function createDaemonMetrics(sources: MetricsSources): DaemonMetrics {
+  const registry = createRegistry();
+  const one = (value: number | undefined): { labels: Labels; value: number }[] => (value === undefined ? [] : [{ labels: {}, value }]);
+
+  const reconcileDuration = registry.histogram(
+    'vpc_peerd_reconcile_duration_seconds',
+    'Duration of reconcile passes (dump, diff, repair of the local bridges; loop cycles and reconcile.run without dryRun). Sampled every 250 ms: passes ending within one period count once; vpc_peerd_reconcile_cycles_total counts every cycle.',
+  );
+  registry.collected('vpc_peerd_reconcile_cycles_total', 'Reconcile cycles run since start (reconcile.run calls excluded).', 'counter', () =>
+    one(sources.reconcile()?.cycles),
+  );
+  registry.collected('vpc_peerd_reconcile_consecutive_failures', 'Reconcile cycles failed in a row (OVS down or a bridge failing); 0 once one converges.', 'gauge', () =>
+    one(sources.reconcile()?.consecutiveFailures),
+  );
+  registry.collected('vpc_peerd_drift_repaired_flows_total', 'Flows added or removed to repair drift: changes made to our flows by someone else, or lost by OVS.', 'counter', () =>
+    one(sources.ovs()?.driftRepaired),
+  );
+  registry.collected('vpc_peerd_ovs_restarts_detected_total', 'Times a bridge was found without our canary flow (its flows were lost, e.g. ovs-vswitchd restarted).', 'counter', () =>
+    one(sources.ovs()?.restartsDetected),
+  );
+  registry.collected('vpc_peerd_ovs_state', 'The data plane state: 1 for the current one of enabled, disabled (no-op mode), unavailable.', 'gauge', () => {
+    const state = sources.ovs()?.state;
+    return state === undefined ? [] : OVS_STATES.map((s) => ({ labels: { state: s }, value: s === state ? 1 : 0 }));
+  });
+
+  // Flows carrying our cookie on each bridge, as of its last dump plus the bundle applied after it.
+  const flows = new Map<string, number>();
+  registry.collected('vpc_peerd_bridge_flows', 'Flows with this daemon\'s cookie on each local bridge (the canary included), as of its last reconcile.', 'gauge', () => {
+    const present = new Set(sources.ovs()?.bridges ?? []);
+    return [...flows].filter(([bridge]) => present.has(bridge)).map(([bridge, value]) => ({ labels: { bridge }, value }));
+  });
+
+  const rpcDuration = registry.histogram(
+    'vpc_peerd_rpc_duration_seconds',
+    'Time spent in each API method (authentication, params validation, handler, including its durable write), by method and outcome (error: any error reply).',
+  );
+
+  registry.collected('vpc_peerd_gossip_lag_seconds', 'Replication lag behind the other daemons. Gossip is not built yet: no sample until it is.', 'gauge', () => []);
+
+  registry.collected('vpc_peerd_journal_bytes', 'Size of the journal file (changes since the last snapshot).', 'gauge', () => one(sources.store()?.journalBytes));
+  registry.collected('vpc_peerd_store_records', 'VPCs plus peerings in the store.', 'gauge', () => one(sources.store()?.records));
+  registry.collected('vpc_peerd_store_commits_total', 'Commits made durable since start.', 'counter', () => one(sources.store()?.commits));
+  registry.collected('vpc_peerd_store_syncs_total', 'fdatasync calls on the journal since start (fewer than commits when grouped).', 'counter', () =>
+    one(sources.store()?.syncs),
+  );
+  const commitDuration = registry.histogram(
+    'vpc_peerd_commit_duration_seconds',
+    'Time from a commit to its acknowledgement (durable on disk, group commit included), by outcome.',
+  );
+
+  let lastReconcileAt: string | null = null;
+
+  return {
+    onRpcCall(method, ms, ok) {
+      rpcDuration.observe({ method, ...OUTCOME(ok) }, ms / 1000);
+    },
+    instrumentStore(store) {
+      return {
+        get view() {
+          return store.view;
+        },
+        async commit(mutations) {
+          // An empty commit is a barrier (it only waits for earlier ones), not a write.
+          if (mutations.length === 0) return store.commit(mutations);
+          const started = performance.now();
+          let ok = false;
+          try {
+            await store.commit(mutations);
+            ok = true;
+          } finally {
+            commitDuration.observe(OUTCOME(ok), (performance.now() - started) / 1000);
+          }
+        },
+        onCommit: (listener) => store.onCommit(listener),
+        stats: () => store.stats(),
+        close: () => store.close(),
+      };
+    },
+    instrumentOvs(ovs) {
+      return {
+        ...ovs,
+        async dumpFlows(bridge, cookie, mask) {
+          const dumped = await ovs.dumpFlows(bridge, cookie, mask);
+          flows.set(bridge, dumped.length);
+          return dumped;
+        },
+        async applyBundle(bridge, lines) {
+          await ovs.applyBundle(bridge, lines);
+          // A bundle is all or nothing, and planned against the dump just taken.
+          const delta = lines.reduce((n, line) => n + (line.startsWith('add ') ? 1 : line.startsWith('delete_strict ') ? -1 : 0), 0);
+          flows.set(bridge, Math.max(0, (flows.get(bridge) ?? 0) + delta));
+        },
+      };
+    },
+    sampleReconcile() {
+      const status = sources.ovs();
+      if (!status || status.lastReconcileAt === lastReconcileAt) return;
+      lastReconcileAt = status.lastReconcileAt;
+      if (status.lastReconcileDurationMs !== null) reconcileDuration.observe({}, status.lastReconcileDurationMs / 1000);
+    },
+    collect: () => registry.collect(),
+  };
+}
