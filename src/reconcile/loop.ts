@@ -1,7 +1,9 @@
 // The reconcile loop's control: level-triggered and single-flight. Triggers only mark bridges
 // dirty; one cycle runs at a time; a trigger during a cycle queues one rerun; a failed cycle
-// (OVS down) retries with exponential backoff; a timer marks everything dirty as the backstop.
-// It knows nothing of OVS: the cycle is injected. Timers only, no I/O.
+// (OVS down) retries with exponential backoff; a timer marks everything dirty as the backstop,
+// `intervalMs` after the last pass over everything ended (so a pass that takes longer than the
+// interval is not followed by another at once, forever). It knows nothing of OVS: the cycle is
+// injected. Timers only, no I/O.
 import type { Logger } from '../log/logger.js';
 
 /** What a cycle is asked to look at: every bridge, or only these. */
@@ -10,6 +12,7 @@ export type Scope = { readonly all: true } | { readonly all: false; readonly bri
 export interface LoopOptions {
   /** One reconcile pass; resolves true when it converged, false when it must be retried. */
   readonly cycle: (scope: Scope) => Promise<boolean>;
+  /** How long after a pass over everything ends the timer asks for the next one. */
   readonly intervalMs: number;
   readonly logger: Logger;
   readonly minBackoffMs?: number;
@@ -73,6 +76,11 @@ export function createReconcileLoop(opts: LoopOptions): ReconcileLoop {
     const scope: Scope = dirtyAll ? { all: true } : { all: false, bridges: new Set(dirty) };
     dirtyAll = false;
     dirty.clear();
+    // This pass is the periodic one: the timer starts again when it ends.
+    if (scope.all && periodic) {
+      clearTimeout(periodic);
+      periodic = null;
+    }
     running = (async () => {
       let ok = false;
       const release = await acquire();
@@ -86,6 +94,7 @@ export function createReconcileLoop(opts: LoopOptions): ReconcileLoop {
         cycles += 1;
         cycleStartedAt = null;
         lastCycleEndedAt = Date.now();
+        if (scope.all) armPeriodic();
       }
       if (ok) {
         failures = 0;
@@ -118,9 +127,14 @@ export function createReconcileLoop(opts: LoopOptions): ReconcileLoop {
     idleWaiters = [];
   }
 
-  function resetPeriodic(): void {
-    if (periodic) clearInterval(periodic);
-    periodic = setInterval(() => loop.trigger('all'), intervalMs);
+  function armPeriodic(): void {
+    if (periodic) clearTimeout(periodic);
+    periodic = null;
+    if (stopped || !started) return;
+    periodic = setTimeout(() => {
+      periodic = null;
+      loop.trigger('all');
+    }, intervalMs);
     periodic.unref();
   }
 
@@ -128,7 +142,7 @@ export function createReconcileLoop(opts: LoopOptions): ReconcileLoop {
     start() {
       if (started) return;
       started = true;
-      resetPeriodic();
+      armPeriodic();
       dirtyAll = true;
       schedule(0);
     },
@@ -159,11 +173,12 @@ export function createReconcileLoop(opts: LoopOptions): ReconcileLoop {
     }),
     setIntervalMs(ms) {
       intervalMs = ms;
-      if (started && !stopped) resetPeriodic();
+      if (started && !stopped) armPeriodic();
     },
     async stop() {
       stopped = true;
-      if (periodic) clearInterval(periodic);
+      if (periodic) clearTimeout(periodic);
+      periodic = null;
       if (scheduled) {
         clearTimeout(scheduled as NodeJS.Timeout);
         clearImmediate(scheduled as NodeJS.Immediate);

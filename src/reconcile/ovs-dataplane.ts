@@ -5,16 +5,18 @@
 import type { StateView } from '../domain/state-index.js';
 import type { Mutation, Peering } from '../domain/types.js';
 import type { Logger } from '../log/logger.js';
-import type { Ovs, PatchPair, PortRef } from '../ovs/ovs.js';
+import type { FlowEvent, Ovs, PatchPair, PortRef } from '../ovs/ovs.js';
 import { OvsError } from '../ovs/runner.js';
 import type { PortInfo, Topology } from '../ovs/topology-parser.js';
 import type { Dataplane, OvsStatus, PeeringDataplane, ReconcileRequest, ReconcileResult } from './dataplane.js';
-import { canaryCookie, computeDesired, cookieMask, type Desired, DesiredCache, type DesiredPort } from './desired.js';
+import { canaryCookie, computeDesired, cookieMask, type Desired, DesiredCache, type DesiredPort, isOurPort } from './desired.js';
+import { type Flow, sameFlow } from './flow.js';
 import { createReconcileLoop, type ReconcileLoop, type Scope } from './loop.js';
-import { bundleFor, planFlows, planPorts } from './plan.js';
+import { bundleFor, type FlowPlan, planFlows, planPorts, type PortPlan } from './plan.js';
 
 export interface OvsDataplaneOptions {
   readonly ovs: Ovs;
+  /** The state; every change to it must be reported through onCommit (the desired flows are reused until then). */
   readonly view: () => StateView;
   readonly cookiePrefix: number;
   readonly intervalMs: number;
@@ -38,12 +40,60 @@ interface BridgeResult {
   readonly error: string | null;
   /** When the state that was applied was read: a record changed after this is not applied yet. */
   readonly asOf: string;
-  /** The desired flows last applied, as one string: equal next time means any change was drift. */
-  readonly signature: string;
+  /** The desired flows last applied: the same next time means any change was drift. */
+  readonly want: readonly Flow[];
+}
+
+/** computeDesired and planPorts for one state version and one topology. */
+interface Computed {
+  readonly version: number;
+  readonly topology: Topology;
+  readonly desired: Desired;
+  readonly ports: PortPlan;
+}
+
+/** What a cycle works from once the topology is known. */
+interface Prepared {
+  /** The state version the desired flows were computed from. */
+  readonly version: number;
+  readonly topology: Topology;
+  readonly desired: Desired;
+  /** New patch pairs, with requested ofports: created once their flows are in. */
+  readonly pairs: readonly PatchPair[];
+  /** The topology as it will be once the stale ports are gone and the pairs exist. */
+  readonly planned: Topology;
+  /** The bridges of the topology this cycle must reconcile, sorted. */
+  readonly inScope: readonly string[];
+  /** The bridges of the new pairs. */
+  readonly touched: ReadonlySet<string>;
+}
+
+/** A bridge's dump: its flows of ours, or why they could not be read. */
+type Dumped = { readonly flows: Flow[]; readonly err: null } | { readonly flows: null; readonly err: unknown };
+
+/** The bridges a running cycle works through; drift of a bridge it knows jumps the queue. */
+interface Pass {
+  readonly queue: string[];
+  readonly busy: Set<string>;
+  /** Busy bridges that drifted again meanwhile: done once more when their worker is free. */
+  readonly again: Set<string>;
+  /** Bridges dumped before the topology was known, waiting for it with their dump. */
+  readonly parked: Map<string, Dumped>;
+  /** Bridges that drifted before the topology was known: queued once it is. */
+  readonly early: Set<string>;
+  /** Bridges that drifted and were taken into this pass, not dumped since: if it ends first, a cycle follows. */
+  readonly drifted: Set<string>;
+  /** Known once the topology is. */
+  prepared: Prepared | null;
+  open: boolean;
 }
 
 /** How many bridges are dumped and patched at once (each is a child process). */
-const BRIDGE_CONCURRENCY = 4;
+export const BRIDGE_CONCURRENCY = 4;
+/** The longest wait between two attempts while OVS does not answer. */
+const MAX_BACKOFF_MS = 250;
+/** Past this many lines a bundle's own monitor events are not told apart: they cost one more dump. */
+const MAX_ECHOES = 20_000;
 
 export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
   const { ovs, logger, cookiePrefix } = opts;
@@ -62,6 +112,26 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
   let desiredGeneration = 0;
   const cache = new DesiredCache();
   let appliedGeneration = 0;
+  /**
+   * The topology as last read, or as our own port changes left it. A cycle of some bridges reads
+   * it again only when one of them is not in it (a new bridge); a pass over everything (start,
+   * the interval, a monitor that ended, reconcile.run) and any failed cycle always read it. Ports
+   * changed by someone else are seen by the next full pass.
+   */
+  let known: Topology | null = null;
+  /** Bumped by every commit: the desired flows of an unchanged state and topology are reused. */
+  let stateVersion = 0;
+  let computed: Computed | null = null;
+  let pass: Pass | null = null;
+  /** The topology the monitors must follow, while syncMonitors is starting them. */
+  let monitorTarget: Topology | null = null;
+  let syncingMonitors = false;
+  let monitorSync: Promise<void> = Promise.resolve();
+  /**
+   * Per bridge, the monitor events our own last bundle will cause (`kind|table|cookie|match` →
+   * count): they are not drift. Cleared when the bridge is dumped again, which sees the result.
+   */
+  const echoes = new Map<string, Map<string, number>>();
 
   const loop = createReconcileLoop({
     cycle: async (scope) => {
@@ -74,35 +144,114 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
     },
     intervalMs: opts.intervalMs,
     logger,
+    // Retries while OVS is down cost a few dumps that fail at once (see cycle): a short cap finds
+    // a restarted vswitchd sooner.
+    maxBackoffMs: MAX_BACKOFF_MS,
   });
 
-  async function cycle(scope: Scope, dryRun: boolean): Promise<ReconcileResult & { ok: boolean }> {
+  /** The desired flows and port plan; reused while neither the state nor the topology changed. */
+  function compute(topology: Topology, reuse: boolean): Computed {
+    if (reuse && computed !== null && computed.version === stateVersion && computed.topology === topology) return computed;
+    const version = stateVersion;
+    const desired = computeDesired({ view: opts.view(), topology, cookiePrefix, cache });
+    computed = { version, topology, desired, ports: planPorts(desired, topology) };
+    return computed;
+  }
+
+  /**
+   * One pass. The dumps start at once, for the bridges the topology is expected to list, while the
+   * topology is read (or taken from `known`) and the desired flows computed: a dump does not
+   * depend on them. A bridge dumped before they are known waits with its dump; each is then
+   * diffed and patched, and bridges the topology lists that were not guessed are done last.
+   *
+   * A pass over everything that the loop starts (the interval, a monitor that ended) does not
+   * wait for its topology read: it works from `known` at once, provided that needs no port
+   * change, and once the read is in, does again with it every bridge already done if our ports,
+   * the bridges or the desired flows turn out different. `fresh`: read the topology and compute
+   * the desired flows first, whatever the scope (reconcile.run).
+   */
+  async function cycle(scope: Scope, dryRun: boolean, fresh = false): Promise<ReconcileResult & { ok: boolean }> {
     const started = performance.now();
     const asOf = now().toISOString();
     const result = { bridges: [] as string[], added: 0, removed: 0, unchanged: 0, errors: [] as { bridge: string; error: string }[] };
+    const current: Pass = { queue: [], busy: new Set(), again: new Set(), parked: new Map(), early: new Set(), drifted: new Set(), prepared: null, open: !dryRun };
+    if (!dryRun) pass = current;
     try {
-      const topology = await ovs.topology();
-      const first = computeDesired({ view: opts.view(), topology, cookiePrefix, cache });
-      const ports = planPorts(first, topology);
-      // Ports go before their flows, and come after them: a patch pair without our flows would
-      // let the platform's NORMAL flow join two VPCs. Stale and misplaced ports go first.
-      const doomed = [...ports.remove, ...ports.replace];
-      if (!dryRun && doomed.length > 0) await ovs.deletePorts(doomed);
-      // New pairs get requested ofports so that their flows can go in before the ports exist.
-      const pairs = withRequestedOfports(ports.add, topology, doomed);
-      const planned = plannedTopology(topology, pairs, doomed);
-      const desired = pairs.length === 0 && doomed.length === 0 ? first : computeDesired({ view: opts.view(), topology: planned, cookiePrefix, cache });
-      const touched = new Set(pairs.flatMap((p) => [p.bridge, p.peerBridge]));
-      const inScope = [...topology.bridges.keys()].filter((b) => scope.all || scope.bridges.has(b) || touched.has(b)).sort();
-      await forEachLimited(inScope, BRIDGE_CONCURRENCY, async (bridge) => {
-        const r = await reconcileBridge(bridge, desired, dryRun, asOf);
-        result.bridges.push(bridge);
-        result.added += r.added;
-        result.removed += r.removed;
-        result.unchanged += r.unchanged;
-        if (r.error) result.errors.push({ bridge, error: r.error });
-      });
-      let final: Topology = planned;
+      const full = scope.all || fresh;
+      const provisional = scope.all && !fresh ? provisionalFrom(known) : null;
+      current.prepared = provisional;
+      const guess = scope.all ? (known ? [...known.bridges.keys()] : await ovs.bridgeHints()) : [...scope.bridges];
+      current.queue.push(...[...new Set(guess)].sort());
+      const attempted = new Set<string>();
+      const done = new Set<string>();
+      /** Bridges diffed against the provisional topology. */
+      const doneEarly: string[] = [];
+      /** Starts the preparation once a dump succeeded, when it must wait for one. */
+      let waitForDump: (() => unknown) | null = null;
+      const work = async (bridge: string): Promise<void> => {
+        attempted.add(bridge);
+        let dumped = current.parked.get(bridge);
+        current.parked.delete(bridge);
+        if (dumped === undefined) {
+          current.drifted.delete(bridge);
+          dumped = await dumpBridge(bridge, dryRun);
+          if (dumped.flows !== null) waitForDump?.();
+        }
+        const prep = current.prepared;
+        if (prep === null) {
+          current.parked.set(bridge, dumped);
+          return;
+        }
+        const outcome = await reconcileBridge(bridge, dumped, prep, dryRun, asOf);
+        // The provisional topology was replaced meanwhile: this bridge is done again with the read one.
+        if (current.prepared !== prep) current.queue.push(bridge);
+        else if (prep === provisional) doneEarly.push(bridge);
+        if (outcome === null) return;
+        done.add(bridge);
+        result.added += outcome.added;
+        result.removed += outcome.removed;
+        result.unchanged += outcome.unchanged;
+        if (outcome.error) result.errors.push({ bridge, error: outcome.error });
+      };
+      let preparing: Promise<Prepared> | null = null;
+      const startPreparing = (): Promise<Prepared> => {
+        preparing ??= prepare(scope, full, dryRun).then((p) => {
+          if (provisional === null) current.prepared = p;
+          else if (!sameOutcome(provisional, p)) {
+            current.prepared = p;
+            current.queue.push(...doneEarly.splice(0));
+          }
+          for (const bridge of current.early) takeDrift(current, bridge);
+          current.early.clear();
+          return p;
+        });
+        // Awaited below; this only keeps its rejection from going unhandled while the workers finish.
+        preparing.catch(() => undefined);
+        return preparing;
+      };
+      // While OVS is down (we are retrying), a topology read waits for a dump to succeed: a
+      // failing attempt then costs a few dumps that fail at once, not a read of the database.
+      waitForDump = state === 'unavailable' ? startPreparing : null;
+      // The workers spawn their first dumps synchronously, before prepare() computes.
+      const draining = drain(current, work);
+      if (waitForDump === null) startPreparing();
+      const drained = await draining.then(
+        () => null,
+        (err: unknown) => ({ err }),
+      );
+      // Nothing of a cycle outlives it: a failed one still waits for its preparation to end.
+      const prepared = preparing === null && drained === null ? startPreparing() : preparing;
+      if (prepared !== null) await prepared.catch(() => undefined);
+      if (drained !== null) throw drained.err;
+      if (prepared === null) throw new Error('unreachable: a cycle without preparation');
+      const prep = await prepared;
+      current.queue.push(...current.parked.keys(), ...prep.inScope.filter((b) => !attempted.has(b)));
+      if (current.queue.length > 0) await drain(current, work);
+      current.open = false;
+      result.bridges.push(...done);
+
+      const { desired, pairs, touched } = prep;
+      let final: Topology = prep.planned;
       if (!dryRun && pairs.length > 0) {
         const failed = new Set(result.errors.map((e) => e.bridge));
         // Only pairs whose flows are in on both sides.
@@ -118,6 +267,7 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
       if (!dryRun) {
         lastDesired = desired;
         lastTopology = final;
+        known = final;
         syncMonitors(final);
       }
       state = 'enabled';
@@ -131,6 +281,11 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
       lastError = err.message;
       return { ...result, durationMs: ms(started), ok: false, errors: [{ bridge: '*', error: err.message }] };
     } finally {
+      current.open = false;
+      if (pass === current) pass = null;
+      // Drift this pass took but did not get to (it failed, or the event came late).
+      const left = [...current.early, ...current.drifted];
+      if (left.length > 0) loop.trigger(left);
       if (!dryRun) {
         lastReconcileAt = now().toISOString();
         lastReconcileDurationMs = ms(started);
@@ -138,76 +293,202 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
     }
   }
 
+  /** What a pass can work from before its topology read is in: `known`, if it needs no port change. */
+  function provisionalFrom(topology: Topology | null): Prepared | null {
+    if (topology === null) return null;
+    const { version, desired, ports } = compute(topology, true);
+    if (ports.add.length + ports.remove.length + ports.replace.length > 0) return null;
+    const inScope = [...topology.bridges.keys()].sort();
+    return { version, topology, desired, pairs: [], planned: topology, inScope, touched: new Set() };
+  }
+
+  /**
+   * The topology (read unless `known` lists every bridge of a scoped cycle), the desired flows,
+   * stale ports deleted (ports go before their flows, and come after them: a patch pair without
+   * our flows would let the platform's NORMAL flow join two VPCs), and the new pairs, numbered
+   * so that their flows can go in before the ports exist.
+   */
+  async function prepare(scope: Scope, full: boolean, dryRun: boolean): Promise<Prepared> {
+    const cached = !full && !scope.all && known !== null && [...scope.bridges].every((b) => known?.bridges.has(b)) ? known : null;
+    const topology = cached ?? (await ovs.topology());
+    if (topology !== cached) known = topology;
+    const { version, desired: first, ports } = compute(topology, !full);
+    const doomed = [...ports.remove, ...ports.replace];
+    if (!dryRun && doomed.length > 0) await ovs.deletePorts(doomed);
+    const pairs = withRequestedOfports(ports.add, topology, doomed);
+    const planned = plannedTopology(topology, pairs, doomed);
+    const desired = pairs.length === 0 && doomed.length === 0 ? first : computeDesired({ view: opts.view(), topology: planned, cookiePrefix, cache });
+    const touched = new Set(pairs.flatMap((p) => [p.bridge, p.peerBridge]));
+    const inScope = [...topology.bridges.keys()].filter((b) => scope.all || scope.bridges.has(b) || touched.has(b)).sort();
+    return { version, topology, desired, pairs, planned, inScope, touched };
+  }
+
+  /** Our flows on one bridge; a failure is kept for reconcileBridge, which knows whether it matters. */
+  function dumpBridge(bridge: string, dryRun: boolean): Promise<Dumped> {
+    // The dump sees the result of our earlier bundles: their events no longer need telling apart.
+    if (!dryRun) echoes.delete(bridge);
+    return ovs.dumpFlows(bridge, BigInt(cookiePrefix) << 48n, cookieMask()).then(
+      (flows) => ({ flows, err: null }),
+      (err: unknown) => ({ flows: null, err }),
+    );
+  }
+
+  /** Diffs and patches one bridge from its dump; null when the topology does not list it (not here). */
   async function reconcileBridge(
     bridge: string,
-    desired: Desired,
+    dumped: Dumped,
+    prep: Prepared,
     dryRun: boolean,
     asOf: string,
-  ): Promise<{ added: number; removed: number; unchanged: number; error: string | null }> {
+  ): Promise<{ added: number; removed: number; unchanged: number; error: string | null } | null> {
     const started = performance.now();
-    const want = desired.flows.get(bridge) ?? [];
-    const signature = want.map((f) => `${f.cookie}|${f.table}|${f.priority}|${f.match}|${f.actions}`).sort().join('\n');
+    // A guessed bridge that the topology does not list is not ours to look at, whatever the dump said.
+    if (!prep.topology.bridges.has(bridge)) return null;
+    const want = prep.desired.flows.get(bridge) ?? [];
     try {
-      const installed = await ovs.dumpFlows(bridge, BigInt(cookiePrefix) << 48n, cookieMask());
+      if (dumped.flows === null) throw dumped.err;
+      const installed = dumped.flows;
       const plan = planFlows(want, installed, cookiePrefix);
       const added = plan.add.length + plan.modify.length;
       const removed = plan.remove.length;
       if (!dryRun) {
-        if (added + removed > 0) await ovs.applyBundle(bridge, bundleFor(plan));
+        if (added + removed > 0) {
+          expectEchoes(bridge, plan);
+          try {
+            await ovs.applyBundle(bridge, bundleFor(plan));
+          } catch (err) {
+            echoes.delete(bridge);
+            throw err;
+          }
+        }
         const previous = bridges.get(bridge);
-        if (previous?.ok && previous.signature === signature && added + removed > 0) {
+        if (previous?.ok && added + removed > 0 && sameFlows(previous.want, want)) {
           driftRepaired += added + removed;
           const canary = canaryCookie(cookiePrefix);
           const lostAll = want.length > 0 && !installed.some((f) => f.cookie === canary);
           if (lostAll) restartsDetected += 1;
           logger.info('drift repaired', { bridge, added, removed, flowsLost: lostAll });
         }
-        bridges.set(bridge, { ok: true, at: now().toISOString(), asOf, durationMs: ms(started), added, removed, error: null, signature });
+        bridges.set(bridge, { ok: true, at: now().toISOString(), asOf, durationMs: ms(started), added, removed, error: null, want });
       }
       return { added, removed, unchanged: plan.unchanged, error: null };
     } catch (err) {
       // A bridge deleted between the topology read and the dump is not an error: it is not here.
       if (err instanceof OvsError && err.kind === 'failed' && /not a bridge|no bridge named/i.test(err.message)) {
         bridges.delete(bridge);
+        known = null;
         return { added: 0, removed: 0, unchanged: 0, error: null };
       }
       if (err instanceof OvsError && err.kind !== 'failed') throw err;
       const error = err instanceof Error ? err.message : String(err);
       logger.error('reconcile of a bridge failed', { bridge, err: error });
       if (!dryRun) {
-        bridges.set(bridge, { ok: false, at: now().toISOString(), asOf, durationMs: ms(started), added: 0, removed: 0, error, signature: '' });
+        bridges.set(bridge, { ok: false, at: now().toISOString(), asOf, durationMs: ms(started), added: 0, removed: 0, error, want: [] });
       }
       return { added: 0, removed: 0, unchanged: 0, error };
     }
   }
 
-  /** One `ovs-ofctl monitor` per bridge present: drift on it triggers a cycle of that bridge. */
+  /**
+   * One `ovs-ofctl monitor` per bridge present: drift on it triggers a cycle of that bridge. Each
+   * start is a process spawn (a few ms of blocked event loop), so they are spread over turns of
+   * the event loop and the cycle does not wait for them.
+   */
   function syncMonitors(topology: Topology): void {
-    if (closed) return;
-    for (const [bridge, m] of monitors) {
-      if (!topology.bridges.has(bridge)) {
-        m.stop();
+    monitorTarget = topology;
+    if (syncingMonitors) return;
+    syncingMonitors = true;
+    monitorSync = (async () => {
+      try {
+        while (monitorTarget !== null && !closed) {
+          const target: Topology = monitorTarget;
+          monitorTarget = null;
+          for (const [bridge, m] of monitors) {
+            if (!target.bridges.has(bridge)) {
+              m.stop();
+              monitors.delete(bridge);
+            }
+          }
+          for (const bridge of target.bridges.keys()) {
+            if (closed || monitorTarget !== null) break;
+            if (monitors.has(bridge)) continue;
+            monitors.set(bridge, startMonitor(bridge));
+            await new Promise((resolve) => setImmediate(resolve));
+          }
+        }
+      } finally {
+        syncingMonitors = false;
+      }
+    })();
+  }
+
+  function startMonitor(bridge: string): { stop(): void } {
+    return ovs.monitor(bridge, {
+      // Only changes to flows of ours: the platform's own flow changes are none of our business.
+      cookie: { value: BigInt(cookiePrefix) << 48n, mask: cookieMask() },
+      onChange: (event) => onFlowEvent(bridge, event),
+      onExit: (err) => {
         monitors.delete(bridge);
+        echoes.delete(bridge);
+        if (closed) return;
+        // vswitchd died or the bridge went away: look at everything again (with backoff).
+        logger.debug('flow monitor ended', { bridge, err: err?.message ?? null });
+        loop.trigger('all');
+      },
+    });
+  }
+
+  /** Records the monitor events that applying `plan` to `bridge` will cause. */
+  function expectEchoes(bridge: string, plan: FlowPlan): void {
+    if (!monitors.has(bridge) || plan.add.length + plan.modify.length + plan.remove.length > MAX_ECHOES) return;
+    let expected = echoes.get(bridge);
+    if (!expected) echoes.set(bridge, (expected = new Map()));
+    const expect = (kind: 'added' | 'deleted', f: Flow): void => {
+      const key = echoKey(kind, f.table, f.cookie, f.match);
+      expected.set(key, (expected.get(key) ?? 0) + 1);
+    };
+    // An add that replaces a flow of the same key is reported ADDED too.
+    for (const f of plan.add) expect('added', f);
+    for (const f of plan.modify) expect('added', f);
+    for (const f of plan.remove) expect('deleted', f);
+  }
+
+  /** A flow of ours changed on `bridge`: our own bundle's doing, or drift to repair. */
+  function onFlowEvent(bridge: string, event: FlowEvent | null): void {
+    const expected = echoes.get(bridge);
+    if (event !== null && expected !== undefined && event.kind !== 'modified') {
+      const key = echoKey(event.kind, event.table, event.cookie, event.match);
+      const left = expected.get(key) ?? 0;
+      if (left > 0) {
+        if (left === 1) expected.delete(key);
+        else expected.set(key, left - 1);
+        return;
       }
     }
-    for (const bridge of topology.bridges.keys()) {
-      if (monitors.has(bridge)) continue;
-      monitors.set(
-        bridge,
-        ovs.monitor(bridge, {
-          // Only changes to flows of ours: the platform's own flow changes are none of our business.
-          cookie: { value: BigInt(cookiePrefix) << 48n, mask: cookieMask() },
-          onChange: () => loop.trigger([bridge]),
-          onExit: (err) => {
-            monitors.delete(bridge);
-            if (closed) return;
-            // vswitchd died or the bridge went away: look at everything again (with backoff).
-            logger.debug('flow monitor ended', { bridge, err: err?.message ?? null });
-            loop.trigger('all');
-          },
-        }),
-      );
+    // A cycle running now takes the bridge next (once it knows the topology); otherwise a cycle follows.
+    const p = pass;
+    if (p?.open && p.prepared === null) p.early.add(bridge);
+    else if (p?.open) takeDrift(p, bridge);
+    else loop.trigger([bridge]);
+  }
+
+  /** Puts a drifted bridge at the head of a running pass, if the pass's desired flows still hold. */
+  function takeDrift(p: Pass, bridge: string): void {
+    const prep = p.prepared;
+    if (prep === null || prep.version !== stateVersion || !prep.topology.bridges.has(bridge)) {
+      loop.trigger([bridge]);
+      return;
     }
+    // A dump taken before this event is stale.
+    p.parked.delete(bridge);
+    p.drifted.add(bridge);
+    if (p.busy.has(bridge)) {
+      p.again.add(bridge);
+      return;
+    }
+    const at = p.queue.indexOf(bridge);
+    if (at >= 0) p.queue.splice(at, 1);
+    p.queue.unshift(bridge);
   }
 
   /**
@@ -237,6 +518,7 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
     loop,
     start: () => loop.start(),
     onCommit(mutations) {
+      stateVersion += 1;
       const view = opts.view();
       const touched = new Set<string>();
       for (const m of mutations) {
@@ -272,12 +554,13 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
     reconcile: (req: ReconcileRequest) =>
       loop.exclusive(async () => {
         const scope: Scope = req.bridge ? { all: false, bridges: new Set([req.bridge]) } : { all: true };
-        const { ok: _ok, ...result } = await cycle(scope, req.dryRun === true);
+        const { ok: _ok, ...result } = await cycle(scope, req.dryRun === true, true);
         return result;
       }),
     async close() {
       closed = true;
       await loop.stop();
+      await monitorSync;
       for (const m of monitors.values()) m.stop();
       monitors.clear();
     },
@@ -346,13 +629,68 @@ function ms(since: number): number {
   return Math.round((performance.now() - since) * 1000) / 1000;
 }
 
-async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const item = items[next++] as T;
-      await fn(item);
+/**
+ * Works through a pass's queue, BRIDGE_CONCURRENCY bridges at once, until it is empty. Bridges
+ * may join the queue meanwhile (drift); one is never worked on by two workers at once. After a
+ * failure no new bridge is started, and it returns (rethrowing the first failure) only once every
+ * worker has stopped: nothing of a cycle outlives it.
+ */
+async function drain(p: Pass, fn: (bridge: string) => Promise<void>): Promise<void> {
+  const failure: { err?: unknown; failed: boolean } = { failed: false };
+  const worker = async (): Promise<void> => {
+    while (!failure.failed) {
+      const bridge = p.queue.shift();
+      if (bridge === undefined) return;
+      p.busy.add(bridge);
+      try {
+        await fn(bridge);
+      } catch (err) {
+        if (!failure.failed) Object.assign(failure, { err, failed: true });
+      } finally {
+        p.busy.delete(bridge);
+      }
+      if (p.again.delete(bridge) && p.open) p.queue.unshift(bridge);
     }
-  });
-  await Promise.all(workers);
+  };
+  await Promise.all(Array.from({ length: BRIDGE_CONCURRENCY }, worker));
+  if (failure.failed) throw failure.err;
+}
+
+/**
+ * Whether two preparations make the same changes: same bridges, same ports of ours (all that the
+ * desired flows and the port plan read from a topology), no port change, same desired flows.
+ */
+function sameOutcome(a: Prepared, b: Prepared): boolean {
+  if (a.pairs.length + b.pairs.length > 0 || a.topology.bridges.size !== b.topology.bridges.size) return false;
+  for (const [name, ba] of a.topology.bridges) {
+    const bb = b.topology.bridges.get(name);
+    if (bb === undefined || !sameOurPorts(ba.ports, bb.ports) || !sameOurPorts(bb.ports, ba.ports)) return false;
+    if (!sameFlows(a.desired.flows.get(name) ?? [], b.desired.flows.get(name) ?? [])) return false;
+  }
+  return true;
+}
+
+function sameOurPorts(a: ReadonlyMap<string, PortInfo>, b: ReadonlyMap<string, PortInfo>): boolean {
+  for (const [name, p] of a) {
+    if (!isOurPort(name)) continue;
+    const q = b.get(name);
+    if (q === undefined || q.ofport !== p.ofport || q.type !== p.type || q.peer !== p.peer || q.error !== p.error) return false;
+  }
+  return true;
+}
+
+function echoKey(kind: 'added' | 'deleted', table: number, cookie: bigint, match: string): string {
+  return `${kind}|${table}|${cookie.toString(16)}|${match}`;
+}
+
+/** Equal lists of flows; cheap when they are the same objects (DesiredCache keeps them). */
+function sameFlows(a: readonly Flow[], b: readonly Flow[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] as Flow;
+    const y = b[i] as Flow;
+    if (x !== y && !sameFlow(x, y)) return false;
+  }
+  return true;
 }

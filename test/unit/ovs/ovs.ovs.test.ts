@@ -122,6 +122,22 @@ t.test('a bundle is atomic: one bad line and nothing is installed', async (t) =>
   await failsWith(t, ovs.applyBundle('nosuchbr', good), 'unavailable', 'a missing bridge (indistinguishable from a dead vswitchd)');
 });
 
+t.test('the broadening check: parse-flows once per line shape, one line without a bundle, never a broader flow', async (t) => {
+  const { ovs, br } = await bridgeWithOvs(t);
+  await failsWith(t, ovs.applyBundle(br, ['add cookie=0x5ee0000000000001,priority=1,nw_dst=10.0.0.0/8,actions=drop']), 'failed', 'one line without its protocol');
+  // A zero-length prefix matches nothing, so OVS needs no protocol for it and says nothing...
+  await ovs.applyBundle(br, ['add cookie=0x5ee0000000000001,priority=2,nw_src=0.0.0.0/0,actions=drop']);
+  // ...which must not vouch for the same field with a real block.
+  await failsWith(t, ovs.applyBundle(br, ['add cookie=0x5ee0000000000001,priority=3,nw_src=10.0.0.0/8,actions=drop']), 'failed', 'a real block after a /0');
+  const installed = await ovs.dumpFlows(br, PREFIX, MASK);
+  t.same(installed.map((f) => f.priority), [2], 'only the /0 flow (an empty match) is in');
+  // Shapes already checked pass with other addresses, ports and cookies.
+  const steer = (n: number): string => `add cookie=0x5ee000000000000${n},table=0,priority=100,ip,nw_src=10.${n}.0.0/16,nw_dst=10.9.0.0/16,actions=output:${n}`;
+  await ovs.applyBundle(br, [steer(1), steer(2)]);
+  await ovs.applyBundle(br, [steer(3)]);
+  t.equal((await ovs.dumpFlows(br, PREFIX, MASK)).length, 4, 'three steering flows added');
+});
+
 t.test('topology, patch pairs (idempotent, repaired, requested ofports), port deletion', async (t) => {
   const { sb, ovs } = await bridgeWithOvs(t);
   const a = (await ovs.topology()).bridges.keys().next().value as string;

@@ -2,7 +2,7 @@
 // ours to pass (misuse throws a plain Error, never an OvsError), and a missing binary.
 import t, { type Test } from 'tap';
 import { silentLogger } from '../../../src/log/logger.js';
-import { createOvs } from '../../../src/ovs/ovs.js';
+import { createOvs, flowShape } from '../../../src/ovs/ovs.js';
 import { createRunner, OvsError } from '../../../src/ovs/runner.js';
 
 // No OVS answers here: a call that got as far as starting a process would fail differently.
@@ -65,4 +65,32 @@ t.test('a binary missing from PATH is missing-binary', async (t) => {
 t.test('no OVS in the rundir: probe is down, vswitchdPid is null', async (t) => {
   t.equal(await ovs.probe(), 'down');
   t.equal(await ovs.vswitchdPid(), null);
+});
+
+t.test('flowShape: addresses, ports, cookie, table and priority do not make a new shape; fields and protocols do', (t) => {
+  const shape = (flow: string): string => flowShape(flow);
+  const steer = (l: string, q: string, p: number, cookie = '0x5ee0000000000001'): string =>
+    `cookie=${cookie},table=0,priority=100,ip,nw_src=${l},nw_dst=${q},actions=output:${p}`;
+  t.equal(shape(steer('10.0.0.0/24', '10.1.0.0/24', 32768)), shape(steer('192.168.7.9', '172.16.0.0/12', 7, '0x5ee0ffffffffffff')), 'other blocks, port, cookie');
+  t.equal(
+    shape('cookie=0x1,table=0,priority=100,icmp6,icmp_type=135,in_port=5,ipv6_src=fd00:a::/64,nd_target=fd00:b::/64,actions=NORMAL'),
+    shape('cookie=0x2,table=3,priority=7,icmp6,icmp_type=135,in_port=9,ipv6_src=2001:db8::1,nd_target=fd00::/8,actions=NORMAL'),
+    'v6 blocks and hosts, in_port, table, priority',
+  );
+  const differ: [string, string, string][] = [
+    [steer('10.0.0.0/24', '10.1.0.0/24', 1), steer('10.0.0.0/24', '10.1.0.0/24', 1).replace(',ip,', ','), 'a protocol dropped'],
+    [steer('10.0.0.0/24', '10.1.0.0/24', 1), steer('10.0.0.0/24', '10.1.0.0/24', 1).replace(',ip,', ',arp,'), 'another protocol'],
+    [steer('10.0.0.0/24', '10.1.0.0/24', 1), steer('10.0.0.0/0', '10.1.0.0/24', 1), 'a zero-length prefix (needs no protocol)'],
+    [steer('10.0.0.0/24', '10.1.0.0/24', 1), steer('10.0.0.0/255.0.0.0', '10.1.0.0/24', 1), 'a dotted mask'],
+    [steer('10.0.0.0/24', '10.1.0.0/24', 1), steer('10.0.0.0/24', '10.1.0.0/24', 1).replace('actions=output:1', 'actions=NORMAL'), 'other actions'],
+    [
+      'cookie=0x1,priority=100,icmp6,icmp_type=135,nd_target=fd00:b::/64,actions=drop',
+      'cookie=0x1,priority=100,icmp6,icmp_type=136,nd_target=fd00:b::/64,actions=drop',
+      'another icmp_type',
+    ],
+    ['cookie=0x1,priority=100,ipv6,ipv6_src=fd00:a::/64,actions=drop', 'cookie=0x1,priority=100,ipv6,ipv6_src=::/0,actions=drop', 'a v6 /0'],
+    ['cookie=0x1,priority=100,tcp,tp_dst=80,actions=drop', 'cookie=0x1,priority=100,tcp,tp_dst=443,actions=drop', 'a field whose value is not known to be free'],
+  ];
+  for (const [a, b, what] of differ) t.not(shape(a), shape(b), what);
+  t.end();
 });

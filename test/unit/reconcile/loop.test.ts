@@ -113,3 +113,27 @@ t.test('the interval marks everything dirty', async (t) => {
   await new Promise((r) => setTimeout(r, 40));
   t.equal(calls, after, 'no cycle after stop');
 });
+
+t.test('a pass longer than the interval is not followed by another at once: the interval runs from its end', async (t) => {
+  const spans: { start: number; end: number }[] = [];
+  const loop = createReconcileLoop({
+    cycle: async () => {
+      const start = Date.now();
+      await new Promise((r) => setTimeout(r, 60));
+      spans.push({ start, end: Date.now() });
+      return true;
+    },
+    intervalMs: 30,
+    logger: silentLogger(),
+  });
+  loop.start();
+  const deadline = Date.now() + 3000;
+  while (spans.length < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  await loop.stop();
+  t.ok(spans.length >= 4, `periodic passes ran (${spans.length})`);
+  for (let i = 1; i < spans.length; i++) {
+    const gap = (spans[i]?.start ?? 0) - (spans[i - 1]?.end ?? 0);
+    // Timers may fire a millisecond early.
+    t.ok(gap >= 28, `pass ${i} started ${gap} ms after the one before ended`);
+  }
+});
