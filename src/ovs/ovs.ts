@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import type { Flow } from '../reconcile/flow.js';
 import { type FlowEvent, parseDumpFlows, parseFlowEvent } from './dump-parser.js';
-import { createRunner, type OvsBinary, type OvsError, type RunOptions } from './runner.js';
+import { createRunner, DEFAULT_TIMEOUT_MS, type OvsBinary, type OvsError, type RunOptions } from './runner.js';
 import { parseTopology, TOPOLOGY_ARGS, type Topology } from './topology-parser.js';
 
 export { OvsError, type OvsErrorKind } from './runner.js';
@@ -92,6 +92,7 @@ const UINT64_MAX = (1n << 64n) - 1n;
 /** The highest OpenFlow port number a port can have (0xff00 and up are reserved). */
 const OFPORT_MAX = 0xfeff;
 const PROBE_TIMEOUT_MS = 2_000;
+const TOPOLOGY_TIMEOUT_FACTOR = 3;
 /** Monitor lines that mean "flows changed" or "you may have missed changes". */
 const EVENT = /\bevent=\w+/;
 const PAUSED_OR_RESUMED = /FLOW_MONITOR_(PAUSED|RESUMED)/;
@@ -117,7 +118,8 @@ const MAX_CHECKED_SHAPES = 1024;
 export function createOvs(opts: OvsOptions): Ovs {
   /** Line shapes (flowShape) that parse-flows has accepted without a warning. */
   const checkedShapes = new Set<string>();
-  const runner = createRunner({ rundir: opts.rundir, ...(opts.timeoutMs !== undefined && { timeoutMs: opts.timeoutMs }) });
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const runner = createRunner({ rundir: opts.rundir, timeoutMs });
   const log = opts.logger.child({ component: 'ovs' });
 
   const run = async (bin: OvsBinary, args: readonly string[], runOpts?: RunOptions): Promise<string> => {
@@ -128,7 +130,9 @@ export function createOvs(opts: OvsOptions): Ovs {
 
   return {
     async topology() {
-      return parseTopology(await run('ovs-vsctl', TOPOLOGY_ARGS));
+      // The read grows with the ports of the host (1.6 s for 20,000 patch ports on a 2-core VM,
+      // more under load): it gets TOPOLOGY_TIMEOUT_FACTOR times the timeout of other calls.
+      return parseTopology(await run('ovs-vsctl', TOPOLOGY_ARGS, { timeoutMs: TOPOLOGY_TIMEOUT_FACTOR * timeoutMs }));
     },
 
     async dumpFlows(bridge, cookie, mask) {
@@ -171,7 +175,8 @@ export function createOvs(opts: OvsOptions): Ovs {
     },
 
     async addPatchPairs(pairs) {
-      const args: string[] = [];
+      const adds: string[][] = [];
+      const sets: string[][] = [];
       for (const p of pairs) {
         const sides = [
           [p.bridge, p.port, p.peerPort, p.ofport],
@@ -184,12 +189,15 @@ export function createOvs(opts: OvsOptions): Ovs {
           if (ofport !== undefined && !(Number.isInteger(ofport) && ofport >= 1 && ofport <= OFPORT_MAX)) {
             throw new Error(`invalid ofport ${ofport} for ${port}: 1-${OFPORT_MAX}`);
           }
-          if (args.length > 0) args.push('--');
+          adds.push(['--may-exist', 'add-port', bridge, port]);
           // `set interface` after --may-exist also repairs a port whose type or peer was changed.
-          args.push('--may-exist', 'add-port', bridge, port, '--', 'set', 'interface', port, 'type=patch', `options:peer=${peer}`);
-          if (ofport !== undefined) args.push(`ofport_request=${ofport}`);
+          sets.push(['set', 'interface', port, 'type=patch', `options:peer=${peer}`, ...(ofport === undefined ? [] : [`ofport_request=${ofport}`])]);
         }
       }
+      // Every add-port before every set, in one transaction: ovs-vsctl reloads all ports of the
+      // database for an add-port that follows a `set`, which makes an interleaved transaction
+      // quadratic (500 pairs on a host of 2,000 ports: 7.3 s interleaved, 1.2 s grouped).
+      const args = [...adds, ...sets].flatMap((command, i) => (i === 0 ? command : ['--', ...command]));
       if (args.length > 0) await run('ovs-vsctl', args);
     },
 

@@ -1,7 +1,9 @@
-// The data plane on a real Open vSwitch: one reconcile cycle (topology → patch ports → per-bridge
-// dump, diff, one bundle → stale ports), driven by the loop in loop.ts and triggered by store
-// commits, the interval, and `ovs-ofctl monitor` events (drift). It owns the OVS part of
-// `status`, the per-peering `dataplane` object and `reconcile.run`.
+// The data plane on a real Open vSwitch: one reconcile cycle (per-bridge dumps, started at once,
+// alongside the topology and the desired flows → stale ports deleted → per bridge: diff, one
+// bundle → new patch ports), driven by the loop in loop.ts and triggered by store commits, the
+// interval, and `ovs-ofctl monitor` events (drift). Monitor events that our own bundles cause are
+// told apart and ignored; drift during a cycle joins it at the head of its queue. It owns the OVS
+// part of `status`, the per-peering `dataplane` object and `reconcile.run`.
 import type { StateView } from '../domain/state-index.js';
 import type { Mutation, Peering } from '../domain/types.js';
 import type { Logger } from '../log/logger.js';
@@ -79,6 +81,12 @@ interface Pass {
   readonly again: Set<string>;
   /** Bridges dumped before the topology was known, waiting for it with their dump. */
   readonly parked: Map<string, Dumped>;
+  /** Dumps read ahead of the workers (see readAhead in cycle), by bridge; and how many run. */
+  readonly ahead: Map<string, Promise<Dumped>>;
+  readonly pending: Set<Promise<Dumped>>;
+  reading: number;
+  /** No more dumps to start: the pass is over, or failed. */
+  halted: boolean;
   /** Bridges that drifted before the topology was known: queued once it is. */
   readonly early: Set<string>;
   /** Bridges that drifted and were taken into this pass, not dumped since: if it ends first, a cycle follows. */
@@ -113,10 +121,9 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
   const cache = new DesiredCache();
   let appliedGeneration = 0;
   /**
-   * The topology as last read, or as our own port changes left it. A cycle of some bridges reads
-   * it again only when one of them is not in it (a new bridge); a pass over everything (start,
-   * the interval, a monitor that ended, reconcile.run) and any failed cycle always read it. Ports
-   * changed by someone else are seen by the next full pass.
+   * The topology as last read, or as our own port changes left it. A cycle of some bridges (a
+   * commit, drift) reads it again only when one of them is not in it (a new bridge); every pass
+   * over everything reads it (see cycle), so ports changed by someone else are seen by the next.
    */
   let known: Topology | null = null;
   /** Bumped by every commit: the desired flows of an unchanged state and topology are reused. */
@@ -174,7 +181,20 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
     const started = performance.now();
     const asOf = now().toISOString();
     const result = { bridges: [] as string[], added: 0, removed: 0, unchanged: 0, errors: [] as { bridge: string; error: string }[] };
-    const current: Pass = { queue: [], busy: new Set(), again: new Set(), parked: new Map(), early: new Set(), drifted: new Set(), prepared: null, open: !dryRun };
+    const current: Pass = {
+      queue: [],
+      busy: new Set(),
+      again: new Set(),
+      parked: new Map(),
+      ahead: new Map(),
+      pending: new Set(),
+      reading: 0,
+      halted: false,
+      early: new Set(),
+      drifted: new Set(),
+      prepared: null,
+      open: !dryRun,
+    };
     if (!dryRun) pass = current;
     try {
       const full = scope.all || fresh;
@@ -193,8 +213,11 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
         let dumped = current.parked.get(bridge);
         current.parked.delete(bridge);
         if (dumped === undefined) {
-          current.drifted.delete(bridge);
-          dumped = await dumpBridge(bridge, dryRun);
+          const ahead = current.ahead.get(bridge);
+          current.ahead.delete(bridge);
+          if (ahead === undefined) current.drifted.delete(bridge);
+          readAhead();
+          dumped = await (ahead ?? dumpBridge(bridge, dryRun));
           if (dumped.flows !== null) waitForDump?.();
         }
         const prep = current.prepared;
@@ -212,6 +235,27 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
         result.removed += outcome.removed;
         result.unchanged += outcome.unchanged;
         if (outcome.error) result.errors.push({ bridge, error: outcome.error });
+      };
+      /**
+       * Dumps of the next bridges of the queue, BRIDGE_CONCURRENCY at most in flight, so that a
+       * worker finds its bridge's dump done: a dump waits on vswitchd more than it works it.
+       */
+      const readAhead = (): void => {
+        if (current.halted) return;
+        for (const bridge of current.queue) {
+          if (current.reading >= BRIDGE_CONCURRENCY) return;
+          if (current.ahead.has(bridge) || current.parked.has(bridge) || current.busy.has(bridge)) continue;
+          current.drifted.delete(bridge);
+          current.reading += 1;
+          const dump = dumpBridge(bridge, dryRun);
+          current.ahead.set(bridge, dump);
+          current.pending.add(dump);
+          void dump.then(() => {
+            current.reading -= 1;
+            current.pending.delete(dump);
+            readAhead();
+          });
+        }
       };
       let preparing: Promise<Prepared> | null = null;
       const startPreparing = (): Promise<Prepared> => {
@@ -234,20 +278,27 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
       waitForDump = state === 'unavailable' ? startPreparing : null;
       // The workers spawn their first dumps synchronously, before prepare() computes.
       const draining = drain(current, work);
-      if (waitForDump === null) startPreparing();
+      if (waitForDump === null) void startPreparing();
       const drained = await draining.then(
         () => null,
         (err: unknown) => ({ err }),
       );
-      // Nothing of a cycle outlives it: a failed one still waits for its preparation to end.
+      // Nothing of a cycle outlives it: a failed one still waits for its preparation and its
+      // dumps read ahead to end.
       const prepared = preparing === null && drained === null ? startPreparing() : preparing;
       if (prepared !== null) await prepared.catch(() => undefined);
-      if (drained !== null) throw drained.err;
+      if (drained !== null) {
+        current.halted = true;
+        await Promise.all(current.pending);
+        throw drained.err;
+      }
       if (prepared === null) throw new Error('unreachable: a cycle without preparation');
       const prep = await prepared;
       current.queue.push(...current.parked.keys(), ...prep.inScope.filter((b) => !attempted.has(b)));
       if (current.queue.length > 0) await drain(current, work);
       current.open = false;
+      current.halted = true;
+      await Promise.all(current.pending);
       result.bridges.push(...done);
 
       const { desired, pairs, touched } = prep;
@@ -442,7 +493,7 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
   function expectEchoes(bridge: string, plan: FlowPlan): void {
     if (!monitors.has(bridge) || plan.add.length + plan.modify.length + plan.remove.length > MAX_ECHOES) return;
     let expected = echoes.get(bridge);
-    if (!expected) echoes.set(bridge, (expected = new Map()));
+    if (!expected) echoes.set(bridge, (expected = new Map<string, number>()));
     const expect = (kind: 'added' | 'deleted', f: Flow): void => {
       const key = echoKey(kind, f.table, f.cookie, f.match);
       expected.set(key, (expected.get(key) ?? 0) + 1);
@@ -479,8 +530,9 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
       loop.trigger([bridge]);
       return;
     }
-    // A dump taken before this event is stale.
+    // A dump taken (or started) before this event is stale.
     p.parked.delete(bridge);
+    p.ahead.delete(bridge);
     p.drifted.add(bridge);
     if (p.busy.has(bridge)) {
       p.again.add(bridge);

@@ -1,0 +1,259 @@
+// The OVS data plane's cycle against an in-memory Open vSwitch (FakeOvs below): what it reads,
+// dumps and applies, and when. The real-OVS behaviour is in test/integration/dataplane.ovs.test.ts;
+// here are the properties that are about the calls made: drift repaired by one dump and one
+// bundle of its bridge, our own bundles not taken for drift, monitors started again after they
+// end, drift jumping the queue of a long pass, and a periodic pass that does not wait for its
+// topology read but does again what the read shows was done on a stale one.
+import t, { type Test } from 'tap';
+import { StateIndex } from '../../../src/domain/state-index.js';
+import type { Peering, Vpc } from '../../../src/domain/types.js';
+import { silentLogger } from '../../../src/log/logger.js';
+import type { FlowEvent } from '../../../src/ovs/dump-parser.js';
+import { type MonitorOptions, type Ovs, OvsError, type PatchPair, type PortInfo, type PortRef, type Topology } from '../../../src/ovs/ovs.js';
+import { isOurCookie } from '../../../src/reconcile/desired.js';
+import { type Flow, flowKey } from '../../../src/reconcile/flow.js';
+import { createOvsDataplane, type OvsDataplane } from '../../../src/reconcile/ovs-dataplane.js';
+
+const PREFIX = 0x5ee0;
+const AT = '2025-01-01T00:00:00.000Z';
+
+const vpc = (n: number): Vpc => ({ id: `vpc-${n}`, tenantId: 't1', cidrs: [`10.${n}.0.0/16`], bridge: `br-${n}`, createdAt: AT, updatedAt: AT });
+const peering = (n: number, r: number, a: number): Peering => ({
+  id: `pcx-${n.toString(16).padStart(12, '0')}00000`, tenantId: 't1', requesterVpcId: `vpc-${r}`, accepterVpcId: `vpc-${a}`,
+  status: 'active', requestedBy: 'u', createdAt: AT, updatedAt: AT, expiresAt: AT,
+});
+
+const ADD = /^add cookie=0x([0-9a-f]+),table=(\d+),priority=(\d+),(.*),actions=(.*)$/;
+const DELETE = /^delete_strict cookie=0x([0-9a-f]+)\/-1,table=(\d+),priority=(\d+),(.*)$/;
+
+/** An Open vSwitch in memory: bridges with ports and flows; monitors hear every flow change. */
+class FakeOvs implements Ovs {
+  readonly bridges = new Map<string, { ports: Map<string, PortInfo>; flows: Map<string, Flow> }>();
+  readonly monitors = new Map<string, MonitorOptions>();
+  readonly calls = { topology: 0, dumps: [] as string[], bundles: [] as string[] };
+  /** Set to hold topology reads until the test lets them answer. */
+  topologyGate: Promise<void> | null = null;
+  dumpDelayMs = 0;
+
+  addBridge(name: string): void {
+    this.bridges.set(name, { ports: new Map([['vm', { name: 'vm', ofport: 1, type: '', peer: null, error: null }]]), flows: new Map() });
+  }
+
+  async topology(): Promise<Topology> {
+    this.calls.topology += 1;
+    if (this.topologyGate) await this.topologyGate;
+    return { bridges: new Map([...this.bridges].map(([name, b]) => [name, { name, ports: new Map(b.ports) }])) };
+  }
+
+  async dumpFlows(bridge: string, cookie: bigint, mask: bigint): Promise<Flow[]> {
+    this.calls.dumps.push(bridge);
+    if (this.dumpDelayMs > 0) await new Promise((r) => setTimeout(r, this.dumpDelayMs));
+    const b = this.bridges.get(bridge);
+    if (!b) throw new OvsError('unavailable', `ovs-ofctl: ${bridge} is not a bridge or a socket`);
+    return [...b.flows.values()].filter((f) => (f.cookie & mask) === (cookie & mask));
+  }
+
+  async applyBundle(bridge: string, lines: readonly string[]): Promise<void> {
+    await Promise.resolve();
+    const b = this.bridges.get(bridge);
+    if (!b) throw new OvsError('unavailable', `ovs-ofctl: ${bridge} is not a bridge or a socket`);
+    this.calls.bundles.push(bridge);
+    for (const line of lines) {
+      const add = ADD.exec(line);
+      const del = DELETE.exec(line);
+      if (add) {
+        const [, cookie = '', table = '', priority = '', match = '', actions = ''] = add;
+        const f: Flow = { cookie: BigInt(`0x${cookie}`), table: Number(table), priority: Number(priority), match, actions };
+        b.flows.set(flowKey(f), f);
+        this.emit(bridge, 'added', f);
+      } else if (del) {
+        const [, , table = '', priority = '', match = ''] = del;
+        const key = flowKey({ table: Number(table), priority: Number(priority), match });
+        const f = b.flows.get(key);
+        if (f) {
+          b.flows.delete(key);
+          this.emit(bridge, 'deleted', f);
+        }
+      } else {
+        throw new Error(`FakeOvs cannot read ${line}`);
+      }
+    }
+  }
+
+  async addPatchPairs(pairs: readonly PatchPair[]): Promise<void> {
+    for (const p of pairs) {
+      this.putPort(p.bridge, p.port, p.peerPort, p.ofport);
+      this.putPort(p.peerBridge, p.peerPort, p.port, p.peerOfport);
+    }
+  }
+
+  putPort(bridge: string, port: string, peer: string, ofport?: number): void {
+    const ports = this.bridges.get(bridge)?.ports;
+    if (!ports) return;
+    const used = new Set([...ports.values()].map((p) => p.ofport));
+    let n = ofport ?? 100;
+    while (ofport === undefined && used.has(n)) n++;
+    ports.set(port, { name: port, ofport: n, type: 'patch', peer, error: null });
+  }
+
+  async deletePorts(ports: readonly PortRef[]): Promise<void> {
+    for (const p of ports) this.bridges.get(p.bridge)?.ports.delete(p.port);
+  }
+
+  monitor(bridge: string, opts: MonitorOptions): { stop(): void } {
+    this.monitors.set(bridge, opts);
+    return { stop: () => this.monitors.delete(bridge) };
+  }
+
+  bridgeHints = async (): Promise<string[]> => [...this.bridges.keys()].sort();
+  probe = async (): Promise<'up' | 'down'> => 'up';
+  vswitchdPid = async (): Promise<number | null> => 1;
+
+  /** Someone else deletes one of our flows. */
+  foreignDelete(bridge: string, pick: (f: Flow) => boolean): Flow {
+    const b = this.bridges.get(bridge);
+    const f = [...(b?.flows.values() ?? [])].find(pick);
+    if (!b || !f) throw new Error(`no such flow on ${bridge}`);
+    b.flows.delete(flowKey(f));
+    this.emit(bridge, 'deleted', f);
+    return f;
+  }
+
+  /** Every monitor ends as when vswitchd dies. */
+  endMonitors(): void {
+    const all = [...this.monitors.values()];
+    this.monitors.clear();
+    for (const m of all) m.onExit(new OvsError('unavailable', 'vconn_recv (End of file)'));
+  }
+
+  ourFlows(bridge: string): Flow[] {
+    return [...(this.bridges.get(bridge)?.flows.values() ?? [])].filter((f) => isOurCookie(PREFIX, f.cookie));
+  }
+
+  private emit(bridge: string, kind: FlowEvent['kind'], f: Flow): void {
+    const m = this.monitors.get(bridge);
+    if (!m) return;
+    const event: FlowEvent = { kind, table: f.table, cookie: f.cookie, match: f.match };
+    // Like ovs-ofctl monitor: a moment later, from another process.
+    setImmediate(() => m.onChange(event));
+  }
+}
+
+interface Rig {
+  readonly ovs: FakeOvs;
+  readonly dp: OvsDataplane;
+  readonly view: StateIndex;
+}
+
+/** `bridges` VPCs on their own bridges; VPC 0 peered with every other one. */
+async function rig(t: Test, bridges: number): Promise<Rig> {
+  const ovs = new FakeOvs();
+  const vpcs = Array.from({ length: bridges }, (_, i) => vpc(i));
+  for (const v of vpcs) ovs.addBridge(v.bridge);
+  const peerings = vpcs.slice(1).map((v, i) => peering(i + 1, 0, Number(v.id.slice(4))));
+  const view = new StateIndex({ vpcs: Object.fromEntries(vpcs.map((v) => [v.id, v])), peerings: Object.fromEntries(peerings.map((p) => [p.id, p])) });
+  const dp = createOvsDataplane({ ovs, view: () => view, cookiePrefix: PREFIX, intervalMs: 3_600_000, logger: silentLogger() });
+  t.teardown(() => dp.close());
+  dp.start();
+  await dp.loop.idle();
+  await until(() => ovs.monitors.size === bridges, 'a monitor on every bridge');
+  await dp.loop.idle();
+  return { ovs, dp, view };
+}
+
+async function until(cond: () => boolean, what: string, timeoutMs = 3000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+const steering = (f: Flow): boolean => f.priority === 100 && f.match.includes('nw_dst') && f.actions.startsWith('output:');
+
+t.test('converged: every bridge has its flows and a monitor; our own bundles caused no further dumps', async (t) => {
+  const { ovs, dp } = await rig(t, 4);
+  t.same(dp.status().state, 'enabled');
+  // br-0 carries 3 peerings × 7 flows + the canary; each other bridge 7 + 1.
+  t.same([0, 1, 2, 3].map((i) => ovs.ourFlows(`br-${i}`).length), [22, 8, 8, 8]);
+  const dumps = ovs.calls.dumps.length;
+  await new Promise((r) => setTimeout(r, 30));
+  await dp.loop.idle();
+  t.equal(ovs.calls.dumps.length, dumps, 'the monitors heard our bundles, and knew them for ours');
+});
+
+t.test('drift: one dump and one bundle of the bridge, no topology read, no cycle after', async (t) => {
+  const { ovs, dp } = await rig(t, 4);
+  const before = { topology: ovs.calls.topology, dumps: ovs.calls.dumps.length, bundles: ovs.calls.bundles.length, cycles: dp.loop.health().cycles };
+  const lost = ovs.foreignDelete('br-2', steering);
+  await until(() => ovs.ourFlows('br-2').some((f) => flowKey(f) === flowKey(lost)), 'the flow back');
+  await new Promise((r) => setTimeout(r, 30));
+  await dp.loop.idle();
+  t.equal(ovs.calls.topology, before.topology, 'no topology read');
+  t.same(ovs.calls.dumps.slice(before.dumps), ['br-2'], 'one dump, of that bridge');
+  t.same(ovs.calls.bundles.slice(before.bundles), ['br-2'], 'one bundle');
+  t.equal(dp.loop.health().cycles, before.cycles + 1, 'one cycle: the repair was not taken for drift again');
+  t.equal(dp.status().driftRepaired, 1);
+});
+
+t.test('monitors that end (vswitchd died) are started again by the pass they trigger', async (t) => {
+  const { ovs, dp } = await rig(t, 3);
+  // vswitchd restarted: its flows are gone, its monitors ended.
+  for (const b of ovs.bridges.values()) b.flows.clear();
+  ovs.endMonitors();
+  await until(() => ovs.monitors.size === 3, 'monitors again');
+  await dp.loop.idle();
+  t.same([0, 1, 2].map((i) => ovs.ourFlows(`br-${i}`).length), [15, 8, 8], 'every flow back');
+  t.equal(dp.status().restartsDetected, 3, 'the lost canary counted on every bridge');
+  const lost = ovs.foreignDelete('br-1', steering);
+  await until(() => ovs.ourFlows('br-1').some((f) => flowKey(f) === flowKey(lost)), 'drift heard by the new monitor');
+});
+
+t.test('drift during a long pass is taken next, not after the pass', async (t) => {
+  const { ovs, dp } = await rig(t, 12);
+  ovs.dumpDelayMs = 15;
+  const from = ovs.calls.dumps.length;
+  dp.loop.trigger('all');
+  // Let the pass start on the first bridges (sorted: br-0, br-1, br-10, br-11, br-2, ...).
+  await until(() => ovs.calls.dumps.length >= from + 2, 'the pass started');
+  const cycles = dp.loop.health().cycles;
+  ovs.foreignDelete('br-9', steering);
+  await until(() => ovs.calls.dumps.slice(from).includes('br-9'), 'br-9 dumped');
+  const order = ovs.calls.dumps.slice(from);
+  t.ok(order.indexOf('br-9') < 8, `br-9 is dumped among the first (dump ${order.indexOf('br-9') + 1} of the pass), not last`);
+  await dp.loop.idle();
+  t.equal(dp.loop.health().cycles, cycles + 1, 'repaired within the pass: no cycle after it');
+  t.equal(ovs.ourFlows('br-9').length, 8);
+});
+
+t.test('a periodic pass works from the known topology before its read answers, and redoes what the read shows stale', async (t) => {
+  const { ovs, dp } = await rig(t, 3);
+  let open!: () => void;
+  ovs.topologyGate = new Promise((resolve) => (open = resolve));
+  const lost = ovs.foreignDelete('br-1', steering);
+  // Only the interval's pass (scope all, not reconcile.run) works before its read.
+  dp.loop.trigger('all');
+  await until(() => ovs.ourFlows('br-1').some((f) => flowKey(f) === flowKey(lost)), 'repaired while the read is held');
+  // Meanwhile someone re-created br-2's patch port with another number.
+  const ours = [...(ovs.bridges.get('br-2')?.ports.values() ?? [])].find((p) => p.type === 'patch');
+  if (!ours?.peer) throw new Error('no patch port on br-2');
+  ovs.putPort('br-2', ours.name, ours.peer, 4242);
+  open();
+  ovs.topologyGate = null;
+  await dp.loop.idle();
+  t.ok(ovs.ourFlows('br-2').some((f) => f.actions === 'output:4242'), 'br-2 done again with the ofport the read showed');
+  t.notOk(ovs.ourFlows('br-2').some((f) => f.actions === `output:${ours.ofport}`), 'no flow for the old number');
+});
+
+t.test('a cycle of a bridge the known topology lacks reads the topology', async (t) => {
+  const { ovs, dp, view } = await rig(t, 2);
+  ovs.addBridge('br-9');
+  const reads = ovs.calls.topology;
+  const v = vpc(9);
+  view.apply([{ op: 'vpc.put', vpc: v }, { op: 'peering.put', peering: peering(9, 0, 9) }]);
+  dp.onCommit([{ op: 'vpc.put', vpc: v }, { op: 'peering.put', peering: peering(9, 0, 9) }]);
+  await dp.loop.idle();
+  t.ok(ovs.calls.topology > reads, 'read');
+  t.equal(ovs.ourFlows('br-9').length, 8, 'the new peering programmed');
+  t.equal(dp.peering(peering(9, 0, 9)).state, 'programmed');
+});
