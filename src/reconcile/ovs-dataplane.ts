@@ -44,6 +44,8 @@ interface BridgeResult {
   readonly asOf: string;
   /** The desired flows last applied: the same next time means any change was drift. */
   readonly want: readonly Flow[];
+  /** The dump that was found to hold exactly `want`: the same dump (by identity) again needs no diff. */
+  readonly converged: readonly Flow[] | null;
 }
 
 /** computeDesired and planPorts for one state version and one topology. */
@@ -71,7 +73,11 @@ interface Prepared {
 }
 
 /** A bridge's dump: its flows of ours, or why they could not be read. */
-type Dumped = { readonly flows: Flow[]; readonly err: null } | { readonly flows: null; readonly err: unknown };
+/**
+ * A bridge's flows of ours, as dumped or as `trusted` holds them. `epoch`: the bridge's drift
+ * epoch when the read started, if its monitor was running then (see `trusted`).
+ */
+type Dumped = { readonly flows: readonly Flow[]; readonly err: null; readonly epoch: number | null } | { readonly flows: null; readonly err: unknown; readonly epoch: null };
 
 /** The bridges a running cycle works through; drift of a bridge it knows jumps the queue. */
 interface Pass {
@@ -139,6 +145,16 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
    * count): they are not drift. Cleared when the bridge is dumped again, which sees the result.
    */
   const echoes = new Map<string, Map<string, number>>();
+  /**
+   * Per bridge, our flows as our last bundle left them, while its monitor has reported nothing
+   * else since the dump that bundle was planned from: a cycle of some bridges (a commit) diffs
+   * against this instead of dumping again, which halves what an accept costs. Passes over
+   * everything (the interval, reconcile.run) always dump, and refresh it. Dropped on any event
+   * that is not our own echo, when the monitor ends, and on any failure.
+   */
+  const trusted = new Map<string, readonly Flow[]>();
+  /** Per bridge, bumped by every event not our own and every monitor end: a read older than that is not trusted. */
+  const driftEpochs = new Map<string, number>();
 
   const loop = createReconcileLoop({
     cycle: async (scope) => {
@@ -217,7 +233,7 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
           current.ahead.delete(bridge);
           if (ahead === undefined) current.drifted.delete(bridge);
           readAhead();
-          dumped = await (ahead ?? dumpBridge(bridge, dryRun));
+          dumped = await (ahead ?? dumpBridge(bridge, dryRun, !full));
           if (dumped.flows !== null) waitForDump?.();
         }
         const prep = current.prepared;
@@ -247,7 +263,7 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
           if (current.ahead.has(bridge) || current.parked.has(bridge) || current.busy.has(bridge)) continue;
           current.drifted.delete(bridge);
           current.reading += 1;
-          const dump = dumpBridge(bridge, dryRun);
+          const dump = dumpBridge(bridge, dryRun, !full);
           current.ahead.set(bridge, dump);
           current.pending.add(dump);
           void dump.then(() => {
@@ -326,6 +342,7 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
       result.bridges.sort();
       return { ...result, durationMs: ms(started), ok: result.errors.length === 0 };
     } catch (err) {
+      trusted.clear();
       if (!(err instanceof OvsError)) throw err;
       if (state !== 'unavailable') logger.warn('OVS unavailable; retrying with backoff', { err: err.message });
       if (err.kind === 'unavailable' || err.kind === 'timeout') state = 'unavailable';
@@ -374,14 +391,26 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
     return { version, topology, desired, pairs, planned, inScope, touched };
   }
 
-  /** Our flows on one bridge; a failure is kept for reconcileBridge, which knows whether it matters. */
-  function dumpBridge(bridge: string, dryRun: boolean): Promise<Dumped> {
+  /**
+   * Our flows on one bridge (from `trusted` when `trust` and a real cycle); a failure is kept for
+   * reconcileBridge, which knows whether it matters.
+   */
+  function dumpBridge(bridge: string, dryRun: boolean, trust: boolean): Promise<Dumped> {
+    const epoch = monitors.has(bridge) ? (driftEpochs.get(bridge) ?? 0) : null;
+    const held = trust && !dryRun ? trusted.get(bridge) : undefined;
+    if (held !== undefined) return Promise.resolve({ flows: held, err: null, epoch });
     // The dump sees the result of our earlier bundles: their events no longer need telling apart.
     if (!dryRun) echoes.delete(bridge);
     return ovs.dumpFlows(bridge, BigInt(cookiePrefix) << 48n, cookieMask()).then(
-      (flows) => ({ flows, err: null }),
-      (err: unknown) => ({ flows: null, err }),
+      (flows) => ({ flows, err: null, epoch }),
+      (err: unknown) => ({ flows: null, err, epoch: null }),
     );
+  }
+
+  /** Something other than our own bundle changed `bridge` (or may have): forget what we trusted. */
+  function distrust(bridge: string): void {
+    trusted.delete(bridge);
+    driftEpochs.set(bridge, (driftEpochs.get(bridge) ?? 0) + 1);
   }
 
   /** Diffs and patches one bridge from its dump; null when the topology does not list it (not here). */
@@ -399,7 +428,11 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
     try {
       if (dumped.flows === null) throw dumped.err;
       const installed = dumped.flows;
-      const plan = planFlows(want, installed, cookiePrefix);
+      const previous = bridges.get(bridge);
+      // ovs.dumpFlows returns the very array of the last dump when OVS printed the same: a
+      // steady bridge is not diffed again.
+      const steady = previous?.converged === installed && sameFlows(previous.want, want);
+      const plan = steady ? { add: [], modify: [], remove: [], unchanged: want.length } : planFlows(want, installed, cookiePrefix);
       const added = plan.add.length + plan.modify.length;
       const removed = plan.remove.length;
       if (!dryRun) {
@@ -409,10 +442,10 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
             await ovs.applyBundle(bridge, bundleFor(plan));
           } catch (err) {
             echoes.delete(bridge);
+            distrust(bridge);
             throw err;
           }
         }
-        const previous = bridges.get(bridge);
         if (previous?.ok && added + removed > 0 && sameFlows(previous.want, want)) {
           driftRepaired += added + removed;
           const canary = canaryCookie(cookiePrefix);
@@ -420,13 +453,18 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
           if (lostAll) restartsDetected += 1;
           logger.info('drift repaired', { bridge, added, removed, flowsLost: lostAll });
         }
-        bridges.set(bridge, { ok: true, at: now().toISOString(), asOf, durationMs: ms(started), added, removed, error: null, want });
+        // The bridge now holds `want`, unless its monitor said otherwise since the read.
+        if (dumped.epoch !== null && dumped.epoch === (driftEpochs.get(bridge) ?? 0) && monitors.has(bridge)) trusted.set(bridge, want);
+        else trusted.delete(bridge);
+        const converged = added + removed === 0 ? installed : null;
+        bridges.set(bridge, { ok: true, at: now().toISOString(), asOf, durationMs: ms(started), added, removed, error: null, want, converged });
       }
       return { added, removed, unchanged: plan.unchanged, error: null };
     } catch (err) {
       // A bridge deleted between the topology read and the dump is not an error: it is not here.
       if (err instanceof OvsError && err.kind === 'failed' && /not a bridge|no bridge named/i.test(err.message)) {
         bridges.delete(bridge);
+        distrust(bridge);
         known = null;
         return { added: 0, removed: 0, unchanged: 0, error: null };
       }
@@ -434,7 +472,8 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
       const error = err instanceof Error ? err.message : String(err);
       logger.error('reconcile of a bridge failed', { bridge, err: error });
       if (!dryRun) {
-        bridges.set(bridge, { ok: false, at: now().toISOString(), asOf, durationMs: ms(started), added: 0, removed: 0, error, want: [] });
+        distrust(bridge);
+        bridges.set(bridge, { ok: false, at: now().toISOString(), asOf, durationMs: ms(started), added: 0, removed: 0, error, want: [], converged: null });
       }
       return { added: 0, removed: 0, unchanged: 0, error };
     }
@@ -458,6 +497,7 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
             if (!target.bridges.has(bridge)) {
               m.stop();
               monitors.delete(bridge);
+              distrust(bridge);
             }
           }
           for (const bridge of target.bridges.keys()) {
@@ -481,6 +521,7 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
       onExit: (err) => {
         monitors.delete(bridge);
         echoes.delete(bridge);
+        distrust(bridge);
         if (closed) return;
         // vswitchd died or the bridge went away: look at everything again (with backoff).
         logger.debug('flow monitor ended', { bridge, err: err?.message ?? null });
@@ -516,6 +557,7 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
         return;
       }
     }
+    distrust(bridge);
     // A cycle running now takes the bridge next (once it knows the topology); otherwise a cycle follows.
     const p = pass;
     if (p?.open && p.prepared === null) p.early.add(bridge);

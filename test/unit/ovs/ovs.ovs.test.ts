@@ -92,10 +92,14 @@ t.test('every canonical flow shape: bundleLine is accepted and dumps back sameFl
     [...sorted].sort((a, b) => a.table - b.table || b.priority - a.priority).map((f) => [f.table, f.priority]),
     'sorted by table, then priority descending',
   );
+  const again = await ovs.dumpFlows(br, PREFIX, MASK);
+  t.equal(again, sorted, 'a table that did not change: the same array, not parsed again');
+  t.ok(Object.isFrozen(again), 'which nobody can change');
 
   const changed = { ...SHAPES[0]!, actions: 'drop' };
   await ovs.applyBundle(br, [bundleLine('add', changed)]);
   const after = await ovs.dumpFlows(br, PREFIX, MASK);
+  t.not(after, sorted, 'a changed table: a new array');
   t.equal(after.length, SHAPES.length, 'an add with the same key replaces the flow');
   t.ok(after.some((f) => sameFlow(f, changed)));
 

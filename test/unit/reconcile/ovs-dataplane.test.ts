@@ -257,3 +257,59 @@ t.test('a cycle of a bridge the known topology lacks reads the topology', async 
   t.equal(ovs.ourFlows('br-9').length, 8, 'the new peering programmed');
   t.equal(dp.peering(peering(9, 0, 9)).state, 'programmed');
 });
+
+t.test('a commit is planned from what our last bundle left while the monitor heard nothing else; a pass over everything dumps', async (t) => {
+  const { ovs, dp, view } = await rig(t, 3);
+  // The first pass ran before the monitors: only a dump taken under a monitor is trusted.
+  dp.loop.trigger('all');
+  await dp.loop.idle();
+  const from = { dumps: ovs.calls.dumps.length, bundles: ovs.calls.bundles.length };
+  const p = peering(7, 1, 2);
+  view.apply([{ op: 'peering.put', peering: p }]);
+  dp.onCommit([{ op: 'peering.put', peering: p }]);
+  await dp.loop.idle();
+  t.same(ovs.calls.dumps.slice(from.dumps), [], 'no dump');
+  t.same(ovs.calls.bundles.slice(from.bundles).sort(), ['br-1', 'br-2'], 'one bundle per bridge of the peering');
+  t.equal(dp.peering(p).state, 'programmed');
+  t.equal(ovs.ourFlows('br-1').length, 15, 'both peerings of br-1 installed');
+
+  // Changed behind the monitor's back (no event): a commit does not see it, the interval's pass does.
+  const b1 = ovs.bridges.get('br-1');
+  const hidden = ovs.ourFlows('br-1').find(steering);
+  if (!b1 || !hidden) throw new Error('no steering flow on br-1');
+  b1.flows.delete(flowKey(hidden));
+  const passFrom = ovs.calls.dumps.length;
+  dp.loop.trigger('all');
+  await dp.loop.idle();
+  t.same(ovs.calls.dumps.slice(passFrom).sort(), ['br-0', 'br-1', 'br-2'], 'every bridge dumped');
+  t.ok(ovs.ourFlows('br-1').some((f) => flowKey(f) === flowKey(hidden)), 'the unreported loss repaired');
+});
+
+t.test('after drift the bridge is dumped again: what the monitor reported is not planned from memory', async (t) => {
+  const { ovs, dp, view } = await rig(t, 3);
+  dp.loop.trigger('all');
+  await dp.loop.idle();
+  // A monitor that may have missed events (paused): br-2 is dumped again, and trusted after.
+  let from = ovs.calls.dumps.length;
+  ovs.monitors.get('br-2')?.onChange(null);
+  await until(() => ovs.calls.dumps.length > from, 'a dump after the event');
+  await dp.loop.idle();
+  t.same(ovs.calls.dumps.slice(from), ['br-2'], 'br-2 dumped');
+  from = ovs.calls.dumps.length;
+  const p = peering(7, 1, 2);
+  view.apply([{ op: 'peering.put', peering: p }]);
+  dp.onCommit([{ op: 'peering.put', peering: p }]);
+  await dp.loop.idle();
+  t.same(ovs.calls.dumps.slice(from), [], 'and the commit after it planned from memory');
+  // vswitchd died: every monitor ended, the pass they trigger runs before the new monitors.
+  ovs.endMonitors();
+  await until(() => ovs.monitors.size === 3, 'monitors again');
+  await dp.loop.idle();
+  const stopped = { ...(view.getPeering(p.id) ?? p), status: 'deleted' as const };
+  const after = ovs.calls.dumps.length;
+  view.apply([{ op: 'peering.put', peering: stopped }]);
+  dp.onCommit([{ op: 'peering.put', peering: stopped }]);
+  await dp.loop.idle();
+  t.same(ovs.calls.dumps.slice(after).sort(), ['br-1', 'br-2'], 'a commit after the monitors ended dumps');
+  t.equal(ovs.ourFlows('br-2').length, 8, 'the deleted peering’s flows gone');
+});
