@@ -8,9 +8,11 @@
 //    and active peerings in an in-memory StateView. Then all flows are deleted (`del-flows BR`,
 //    as after a vswitchd restart) and one `reconcile` of a fresh `createOvsDataplane` (a real
 //    `createOvs`, as the daemon builds it) is timed: a daemon starting on a host whose flows are
-//    gone, cold caches; "installed" is until its last bundle ended. Floor: `ovs-ofctl --bundle
-//    add-flows BR FILE` of the very lines the daemon sends, one process per bridge, as many at
-//    once as the data plane works on (BRIDGE_CONCURRENCY), bridges in the same (sorted) order.
+//    gone, cold caches; "installed" is until its last bundle ended. Floor: `ovs-ofctl --no-names
+//    --bundle add-flows BR FILE` of the very lines the daemon sends, one process per bridge, as
+//    many at once as the data plane works on (BRIDGE_CONCURRENCY), bridges in the same (sorted)
+//    order. Also the floor of a reconciler that reads before it writes: raw `dump-flows`, then
+//    the same bundle, per bridge.
 // 2. A steady cycle over 100 bridges with nothing to do: the loop's pass over everything (what
 //    the interval runs: `loop.trigger('all')` until idle), and `reconcile` of the whole host (as
 //    reconcile.run does it: topology read first), against one `ovs-ofctl dump-flows BR` per bridge
@@ -25,8 +27,8 @@
 //    host of 4 VPCs with no other peering and on one of 100 VPCs with 1,000 active peerings made
 //    through its API. One accept at a time, on an idle daemon: from the start of the accept call
 //    (and from its reply) to the moment the bench's own `ovs-ofctl monitor` of each bridge has
-//    reported every flow of the peering ADDED. Floor: two `--bundle add-flows` of 7 such flows at
-//    once on the same two bridges.
+//    reported every flow of the peering ADDED. Floor: two `--no-names --bundle add-flows` of 7
+//    such flows at once on the same two bridges.
 // 5. `ovs-vswitchd` killed and started again on the 10,000-peering host, the data plane running:
 //    from vswitchd answering (`ovs-appctl version`, as the sandbox polls it) to the end of the
 //    last bundle that restores a bridge; a dump afterwards checks every flow is back. Its floor
@@ -79,6 +81,10 @@ export interface ConvergeFigure {
   readonly cycle: Timed;
   readonly floor: Timed;
   readonly ratio: number;
+  /** A reconciler must read before it writes: raw `dump-flows` then `--bundle add-flows` per bridge. */
+  readonly readFloor: Timed;
+  /** installed / readFloor (medians). */
+  readonly readRatio: number;
   readonly setupMs: number;
 }
 
@@ -385,10 +391,11 @@ function ovsOf(host: Host): Ovs {
 // ---------------------------------------------------------------------------------------------
 // 1. Converge from empty
 
-async function floorInstall(host: Host, files: ReadonlyMap<string, string>): Promise<number> {
+async function floorInstall(host: Host, files: ReadonlyMap<string, string>, readFirst: boolean): Promise<number> {
   const t0 = performance.now();
   await forEachLimited(host.bridges, FLOOR_CONCURRENCY, async (br) => {
-    await host.sb.runner.run('ovs-ofctl', ['--bundle', 'add-flows', br, files.get(br) as string], { timeoutMs: BIG_TIMEOUT_MS });
+    if (readFirst) await host.sb.runner.run('ovs-ofctl', ['dump-flows', br, COOKIE_FILTER, '--no-stats', '--no-names'], { timeoutMs: BIG_TIMEOUT_MS });
+    await host.sb.runner.run('ovs-ofctl', ['--no-names', '--bundle', 'add-flows', br, files.get(br) as string], { timeoutMs: BIG_TIMEOUT_MS });
   });
   return performance.now() - t0;
 }
@@ -401,12 +408,15 @@ export async function benchConverge(host: Host, runs: number): Promise<ConvergeF
     files.set(br, file);
   }
   const floor: number[] = [];
+  const readFloor: number[] = [];
   const installed: number[] = [];
   const cycle: number[] = [];
   for (let run = 0; run < runs; run++) {
     await deleteAllFlows(host);
-    floor.push(await floorInstall(host, files));
+    floor.push(await floorInstall(host, files, false));
     if (run === 0) await checkInstalled(host);
+    await deleteAllFlows(host);
+    readFloor.push(await floorInstall(host, files, true));
     await deleteAllFlows(host);
     const rec = recording(ovsOf(host));
     const dp = dataplaneOn(host, rec);
@@ -431,6 +441,8 @@ export async function benchConverge(host: Host, runs: number): Promise<ConvergeF
     cycle: timed(cycle),
     floor: timed(floor),
     ratio: ratio(median(installed), median(floor)),
+    readFloor: timed(readFloor),
+    readRatio: ratio(median(installed), median(readFloor)),
     setupMs: host.setupMs,
   };
 }
@@ -711,7 +723,7 @@ async function floorBundles(sb: OvsSandbox, pair: readonly string[]): Promise<nu
     'priority=99,in_port=40000,actions=drop',
   ].map((l) => `add cookie=${cookie},table=0,${l}`);
   const t0 = performance.now();
-  await Promise.all(pair.map((br) => sb.runner.run('ovs-ofctl', ['--bundle', 'add-flows', br, '-'], { stdin: lines.join('\n') + '\n' })));
+  await Promise.all(pair.map((br) => sb.runner.run('ovs-ofctl', ['--no-names', '--bundle', 'add-flows', br, '-'], { stdin: lines.join('\n') + '\n' })));
   const took = performance.now() - t0;
   await Promise.all(pair.map((br) => sb.ofctl('del-flows', br, `cookie=${cookie}/-1`)));
   return took;
@@ -816,7 +828,8 @@ export function printDataplaneFigures(r: DataplaneBenchResult): void {
   for (const f of r.converge) {
     console.log(
       `dataplane converge ${String(f.peerings).padStart(6)} peerings (${f.bridges} bridges, ${f.flows} flows): ` +
-        `installed ${ms(f.installed.medianMs)} (cycle ${ms(f.cycle.medianMs)}), floor ${ms(f.floor.medianMs)}, ratio ${f.ratio}  [target ≤ 1.3]`,
+        `installed ${ms(f.installed.medianMs)} (cycle ${ms(f.cycle.medianMs)}), floor ${ms(f.floor.medianMs)}, ratio ${f.ratio}  [target ≤ 1.3]; ` +
+        `read-then-write floor ${ms(f.readFloor.medianMs)}, ratio ${f.readRatio}`,
     );
   }
   const s = r.steady;
