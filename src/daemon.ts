@@ -43,8 +43,6 @@ export interface Daemon {
   close(): Promise<void>;
 }
 
-/** How often the last reconcile's duration is sampled into its histogram. */
-const RECONCILE_SAMPLE_MS = 250;
 /** How often firstReconcile() looks at the loop's cycle counter. */
 const FIRST_CYCLE_POLL_MS = 25;
 
@@ -90,9 +88,6 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
     const dataplane = await createDataplane(store);
     undo.push(() => dataplane.close());
     running = { store, dataplane };
-    const sampler = setInterval(() => metrics.sampleReconcile(), RECONCILE_SAMPLE_MS);
-    sampler.unref();
-    undo.push(() => clearInterval(sampler));
 
     await runSweep(store);
     scheduleSweeps(store);
@@ -158,6 +153,7 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
       intervalMs: config.ovs.reconcileIntervalMs,
       logger: ovsLog,
       now,
+      onReconciled: (durationMs) => metrics.observeReconcile(durationMs),
     });
     const unsubscribe = store.onCommit((mutations) => dataplane.onCommit(mutations));
     dataplane.start();

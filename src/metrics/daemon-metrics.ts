@@ -22,8 +22,8 @@ export interface DaemonMetrics {
   instrumentStore(store: Store): Store;
   /** OVS, with the count of our flows on each bridge tracked from its dumps and bundles. */
   instrumentOvs(ovs: Ovs): Ovs;
-  /** Observes the last reconcile cycle's duration if one ended since the previous call. */
-  sampleReconcile(): void;
+  /** Observes one reconcile pass's duration (wired to the data plane's onReconciled). */
+  observeReconcile(durationMs: number): void;
   collect(): Family[];
 }
 
@@ -36,7 +36,7 @@ export function createDaemonMetrics(sources: MetricsSources): DaemonMetrics {
 
   const reconcileDuration = registry.histogram(
     'vpc_peerd_reconcile_duration_seconds',
-    'Duration of reconcile passes (dump, diff, repair of the local bridges; loop cycles and reconcile.run without dryRun). Sampled every 250 ms: passes ending within one period count once; vpc_peerd_reconcile_cycles_total counts every cycle.',
+    'Duration of reconcile passes (dump, diff, repair of the local bridges; loop cycles and reconcile.run without dryRun).',
   );
   registry.collected('vpc_peerd_reconcile_cycles_total', 'Reconcile cycles run since start (reconcile.run calls excluded).', 'counter', () =>
     one(sources.reconcile()?.cycles),
@@ -80,7 +80,6 @@ export function createDaemonMetrics(sources: MetricsSources): DaemonMetrics {
     'Time from a commit to its acknowledgement (durable on disk, group commit included), by outcome.',
   );
 
-  let lastReconcileAt: string | null = null;
 
   return {
     onRpcCall(method, ms, ok) {
@@ -124,11 +123,8 @@ export function createDaemonMetrics(sources: MetricsSources): DaemonMetrics {
         },
       };
     },
-    sampleReconcile() {
-      const status = sources.ovs();
-      if (!status || status.lastReconcileAt === lastReconcileAt) return;
-      lastReconcileAt = status.lastReconcileAt;
-      if (status.lastReconcileDurationMs !== null) reconcileDuration.observe({}, status.lastReconcileDurationMs / 1000);
+    observeReconcile(durationMs) {
+      reconcileDuration.observe({}, durationMs / 1000);
     },
     collect: () => registry.collect(),
   };

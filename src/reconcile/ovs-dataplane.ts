@@ -24,6 +24,8 @@ export interface OvsDataplaneOptions {
   readonly intervalMs: number;
   readonly logger: Logger;
   readonly now?: () => Date;
+  /** Told the duration of every pass that is not a dry run, when it ends (metrics). */
+  readonly onReconciled?: (durationMs: number) => void;
 }
 
 export interface OvsDataplane extends Dataplane {
@@ -357,6 +359,7 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
       if (!dryRun) {
         lastReconcileAt = now().toISOString();
         lastReconcileDurationMs = ms(started);
+        opts.onReconciled?.(lastReconcileDurationMs);
       }
     }
   }
