@@ -56,9 +56,9 @@ export interface OvsSandbox {
   /**
    * One ping (or `count`) from the instance; true when a reply came back. After a ping that
    * failed, the kernel's neighbour entry is FAILED and the next resolution takes about a second:
-   * give a ping expected to pass after one that failed `count: 2`.
+   * give a ping expected to pass `deadlineS` (probes once a second until the first reply).
    */
-  ping(from: Instance, to: string, opts?: { count?: number; timeoutS?: number }): Promise<boolean>;
+  ping(from: Instance, to: string, opts?: { count?: number; timeoutS?: number; deadlineS?: number }): Promise<boolean>;
   /** The pids of the sandbox's running daemons. */
   pids(): { ovsdb: number | null; vswitchd: number | null };
   /** Every namespace this sandbox created (for leak checks). */
@@ -205,7 +205,10 @@ export async function startOvs(t: Teardown, opts: { name?: string } = {}): Promi
 
     async ping(from, to, p = {}) {
       const family = to.includes(':') ? '-6' : '-4';
-      const args = ['netns', 'exec', from.netns, 'ping', family, '-n', '-q', '-c', String(p.count ?? 1), '-W', String(p.timeoutS ?? 1), to];
+      // With a deadline, ping probes once a second until the first reply or the deadline (-w):
+      // a reach that needs ARP/ND or MAC learning first is not judged on one probe.
+      const wait = p.deadlineS === undefined ? ['-c', String(p.count ?? 1), '-W', String(p.timeoutS ?? 1)] : ['-c', '1', '-w', String(p.deadlineS)];
+      const args = ['netns', 'exec', from.netns, 'ping', family, '-n', '-q', ...wait, to];
       return exec('ip', args).then(
         () => true,
         () => false,
