@@ -56,7 +56,8 @@ export interface OvsSandbox {
   /**
    * One ping (or `count`) from the instance; true when a reply came back. After a ping that
    * failed, the kernel's neighbour entry is FAILED and the next resolution takes about a second:
-   * give a ping expected to pass `deadlineS` (probes once a second until the first reply).
+   * give a ping expected to pass `deadlineS` (the instance's neighbour entries are flushed, then
+   * it probes once a second until the first reply).
    */
   ping(from: Instance, to: string, opts?: { count?: number; timeoutS?: number; deadlineS?: number }): Promise<boolean>;
   /** The pids of the sandbox's running daemons. */
@@ -208,6 +209,9 @@ export async function startOvs(t: Teardown, opts: { name?: string } = {}): Promi
       // With a deadline, ping probes once a second until the first reply or the deadline (-w):
       // a reach that needs ARP/ND or MAC learning first is not judged on one probe.
       const wait = p.deadlineS === undefined ? ['-c', String(p.count ?? 1), '-W', String(p.timeoutS ?? 1)] : ['-c', '1', '-w', String(p.deadlineS)];
+      // A neighbour entry left FAILED by an earlier ping that was meant to fail can stay FAILED
+      // for the whole deadline on a loaded host (seen with another test file running): start clean.
+      if (p.deadlineS !== undefined) await exec('ip', ['-n', from.netns, 'neigh', 'flush', 'all']);
       const args = ['netns', 'exec', from.netns, 'ping', family, '-n', '-q', ...wait, to];
       return exec('ip', args).then(
         () => true,
