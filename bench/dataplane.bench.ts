@@ -37,8 +37,8 @@
 // Prints one JSON line per figure, then a human summary. Run it with
 // `node dist/bench/dataplane.bench.js` after `npm run build` (or through `npm run bench`). Needs
 // root, Open vSwitch and iproute2, like the OVS tests; about 6 minutes on a 2-core VM.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -51,10 +51,10 @@ import { computeDesired, cookieMask, patchPortNames, peeringCookie } from '../sr
 import type { ReconcileResult } from '../src/reconcile/dataplane.js';
 import { BRIDGE_CONCURRENCY, createOvsDataplane, type OvsDataplane } from '../src/reconcile/ovs-dataplane.js';
 import { bundleFor, planFlows } from '../src/reconcile/plan.js';
-import { connectClient, type RpcClient } from '../src/rpc/client.js';
+import type { RpcClient } from '../src/rpc/client.js';
+import { type BenchDaemon, startBenchDaemon } from './daemon.js';
 import { type OvsSandbox, PLATFORM_FLOW, startOvs } from '../test/helpers/ovs.js';
 
-const MAIN = new URL('../src/main.js', import.meta.url).pathname;
 const COOKIE_PREFIX = 0x5ee0;
 const COOKIE_FILTER = `cookie=0x${(BigInt(COOKIE_PREFIX) << 48n).toString(16)}/0x${cookieMask().toString(16)}`;
 /** As many bridges at once as the data plane works on (BRIDGE_CONCURRENCY in ovs-dataplane.ts). */
@@ -369,6 +369,15 @@ function recording(ovs: Ovs): Recorded {
   return rec;
 }
 
+/** One reconcile (it must succeed), then the data plane running, a flow monitor on every bridge. */
+async function runConverged(dp: OvsDataplane, rec: Recorded, host: Host): Promise<void> {
+  const first = await dp.reconcile({});
+  if (first.errors.length > 0) throw new Error(`reconcile failed: ${JSON.stringify(first.errors[0])}`);
+  dp.start();
+  await dp.loop.idle();
+  await monitorsUp(rec, host.bridges.length);
+}
+
 /** Waits until the data plane runs a flow monitor on every bridge, and they had time to subscribe. */
 async function monitorsUp(rec: Recorded, bridges: number): Promise<void> {
   const deadline = performance.now() + 30_000;
@@ -462,11 +471,7 @@ export async function benchSteady(host: Host, runs: number): Promise<SteadyFigur
     }
   };
   try {
-    const first = await dp.reconcile({});
-    if (first.errors.length > 0) throw new Error(`reconcile failed: ${JSON.stringify(first.errors[0])}`);
-    dp.start();
-    await dp.loop.idle();
-    await monitorsUp(rec, host.bridges.length);
+    await runConverged(dp, rec, host);
     for (let run = 0; run < runs; run++) {
       const t0 = performance.now();
       await forEachLimited(host.bridges, FLOOR_CONCURRENCY, async (br) => {
@@ -507,11 +512,7 @@ export async function benchDrift(host: Host): Promise<DriftFigure> {
   const latencies: number[] = [];
   const quiet: number[] = [];
   try {
-    const first = await dp.reconcile({});
-    if (first.errors.length > 0) throw new Error(`reconcile failed: ${JSON.stringify(first.errors[0])}`);
-    dp.start();
-    await dp.loop.idle();
-    await monitorsUp(rec, host.bridges.length);
+    await runConverged(dp, rec, host);
     for (let i = 0; i < DRIFT_SAMPLES; i++) {
       const br = host.bridges[i % host.bridges.length] as string;
       const lines = host.lines.get(br) ?? [];
@@ -549,48 +550,13 @@ export async function benchDrift(host: Host): Promise<DriftFigure> {
 // ---------------------------------------------------------------------------------------------
 // 4. peering.accept → flows installed, with the real daemon
 
-interface Daemon {
-  readonly client: RpcClient;
-  stop(): Promise<void>;
-}
-
-async function startDaemon(t: { teardown(fn: () => unknown): void }, rundir: string): Promise<Daemon> {
+/** The daemon on the sandbox's OVS, stopped (and its directory removed) by the teardowns. */
+async function startDaemon(t: { teardown(fn: () => unknown): void }, rundir: string): Promise<BenchDaemon> {
   const dir = await mkdtemp(join(tmpdir(), 'vpc-peerd-bench-dp-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const configPath = join(dir, 'config.json');
-  await writeFile(
-    configPath,
-    JSON.stringify({
-      nodeId: 'bench',
-      socket: { path: './d.sock' },
-      store: { path: './state.json' },
-      ovs: { enabled: true, rundir },
-      auth: { adminTokenFile: './admin.token' },
-      log: { level: 'warn' },
-    }),
-  );
-  const child: ChildProcess = spawn(process.execPath, [MAIN, '--config', configPath], { stdio: ['ignore', 'ignore', 'inherit'] });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const stop = async (): Promise<void> => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    await Promise.race([exited, delay(30_000)]);
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    await exited;
-  };
-  t.teardown(stop);
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    try {
-      const client = await connectClient(join(dir, 'd.sock'), { timeoutMs: 60_000 });
-      t.teardown(() => client.close());
-      await client.call('auth.login', { token: (await readFile(join(dir, 'admin.token'), 'utf8')).trim() });
-      return { client, stop };
-    } catch (err) {
-      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`the daemon did not come up: ${(err as Error).message}`, { cause: err });
-      await delay(50);
-    }
-  }
+  const d = await startBenchDaemon(dir, { ovs: { enabled: true, rundir } }, 60_000);
+  t.teardown(() => d.stop());
+  return d;
 }
 
 /** The bench's own `ovs-ofctl monitor` of a bridge: counts ADDED events per cookie. */
@@ -748,11 +714,7 @@ export async function benchRestart(host: Host, floorMs: number): Promise<Restart
   const dp = dataplaneOn(host, rec);
   try {
     // The flows are in (the last converge run put them there): this pass only checks them.
-    const first = await dp.reconcile({});
-    if (first.errors.length > 0) throw new Error(`reconcile failed: ${JSON.stringify(first.errors[0])}`);
-    dp.start();
-    await dp.loop.idle();
-    await monitorsUp(rec, host.bridges.length);
+    await runConverged(dp, rec, host);
     const tKill = performance.now();
     await host.sb.killVswitchd();
     // A killed vswitchd with thousands of ports may hold its pidfile lock a moment longer.

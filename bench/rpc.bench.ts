@@ -2,16 +2,13 @@
 // `peering.get` with 1 and with 64 requests in flight, then durable `peering.create` with 10,000
 // records already stored. Prints one JSON line per figure and a human summary. Run it with
 // `node dist/bench/rpc.bench.js` after `npm run build` (or through `npm run bench`).
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
-import { connectClient, type RpcClient } from '../src/rpc/client.js';
+import { startBenchDaemon } from './daemon.js';
 
-const MAIN = new URL('../src/main.js', import.meta.url).pathname;
 /** Each measurement stops after this many requests or seconds, whichever comes first. */
 const MAX_REQUESTS = 100_000;
 const MAX_SECONDS = 3;
@@ -75,52 +72,6 @@ function round(ms: number): number {
   return Math.round(ms * 1000) / 1000;
 }
 
-interface Daemon {
-  readonly client: RpcClient;
-  stop(): Promise<void>;
-}
-
-async function startDaemon(dir: string): Promise<Daemon> {
-  const configPath = join(dir, 'config.json');
-  await writeFile(
-    configPath,
-    JSON.stringify({
-      nodeId: 'bench',
-      socket: { path: './d.sock' },
-      store: { path: './state.json' },
-      ovs: { enabled: false },
-      auth: { adminTokenFile: './admin.token' },
-      peering: { maxActivePerVpc: 125 },
-      log: { level: 'warn' },
-    }),
-  );
-  const child: ChildProcess = spawn(process.execPath, [MAIN, '--config', configPath], { stdio: ['ignore', 'ignore', 'inherit'] });
-  const socket = join(dir, 'd.sock');
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    try {
-      const client = await connectClient(socket, { timeoutMs: 30_000 });
-      await client.call('auth.login', { token: readFileSync(join(dir, 'admin.token'), 'utf8') });
-      return {
-        client,
-        stop: async () => {
-          await client.close();
-          await new Promise<void>((resolve) => {
-            child.once('exit', () => resolve());
-            child.kill('SIGTERM');
-          });
-        },
-      };
-    } catch (err) {
-      if (Date.now() > deadline || child.exitCode !== null) {
-        child.kill('SIGKILL');
-        throw new Error(`the daemon did not come up: ${(err as Error).message}`, { cause: err });
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-}
-
 /** A VPC whose /24 overlaps no other's, so any two of them may peer. */
 function vpcParams(i: number): Record<string, unknown> {
   return { id: `vpc-${i}`, tenantId: 'bench', cidrs: [`10.${i >> 8}.${i & 255}.0/24`], bridge: `br-${i}` };
@@ -128,7 +79,7 @@ function vpcParams(i: number): Record<string, unknown> {
 
 export async function runRpcBench(): Promise<RpcFigure[]> {
   const dir = await mkdtemp(join(tmpdir(), 'vpc-peerd-bench-'));
-  const daemon = await startDaemon(dir);
+  const daemon = await startBenchDaemon(dir, { ovs: { enabled: false }, peering: { maxActivePerVpc: 125 } }, 30_000);
   const c = daemon.client;
   const figures: RpcFigure[] = [];
   try {

@@ -10,7 +10,7 @@ import type { Logger } from '../log/logger.js';
 import type { FlowEvent, Ovs, PatchPair, PortRef } from '../ovs/ovs.js';
 import { OvsError } from '../ovs/runner.js';
 import type { PortInfo, Topology } from '../ovs/topology-parser.js';
-import type { Dataplane, OvsStatus, PeeringDataplane, ReconcileRequest, ReconcileResult } from './dataplane.js';
+import type { BridgeStatus, Dataplane, OvsStatus, PeeringDataplane, ReconcileRequest, ReconcileResult } from './dataplane.js';
 import { canaryCookie, computeDesired, cookieMask, type Desired, DesiredCache, type DesiredPort, isOurPort } from './desired.js';
 import { type Flow, sameFlow } from './flow.js';
 import { createReconcileLoop, type ReconcileLoop, type Scope } from './loop.js';
@@ -35,13 +35,7 @@ export interface OvsDataplane extends Dataplane {
   readonly loop: ReconcileLoop;
 }
 
-interface BridgeResult {
-  readonly ok: boolean;
-  readonly at: string;
-  readonly durationMs: number;
-  readonly added: number;
-  readonly removed: number;
-  readonly error: string | null;
+interface BridgeResult extends BridgeStatus {
   /** When the state that was applied was read: a record changed after this is not applied yet. */
   readonly asOf: string;
   /** The desired flows last applied: the same next time means any change was drift. */
