@@ -1,0 +1,131 @@
+// The replicated form of the desired state (SPEC §8): every VPC and peering wrapped with its
+// version, and deletions kept as tombstones, so two hosts can merge what they hold without a
+// coordinator. Also the one translation from a local commit (domain Mutations) into versioned
+// slots, which the store will use when it writes versions (issue 10, part 1: not wired yet).
+import { type Hlc, isHlc } from './hlc.js';
+import type { Mutation, Peering, State, Vpc } from './types.js';
+
+export type RecordKind = 'vpc' | 'peering';
+
+/**
+ * A record as replicated. `version` is the HLC of the write that produced this value;
+ * `incarnation` is the version of the write that created the record (kept by every later
+ * update), so a tombstone can tell the life it ended from a later re-creation of the same id.
+ */
+export interface Versioned<T> {
+  readonly record: T;
+  readonly version: Hlc;
+  readonly incarnation: Hlc;
+}
+
+/**
+ * The CIDR blocks of both VPCs as the write of a peering (its request or acceptance) checked
+ * them against SPEC §3. The post-merge repair compares them with the VPCs as merged: a
+ * difference is a CIDR change made on a host that did not know the peering (rule 6).
+ */
+export interface PeeringBasis {
+  readonly requesterCidrs: readonly string[];
+  readonly accepterCidrs: readonly string[];
+}
+
+export type VersionedVpc = Versioned<Vpc>;
+
+export interface VersionedPeering extends Versioned<Peering> {
+  readonly basis: PeeringBasis;
+}
+
+/**
+ * What a deletion leaves (`vpc.delete`, the compaction of a terminal peering): the id, the
+ * version of the deletion and when it happened (ISO-8601 UTC, for humans and for purging after
+ * gossip.tombstoneRetentionSeconds). It ends every incarnation created at or before `version`.
+ */
+export interface Tombstone {
+  readonly kind: RecordKind;
+  readonly id: string;
+  readonly version: Hlc;
+  readonly deletedAt: string;
+}
+
+export type VpcSlot = VersionedVpc | Tombstone;
+export type PeeringSlot = VersionedPeering | Tombstone;
+/** What a replica holds for one id: a live versioned record or its tombstone. */
+export type Slot = VpcSlot | PeeringSlot;
+
+/** Everything one host holds, by id. Treat as immutable: operations return a new state. */
+export interface ReplicaState {
+  readonly vpcs: ReadonlyMap<string, VpcSlot>;
+  readonly peerings: ReadonlyMap<string, PeeringSlot>;
+}
+
+export function emptyReplica(): ReplicaState {
+  return { vpcs: new Map(), peerings: new Map() };
+}
+
+export function isTombstone(slot: Slot): slot is Tombstone {
+  return !('record' in slot);
+}
+
+/** The live records of a replica as the domain's plain State (for StateIndex and the rules). */
+export function liveState(replica: ReplicaState): State {
+  const vpcs: Record<string, Vpc> = {};
+  const peerings: Record<string, Peering> = {};
+  for (const [id, s] of replica.vpcs) if (!isTombstone(s)) vpcs[id] = s.record;
+  for (const [id, s] of replica.peerings) if (!isTombstone(s)) peerings[id] = s.record;
+  return { vpcs, peerings };
+}
+
+/**
+ * JSON with object keys sorted at every level: one text per value on every host, used to
+ * break ties between slots that carry the same version but differ (which only a bug or a
+ * forged record can produce) so that even then every host keeps the same one.
+ */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/**
+ * Records one local commit: the mutations a domain operation returned, all stamped with
+ * `version` (one fresh HLC per commit; `now` gives tombstones their deletedAt). A put keeps the
+ * incarnation of the live record it replaces, or starts one at `version`; a peering's basis is
+ * the CIDRs of its two VPCs as this commit leaves them. Throws on a version that is not an Hlc.
+ */
+export function recordLocalCommit(replica: ReplicaState, mutations: readonly Mutation[], version: Hlc, now: Date): ReplicaState {
+  if (!isHlc(version)) throw new Error(`recordLocalCommit: ${JSON.stringify(version)} is not an HLC`);
+  const vpcs = new Map(replica.vpcs);
+  const peerings = new Map(replica.peerings);
+  const deletedAt = now.toISOString();
+  const incarnationOf = (old: Slot | undefined): Hlc => (old && !isTombstone(old) ? old.incarnation : version);
+  const cidrsOf = (vpcId: string): readonly string[] => {
+    const s = vpcs.get(vpcId);
+    return s && !isTombstone(s) ? s.record.cidrs : [];
+  };
+  for (const m of mutations) {
+    switch (m.op) {
+      case 'vpc.put':
+        vpcs.set(m.vpc.id, { record: m.vpc, version, incarnation: incarnationOf(vpcs.get(m.vpc.id)) });
+        break;
+      case 'vpc.del':
+        vpcs.set(m.id, { kind: 'vpc', id: m.id, version, deletedAt });
+        break;
+      case 'peering.put':
+        peerings.set(m.peering.id, {
+          record: m.peering,
+          version,
+          incarnation: incarnationOf(peerings.get(m.peering.id)),
+          basis: { requesterCidrs: cidrsOf(m.peering.requesterVpcId), accepterCidrs: cidrsOf(m.peering.accepterVpcId) },
+        });
+        break;
+      case 'peering.del':
+        peerings.set(m.id, { kind: 'peering', id: m.id, version, deletedAt });
+        break;
+    }
+  }
+  return { vpcs, peerings };
+}
