@@ -126,6 +126,13 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
     });
     await server.listen();
     undo.push(() => server.close());
+    if (config.gossip.listen !== null || config.gossip.peers.length > 0) {
+      // Replication is not built yet (docs/GOSSIP.md): say so instead of ignoring the section.
+      log.warn('gossip is not implemented in this version: the gossip section is ignored, this host replicates nothing', {
+        listen: config.gossip.listen === null ? null : `${config.gossip.listen.host}:${config.gossip.listen.port}`,
+        peers: config.gossip.peers,
+      });
+    }
     log.info('listening', { socket: config.socket.path, nodeId: config.nodeId, version: VERSION });
 
     if (config.metrics.listen) {
