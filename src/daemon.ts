@@ -224,8 +224,9 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
     log.setLevel(config.log.level);
     reconcileLoop?.setIntervalMs(config.ovs.reconcileIntervalMs);
     if (running && sweeper) scheduleSweeps(running.store);
-    // No gossip yet: the new peer list is kept in `config` for it, and logged.
-    log.info('config reloaded', { changed: plan.changed, logLevel: config.log.level, gossipPeers: config.gossip.peers });
+    // No gossip yet: the new peer list is kept in `config` for it, and logged. At warn, so an
+    // operator sees the outcome even when the new level is warn.
+    log.warn('config reloaded', { changed: plan.changed, logLevel: config.log.level, gossipPeers: config.gossip.peers });
     return plan;
   }
 

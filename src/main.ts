@@ -54,6 +54,7 @@ async function main(): Promise<number> {
   const stopped = new Promise<number>((resolve) => {
     const stop = (signal: string): void => {
       logger.info('stopping', { signal });
+      const drainStart = performance.now();
       service.stopping();
       const deadline = setTimeout(() => {
         logger.error('shutdown did not finish in time; exiting anyway', { deadlineMs: STOP_DEADLINE_MS });
@@ -61,6 +62,7 @@ async function main(): Promise<number> {
       }, STOP_DEADLINE_MS);
       void daemon.close().then(() => {
         clearTimeout(deadline);
+        logger.warn('stopped', { signal, drainMs: Math.round(performance.now() - drainStart) });
         resolve(0);
       });
     };

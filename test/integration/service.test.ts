@@ -187,6 +187,8 @@ t.test('SIGTERM during a stream of writes: every acknowledged write survives, ex
   await Promise.all(writers);
   await notify.waitFor('STOPPING');
   t.match(d.logs(), /"msg":"stopping".*"signal":"SIGTERM"/);
+  const stoppedLine = d.logs().split('\n').find((l) => l.includes('"msg":"stopped"')) ?? '{}';
+  t.match(JSON.parse(stoppedLine), { level: 'warn', signal: 'SIGTERM', drainMs: Number }, 'a final stopped line with the drain time');
 
   await d.restart();
   const admin = await d.admin();
@@ -219,7 +221,7 @@ t.test('SIGHUP: the log level and the peers change without a restart; bad files 
   write({ log: { level: 'debug' }, gossip: { secretFile: './gossip.secret', peers } });
   await hup(/"msg":"config reloaded"/);
   const reloaded = d.logs().split('\n').find((l) => l.includes('"msg":"config reloaded"')) ?? '';
-  t.match(JSON.parse(reloaded), { changed: ['gossip.peers', 'log.level'], logLevel: 'debug', gossipPeers: peers });
+  t.match(JSON.parse(reloaded), { level: 'warn', changed: ['gossip.peers', 'log.level'], logLevel: 'debug', gossipPeers: peers });
   (await d.client()).close();
   await until('a debug line', () => debugLines() > 0);
   t.pass('debug lines appear after the reload');
