@@ -35,11 +35,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# Bold headings on a terminal only, and never with NO_COLOR (https://no-color.org).
+if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold='' plain=''; fi
+step() { printf '\n%s== %s%s\n' "$bold" "$*" "$plain"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
 
 step "A private Open vSwitch (userspace datapath) in $sandbox"
-scripts/ovs-sandbox.sh start "$sandbox" >/dev/null
+# OVS prints its own log lines while it starts: kept in a file, shown only if the start fails.
+scripts/ovs-sandbox.sh start "$sandbox" >"$work/ovs-start.log" 2>&1 || { cat "$work/ovs-start.log" >&2; exit 1; }
 export OVS_RUNDIR=$sandbox
 vswitchd_ns=$(head -n 1 "$sandbox/namespaces")
 
