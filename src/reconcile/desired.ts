@@ -20,29 +20,8 @@
 // by nd_target alone would also be one flow shared by every peering of the VPC.)
 import type { StateView } from '../domain/state-index.js';
 import { PEERING_ID_PATTERN, type Peering, type Vpc } from '../domain/types.js';
-import { type Flow, canonicalActions, canonicalMatch } from './flow.js';
-
-/** A port as the topology reader reports it (structurally the OVS topology parser's port). */
-export interface TopologyPort {
-  readonly name: string;
-  /** Usable when ≥ 1; null (or -1) while OVS has not assigned one or the interface failed. */
-  readonly ofport: number | null;
-  readonly type: string;
-  /** `options:peer` of a patch port. */
-  readonly peer: string | null;
-  /** The interface's `error` column. */
-  readonly error: string | null;
-}
-
-export interface TopologyBridge {
-  readonly name: string;
-  readonly ports: ReadonlyMap<string, TopologyPort>;
-}
-
-/** The bridges present on this host, keyed by name. */
-export interface TopologyView {
-  readonly bridges: ReadonlyMap<string, TopologyBridge>;
-}
+import { type Flow, canonicalActions, canonicalMatch } from '../ovs/flow.js';
+import type { Topology } from '../ovs/topology-parser.js';
 
 /** One patch pair: `port` on `bridge` (requester side) ↔ `peerPort` on `peerBridge` (accepter side). */
 export interface DesiredPort {
@@ -84,7 +63,7 @@ export interface Desired {
 
 export interface DesiredInput {
   readonly view: StateView;
-  readonly topology: TopologyView;
+  readonly topology: Topology;
   /** `ovs.cookie`: the top 16 bits of every cookie of ours. */
   readonly cookiePrefix: number;
   /** Reuse across calls (see DesiredCache); without it everything is computed afresh. */
@@ -157,7 +136,7 @@ type SideState =
   | { readonly kind: 'pending' }
   | { readonly kind: 'failed'; readonly error: string };
 
-function sideState(topology: TopologyView, bridge: string, port: string, peer: string): SideState {
+function sideState(topology: Topology, bridge: string, port: string, peer: string): SideState {
   const p = topology.bridges.get(bridge)?.ports.get(port);
   // Absent, or not the patch it should be: planPorts (re)creates it; no ofport to use until then.
   if (!p || p.type !== 'patch' || p.peer !== peer) return { kind: 'pending' };
