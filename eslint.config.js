@@ -18,6 +18,37 @@ function restrictedFor(folder) {
     .map((o) => ({ name: o.name, message: `only ${o.owner} may import ${o.name}` }));
 }
 
+/**
+ * Which folders of src/ each folder may import (STYLE.md practice 2): domain ← store ←
+ * rpc/reconcile ← daemon, and ovs ← reconcile; nothing imports the composition root.
+ */
+const layers = {
+  log: [],
+  errors: [],
+  config: ['log'],
+  domain: ['errors'],
+  store: ['domain', 'errors', 'log'],
+  ovs: ['log'],
+  reconcile: ['domain', 'log', 'ovs'],
+  auth: ['config', 'domain', 'errors', 'log'],
+  metrics: ['log', 'ovs', 'reconcile', 'store'],
+  systemd: ['log', 'reconcile', 'store'],
+  rpc: ['auth', 'config', 'domain', 'errors', 'log', 'metrics', 'reconcile', 'store'],
+  gossip: ['config', 'domain', 'errors', 'log', 'store'],
+  cli: ['config', 'errors', 'log', 'rpc'],
+};
+const folders = Object.keys(layers).filter((f) => f !== 'errors');
+const root = ['daemon', 'main'];
+
+/** Import patterns a folder may not use: the folders below it are allowed, nothing else. */
+function layerPatterns(folder) {
+  const allowed = new Set([folder, ...layers[folder]]);
+  const folderGroup = folders.filter((f) => !allowed.has(f)).map((f) => `**/${f}/*`);
+  // The root files of src/, as a file one or two folders down names them.
+  const fileGroup = [...root, ...(allowed.has('errors') ? [] : ['errors'])].flatMap((f) => [`../${f}.js`, `../../${f}.js`]);
+  return [{ group: [...folderGroup, ...fileGroup], message: `src/${folder}/ may import only ${[...allowed].join(', ')} of src/ (eslint.config.js layers)` }];
+}
+
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', '.tap/', 'var/', 'eslint.config.js'] },
   js.configs.recommended,
@@ -34,22 +65,21 @@ export default tseslint.config(
   },
   {
     files: ['src/**/*.ts'],
-    ignores: ['src/store/**', 'src/ovs/**', 'src/gossip/**', 'src/domain/**'],
     rules: { 'no-restricted-imports': ['error', { paths: restrictedFor('') }] },
   },
-  { files: ['src/store/**/*.ts'], rules: { 'no-restricted-imports': ['error', { paths: restrictedFor('src/store/') }] } },
-  { files: ['src/ovs/**/*.ts'], rules: { 'no-restricted-imports': ['error', { paths: restrictedFor('src/ovs/') }] } },
-  { files: ['src/gossip/**/*.ts'], rules: { 'no-restricted-imports': ['error', { paths: restrictedFor('src/gossip/') }] } },
-  {
-    // The domain is pure: no Node built-ins, no I/O libraries.
-    files: ['src/domain/**/*.ts'],
+  ...folders.map((folder) => ({
+    files: [`src/${folder}/**/*.ts`],
     rules: {
       'no-restricted-imports': ['error', {
-        paths: restrictedFor('src/domain/'),
-        patterns: [{ group: nodeBuiltins, message: 'src/domain/ is pure: no Node built-ins' }],
+        paths: restrictedFor(`src/${folder}/`),
+        patterns: [
+          ...layerPatterns(folder),
+          // The domain is pure: no Node built-ins, no I/O libraries.
+          ...(folder === 'domain' ? [{ group: nodeBuiltins, message: 'src/domain/ is pure: no Node built-ins' }] : []),
+        ],
       }],
     },
-  },
+  })),
   {
     files: ['test/**/*.ts', 'bench/**/*.ts', 'scripts/**/*.ts', 'src/cli/**/*.ts', 'src/main.ts'],
     rules: { 'no-console': 'off' },

@@ -5,7 +5,7 @@
 // MATCH is `priority=N,field,...` (priority absent when it is the default 32768). When both the
 // priority and the match are empty, the last header keeps its comma: ` cookie=0x1, actions=drop`.
 // Also reads the flow updates `ovs-ofctl monitor` prints (parseFlowEvent) into the same form.
-import { canonicalActions, canonicalMatch, type Flow } from '../reconcile/flow.js';
+import { canonicalActions, canonicalMatch, type Flow } from './flow.js';
 import { OvsError } from './runner.js';
 
 const DEFAULT_PRIORITY = 32768;

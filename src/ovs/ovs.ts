@@ -4,7 +4,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log/logger.js';
-import type { Flow } from '../reconcile/flow.js';
+import type { Flow } from './flow.js';
 import { type FlowEvent, parseDumpFlows, parseFlowEvent } from './dump-parser.js';
 import { createRunner, DEFAULT_TIMEOUT_MS, type OvsBinary, type OvsError, type RunOptions } from './runner.js';
 import { parseTopology, TOPOLOGY_ARGS, type Topology } from './topology-parser.js';

@@ -6,7 +6,13 @@ import { spawn } from 'node:child_process';
 
 export type OvsBinary = 'ovs-ofctl' | 'ovs-vsctl' | 'ovs-appctl';
 
-export type OvsErrorKind = 'unavailable' | 'timeout' | 'failed' | 'bad-output' | 'missing-binary';
+/**
+ * - `unavailable`: OVS does not answer (no database, no vswitchd, a socket that refuses);
+ * - `no-such-bridge`: OVS answers and has no bridge of that name (`ovs-vsctl: no bridge named`);
+ * - `timeout`, `bad-output` (unreadable or oversized output), `missing-binary`;
+ * - `failed`: anything else (a command OVS refused).
+ */
+export type OvsErrorKind = 'unavailable' | 'no-such-bridge' | 'timeout' | 'failed' | 'bad-output' | 'missing-binary';
 
 /** A fault of OVS or of its tools (the world, not a bug): callers turn it into state. */
 export class OvsError extends Error {
@@ -76,6 +82,8 @@ const UNAVAILABLE = [
   /cannot connect to/,
   /vconn_recv \(End of file\)/,
 ];
+
+const NO_SUCH_BRIDGE = /no bridge named/;
 
 /**
  * Lines after which a run that exited 0 did not do what was asked: ovs-ofctl silently drops a
@@ -187,8 +195,14 @@ export function createRunner(opts: RunnerOptions): Runner {
   return { rundir: opts.rundir, run, follow };
 }
 
+/**
+ * ovs-vsctl's `no bridge named` comes from a database that answered. ovs-ofctl's `is not a bridge
+ * or a socket` does not tell a missing bridge from a stopped vswitchd (which removes every
+ * `BRIDGE.mgmt`): it counts as unavailable, and the topology read tells the two apart.
+ */
 function classify(stderr: string): OvsErrorKind {
-  return UNAVAILABLE.some((re) => re.test(stderr)) ? 'unavailable' : 'failed';
+  if (UNAVAILABLE.some((re) => re.test(stderr))) return 'unavailable';
+  return NO_SUCH_BRIDGE.test(stderr) ? 'no-such-bridge' : 'failed';
 }
 
 /** The command as a person would type it; arguments are our own validated names, flows and flags. */

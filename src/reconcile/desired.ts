@@ -20,29 +20,8 @@
 // by nd_target alone would also be one flow shared by every peering of the VPC.)
 import type { StateView } from '../domain/state-index.js';
 import { PEERING_ID_PATTERN, type Peering, type Vpc } from '../domain/types.js';
-import { type Flow, canonicalActions, canonicalMatch } from './flow.js';
-
-/** A port as the topology reader reports it (structurally the OVS topology parser's port). */
-export interface TopologyPort {
-  readonly name: string;
-  /** Usable when ≥ 1; null (or -1) while OVS has not assigned one or the interface failed. */
-  readonly ofport: number | null;
-  readonly type: string;
-  /** `options:peer` of a patch port. */
-  readonly peer: string | null;
-  /** The interface's `error` column. */
-  readonly error: string | null;
-}
-
-export interface TopologyBridge {
-  readonly name: string;
-  readonly ports: ReadonlyMap<string, TopologyPort>;
-}
-
-/** The bridges present on this host, keyed by name. */
-export interface TopologyView {
-  readonly bridges: ReadonlyMap<string, TopologyBridge>;
-}
+import { type Flow, canonicalActions, canonicalBlock, matchTemplate } from '../ovs/flow.js';
+import type { Topology } from '../ovs/topology-parser.js';
 
 /** One patch pair: `port` on `bridge` (requester side) ↔ `peerPort` on `peerBridge` (accepter side). */
 export interface DesiredPort {
@@ -84,7 +63,7 @@ export interface Desired {
 
 export interface DesiredInput {
   readonly view: StateView;
-  readonly topology: TopologyView;
+  readonly topology: Topology;
   /** `ovs.cookie`: the top 16 bits of every cookie of ours. */
   readonly cookiePrefix: number;
   /** Reuse across calls (see DesiredCache); without it everything is computed afresh. */
@@ -137,7 +116,7 @@ export function canaryCookie(prefix: number): bigint {
 
 /** The canary: its disappearance from a bridge tells the loop that OVS lost its flows. */
 export function canaryFlow(prefix: number): Flow {
-  // An empty match (as OVS dumps it); canonicalMatch refuses an empty text, so it is written here.
+  // An empty match: every packet of table 250, which nothing sends there.
   return { table: CANARY_TABLE, priority: 0, cookie: canaryCookie(prefix), match: '', actions: 'drop' };
 }
 
@@ -157,7 +136,7 @@ type SideState =
   | { readonly kind: 'pending' }
   | { readonly kind: 'failed'; readonly error: string };
 
-function sideState(topology: TopologyView, bridge: string, port: string, peer: string): SideState {
+function sideState(topology: Topology, bridge: string, port: string, peer: string): SideState {
   const p = topology.bridges.get(bridge)?.ports.get(port);
   // Absent, or not the patch it should be: planPorts (re)creates it; no ofport to use until then.
   if (!p || p.type !== 'patch' || p.peer !== peer) return { kind: 'pending' };
@@ -167,20 +146,29 @@ function sideState(topology: TopologyView, bridge: string, port: string, peer: s
   return { kind: 'pending' };
 }
 
-/** One side's blocks, split by family and written as a flow match writes them (computed once per VPC). */
+/**
+ * One block of a side: its stored text, and its canonical value in a match (canonicalBlock),
+ * null for a block that matches every address, whose field a match then leaves out.
+ */
+interface Block {
+  readonly cidr: string;
+  readonly value: string | null;
+}
+
+/** One side's blocks, split by family (computed once per VPC). */
 interface Side {
-  readonly v4: readonly string[];
-  readonly v6: readonly string[];
+  readonly v4: readonly Block[];
+  readonly v6: readonly Block[];
 }
 
 function sideOf(cidrs: readonly string[]): Side {
   // Stored blocks are normalised, so `:` tells the family; the Set drops a duplicate that a
   // hand-edited record might hold (two desired flows with one key would be refused by planFlows).
   const unique = [...new Set(cidrs)];
-  const text = (field: string, c: string): string => canonicalMatch(`${field}=${c}`).slice(field.length + 1);
+  const block = (cidr: string): Block => ({ cidr, value: canonicalBlock(cidr) });
   return {
-    v4: unique.filter((c) => !c.includes(':')).map((c) => text('nw_src', c)),
-    v6: unique.filter((c) => c.includes(':')).map((c) => text('ipv6_src', c)),
+    v4: unique.filter((c) => !c.includes(':')).map(block),
+    v6: unique.filter((c) => c.includes(':')).map(block),
   };
 }
 
@@ -188,43 +176,30 @@ function sideOf(cidrs: readonly string[]): Side {
 function steeringPairs(local: Side, peer: Side): string[] {
   const out: string[] = [];
   for (const [ls, qs] of [[local.v4, peer.v4], [local.v6, peer.v6]] as const) {
-    for (const l of ls) for (const q of qs) out.push(`${l} ${q}`);
+    for (const l of ls) for (const q of qs) out.push(`${l.cidr} ${q.cidr}`);
   }
   return out;
 }
 
-type MatchTemplate = (l: string, q: string, p: string) => string;
-
-/**
- * A match with holes for a local block `{l}`, a peer block `{q}` and the patch ofport `{p}`,
- * laid out once by canonicalMatch itself, so every rendered match is canonical (the values
- * are canonical already: see sideOf) without paying canonicalMatch for each of 100k flows.
- */
-function template(raw: string): MatchTemplate {
-  const parts = canonicalMatch(raw).split(/(\{[lqp]\})/);
-  return (l, q, p) => {
-    let out = '';
-    for (const part of parts) out += part === '{l}' ? l : part === '{q}' ? q : part === '{p}' ? p : part;
-    return out;
-  };
-}
+/** A canonical match with holes for a local block `l`, a peer block `q` and the patch ofport `p` (see matchTemplate). */
+type MatchTemplate = (values: { readonly l: string | null; readonly q: string | null; readonly p: string }) => string;
 
 const V4_PAIR: readonly (readonly [MatchTemplate, 'out' | 'in'])[] = [
-  [template('ip,nw_src={l},nw_dst={q}'), 'out'],
-  [template('arp,arp_spa={l},arp_tpa={q}'), 'out'],
-  [template('ip,in_port={p},nw_src={q},nw_dst={l}'), 'in'],
-  [template('arp,in_port={p},arp_spa={q},arp_tpa={l}'), 'in'],
+  [matchTemplate('ip,nw_src={l},nw_dst={q}'), 'out'],
+  [matchTemplate('arp,arp_spa={l},arp_tpa={q}'), 'out'],
+  [matchTemplate('ip,in_port={p},nw_src={q},nw_dst={l}'), 'in'],
+  [matchTemplate('arp,in_port={p},arp_spa={q},arp_tpa={l}'), 'in'],
 ];
 const V6_PAIR: readonly (readonly [MatchTemplate, 'out' | 'in'])[] = [
-  [template('ipv6,ipv6_src={l},ipv6_dst={q}'), 'out'],
+  [matchTemplate('ipv6,ipv6_src={l},ipv6_dst={q}'), 'out'],
   // A solicitation goes to a multicast address: it is matched by its target.
-  [template('icmp6,icmp_type=135,ipv6_src={l},nd_target={q}'), 'out'],
-  [template('ipv6,in_port={p},ipv6_src={q},ipv6_dst={l}'), 'in'],
-  [template('icmp6,icmp_type=135,in_port={p},ipv6_src={q},nd_target={l}'), 'in'],
+  [matchTemplate('icmp6,icmp_type=135,ipv6_src={l},nd_target={q}'), 'out'],
+  [matchTemplate('ipv6,in_port={p},ipv6_src={q},ipv6_dst={l}'), 'in'],
+  [matchTemplate('icmp6,icmp_type=135,in_port={p},ipv6_src={q},nd_target={l}'), 'in'],
 ];
-const V4_GUARDS = [template('ip,in_port={p},nw_src={l}'), template('arp,in_port={p},arp_spa={l}')];
-const V6_GUARDS = [template('ipv6,in_port={p},ipv6_src={l}')];
-const PATCH_DROP = template('in_port={p}');
+const V4_GUARDS: MatchTemplate[] = [matchTemplate('ip,in_port={p},nw_src={l}'), matchTemplate('arp,in_port={p},arp_spa={l}')];
+const V6_GUARDS: MatchTemplate[] = [matchTemplate('ipv6,in_port={p},ipv6_src={l}')];
+const PATCH_DROP: MatchTemplate = matchTemplate('in_port={p}');
 const NORMAL = canonicalActions('NORMAL');
 const DROP = canonicalActions('drop');
 
@@ -242,16 +217,16 @@ function sideFlows(cookie: bigint, ofport: number, local: Side, peer: Side): Flo
   for (const [ls, qs, pair] of [[local.v4, peer.v4, V4_PAIR], [local.v6, peer.v6, V6_PAIR]] as const) {
     for (const l of ls) {
       for (const q of qs) {
-        for (const [m, dir] of pair) add(STEER_PRIORITY, m(l, q, p), dir === 'out' ? output : NORMAL);
+        for (const [m, dir] of pair) add(STEER_PRIORITY, m({ l: l.value, q: q.value, p }), dir === 'out' ? output : NORMAL);
       }
     }
   }
   // Guards cover every local block, whatever families this peer has: another peering of the
   // bridge may steer the other family out through its own patch.
   for (const [ls, guards] of [[local.v4, V4_GUARDS], [local.v6, V6_GUARDS]] as const) {
-    for (const l of ls) for (const m of guards) add(GUARD_PRIORITY, m(l, '', p), DROP);
+    for (const l of ls) for (const m of guards) add(GUARD_PRIORITY, m({ l: l.value, q: null, p }), DROP);
   }
-  add(DROP_PRIORITY, PATCH_DROP('', '', p), DROP);
+  add(DROP_PRIORITY, PATCH_DROP({ l: null, q: null, p }), DROP);
   return flows;
 }
 

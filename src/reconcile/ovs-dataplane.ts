@@ -1,20 +1,25 @@
-// The data plane on a real Open vSwitch: one reconcile cycle (per-bridge dumps, started at once,
+// The data plane on a real Open vSwitch: one reconcile pass (per-bridge dumps, started at once,
 // alongside the topology and the desired flows → stale ports deleted → per bridge: diff, one
 // bundle → new patch ports), driven by the loop in loop.ts and triggered by store commits, the
-// interval, and `ovs-ofctl monitor` events (drift). Monitor events that our own bundles cause are
-// told apart and ignored; drift during a cycle joins it at the head of its queue. It owns the OVS
-// part of `status`, the per-peering `dataplane` object and `reconcile.run`.
+// interval, and drift reported by the installed-flow cache (installed.ts). The pass's work queue
+// is pass.ts; what is reported per peering is report.ts. This module owns the OVS part of
+// `status`, the per-peering `dataplane` object and `reconcile.run`.
 import type { StateView } from '../domain/state-index.js';
-import type { Mutation, Peering } from '../domain/types.js';
+import type { Mutation } from '../domain/types.js';
 import type { Logger } from '../log/logger.js';
-import type { FlowEvent, Ovs, PatchPair, PortRef } from '../ovs/ovs.js';
+import { type Flow, sameFlow } from '../ovs/flow.js';
+import type { Ovs } from '../ovs/ovs.js';
 import { OvsError } from '../ovs/runner.js';
 import type { PortInfo, Topology } from '../ovs/topology-parser.js';
-import type { BridgeStatus, Dataplane, OvsStatus, PeeringDataplane, ReconcileRequest, ReconcileResult } from './dataplane.js';
-import { canaryCookie, computeDesired, cookieMask, type Desired, DesiredCache, type DesiredPort, isOurPort } from './desired.js';
-import { type Flow, sameFlow } from './flow.js';
+import type { Dataplane, OvsStatus, ReconcileRequest, ReconcileResult } from './dataplane.js';
+import { canaryCookie, computeDesired, type Desired, DesiredCache, isOurPort } from './desired.js';
+import { createInstalledFlows, type Dumped, type FlowSource } from './installed.js';
 import { createReconcileLoop, type ReconcileLoop, type Scope } from './loop.js';
-import { bundleFor, type FlowPlan, planFlows, planPorts, type PortPlan } from './plan.js';
+import { BRIDGE_CONCURRENCY, createPass, drain, type Pass, type PassMode, type Prepared, takeDrift, type TopologyRead } from './pass.js';
+import { bundleFor, planFlows, plannedTopology, planPorts, type PortPlan, sameOfports, withRequestedOfports } from './plan.js';
+import { type BridgeResult, peeringState } from './report.js';
+
+export { BRIDGE_CONCURRENCY } from './pass.js';
 
 export interface OvsDataplaneOptions {
   readonly ovs: Ovs;
@@ -35,15 +40,6 @@ export interface OvsDataplane extends Dataplane {
   readonly loop: ReconcileLoop;
 }
 
-interface BridgeResult extends BridgeStatus {
-  /** When the state that was applied was read: a record changed after this is not applied yet. */
-  readonly asOf: string;
-  /** The desired flows last applied: the same next time means any change was drift. */
-  readonly want: readonly Flow[];
-  /** The dump that was found to hold exactly `want`: the same dump (by identity) again needs no diff. */
-  readonly converged: readonly Flow[] | null;
-}
-
 /** computeDesired and planPorts for one state version and one topology. */
 interface Computed {
   readonly version: number;
@@ -52,64 +48,13 @@ interface Computed {
   readonly ports: PortPlan;
 }
 
-/** What a cycle works from once the topology is known. */
-interface Prepared {
-  /** The state version the desired flows were computed from. */
-  readonly version: number;
-  readonly topology: Topology;
-  readonly desired: Desired;
-  /** New patch pairs, with requested ofports: created once their flows are in. */
-  readonly pairs: readonly PatchPair[];
-  /** The topology as it will be once the stale ports are gone and the pairs exist. */
-  readonly planned: Topology;
-  /** The bridges of the topology this cycle must reconcile, sorted. */
-  readonly inScope: readonly string[];
-  /** The bridges of the new pairs. */
-  readonly touched: ReadonlySet<string>;
-}
-
-/** A bridge's dump: its flows of ours, or why they could not be read. */
-/**
- * A bridge's flows of ours, as dumped or as `trusted` holds them. `epoch`: the bridge's drift
- * epoch when the read started, if its monitor was running then (see `trusted`).
- */
-type Dumped = { readonly flows: readonly Flow[]; readonly err: null; readonly epoch: number | null } | { readonly flows: null; readonly err: unknown; readonly epoch: null };
-
-/** The bridges a running cycle works through; drift of a bridge it knows jumps the queue. */
-interface Pass {
-  readonly queue: string[];
-  readonly busy: Set<string>;
-  /** Busy bridges that drifted again meanwhile: done once more when their worker is free. */
-  readonly again: Set<string>;
-  /** Bridges dumped before the topology was known, waiting for it with their dump. */
-  readonly parked: Map<string, Dumped>;
-  /** Dumps read ahead of the workers (see readAhead in cycle), by bridge; and how many run. */
-  readonly ahead: Map<string, Promise<Dumped>>;
-  readonly pending: Set<Promise<Dumped>>;
-  reading: number;
-  /** No more dumps to start: the pass is over, or failed. */
-  halted: boolean;
-  /** Bridges that drifted before the topology was known: queued once it is. */
-  readonly early: Set<string>;
-  /** Bridges that drifted and were taken into this pass, not dumped since: if it ends first, a cycle follows. */
-  readonly drifted: Set<string>;
-  /** Known once the topology is. */
-  prepared: Prepared | null;
-  open: boolean;
-}
-
-/** How many bridges are dumped and patched at once (each is a child process). */
-export const BRIDGE_CONCURRENCY = 4;
 /** The longest wait between two attempts while OVS does not answer. */
 const MAX_BACKOFF_MS = 250;
-/** Past this many lines a bundle's own monitor events are not told apart: they cost one more dump. */
-const MAX_ECHOES = 20_000;
 
 export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
   const { ovs, logger, cookiePrefix } = opts;
   const now = opts.now ?? (() => new Date());
   const bridges = new Map<string, BridgeResult>();
-  const monitors = new Map<string, { stop(): void }>();
   let state: OvsStatus['state'] = 'unavailable';
   let lastError: string | null = null;
   let lastReconcileAt: string | null = null;
@@ -132,32 +77,29 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
   let stateVersion = 0;
   let computed: Computed | null = null;
   let pass: Pass | null = null;
-  /** The topology the monitors must follow, while syncMonitors is starting them. */
-  let monitorTarget: Topology | null = null;
-  let syncingMonitors = false;
-  let monitorSync: Promise<void> = Promise.resolve();
-  /**
-   * Per bridge, the monitor events our own last bundle will cause (`kind|table|cookie|match` →
-   * count): they are not drift. Cleared when the bridge is dumped again, which sees the result.
-   */
-  const echoes = new Map<string, Map<string, number>>();
-  /**
-   * Per bridge, our flows as our last bundle left them, while its monitor has reported nothing
-   * else since the dump that bundle was planned from: a cycle of some bridges (a commit) diffs
-   * against this instead of dumping again, which halves what an accept costs. Passes over
-   * everything (the interval, reconcile.run) always dump, and refresh it. Dropped on any event
-   * that is not our own echo, when the monitor ends, and on any failure.
-   */
-  const trusted = new Map<string, readonly Flow[]>();
-  /** Per bridge, bumped by every event not our own and every monitor end: a read older than that is not trusted. */
-  const driftEpochs = new Map<string, number>();
+  const installed = createInstalledFlows({
+    ovs,
+    cookiePrefix,
+    logger,
+    onDrift: (bridge) => {
+      // A pass running now takes the bridge next (once it knows the topology); otherwise a pass follows.
+      const p = pass;
+      if (p?.open && p.prepared === null) p.early.add(bridge);
+      else if (p?.open) takeDrift(p, bridge, stateVersion, (b) => loop.trigger(b));
+      else loop.trigger([bridge]);
+    },
+    // vswitchd died or the bridge went away: look at everything again (with backoff).
+    onMonitorEnd: () => {
+      if (!closed) loop.trigger('all');
+    },
+  });
 
   const loop = createReconcileLoop({
     cycle: async (scope) => {
       // Every commit at or below this generation marked its bridges dirty before this cycle
       // took the dirty set, so a cycle that converges has applied them all.
       const generation = desiredGeneration;
-      const { ok } = await cycle(scope, false);
+      const { ok } = await cycle(scope, 'apply', 'reuse');
       if (ok) appliedGeneration = Math.max(appliedGeneration, generation);
       return ok;
     },
@@ -186,31 +128,21 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
    * A pass over everything that the loop starts (the interval, a monitor that ended) does not
    * wait for its topology read: it works from `known` at once, provided that needs no port
    * change, and once the read is in, does again with it every bridge already done if our ports,
-   * the bridges or the desired flows turn out different. `fresh`: read the topology and compute
-   * the desired flows first, whatever the scope (reconcile.run).
+   * the bridges or the desired flows turn out different. `read` 'fresh': read the topology and
+   * compute the desired flows first, whatever the scope (reconcile.run).
    */
-  async function cycle(scope: Scope, dryRun: boolean, fresh = false): Promise<ReconcileResult & { ok: boolean }> {
+  async function cycle(scope: Scope, mode: PassMode, read: TopologyRead): Promise<ReconcileResult & { ok: boolean }> {
+    const dryRun = mode === 'dry-run';
     const started = performance.now();
     const asOf = now().toISOString();
     const result = { bridges: [] as string[], added: 0, removed: 0, unchanged: 0, errors: [] as { bridge: string; error: string }[] };
-    const current: Pass = {
-      queue: [],
-      busy: new Set(),
-      again: new Set(),
-      parked: new Map(),
-      ahead: new Map(),
-      pending: new Set(),
-      reading: 0,
-      halted: false,
-      early: new Set(),
-      drifted: new Set(),
-      prepared: null,
-      open: !dryRun,
-    };
+    const current: Pass = createPass(mode);
     if (!dryRun) pass = current;
     try {
-      const full = scope.all || fresh;
-      const provisional = scope.all && !fresh ? provisionalFrom(known) : null;
+      const full = scope.all || read === 'fresh';
+      const provisional = scope.all && read === 'reuse' ? provisionalFrom(known) : null;
+      // A pass over everything dumps every bridge; a pass of some bridges may take what the cache trusts.
+      const source: FlowSource = full || dryRun ? 'dump' : 'trusted';
       current.prepared = provisional;
       const guess = scope.all ? (known ? [...known.bridges.keys()] : await ovs.bridgeHints()) : [...scope.bridges];
       current.queue.push(...[...new Set(guess)].sort());
@@ -229,7 +161,7 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
           current.ahead.delete(bridge);
           if (ahead === undefined) current.drifted.delete(bridge);
           readAhead();
-          dumped = await (ahead ?? dumpBridge(bridge, dryRun, !full));
+          dumped = await (ahead ?? installed.read(bridge, source, !dryRun));
           if (dumped.flows !== null) waitForDump?.();
         }
         const prep = current.prepared;
@@ -237,7 +169,7 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
           current.parked.set(bridge, dumped);
           return;
         }
-        const outcome = await reconcileBridge(bridge, dumped, prep, dryRun, asOf);
+        const outcome = await reconcileBridge(bridge, dumped, prep, mode, asOf);
         // The provisional topology was replaced meanwhile: this bridge is done again with the read one.
         if (current.prepared !== prep) current.queue.push(bridge);
         else if (prep === provisional) doneEarly.push(bridge);
@@ -259,7 +191,7 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
           if (current.ahead.has(bridge) || current.parked.has(bridge) || current.busy.has(bridge)) continue;
           current.drifted.delete(bridge);
           current.reading += 1;
-          const dump = dumpBridge(bridge, dryRun, !full);
+          const dump = installed.read(bridge, source, !dryRun);
           current.ahead.set(bridge, dump);
           current.pending.add(dump);
           void dump.then(() => {
@@ -271,13 +203,13 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
       };
       let preparing: Promise<Prepared> | null = null;
       const startPreparing = (): Promise<Prepared> => {
-        preparing ??= prepare(scope, full, dryRun).then((p) => {
+        preparing ??= prepare(scope, full, mode).then((p) => {
           if (provisional === null) current.prepared = p;
           else if (!sameOutcome(provisional, p)) {
             current.prepared = p;
             current.queue.push(...doneEarly.splice(0));
           }
-          for (const bridge of current.early) takeDrift(current, bridge);
+          for (const bridge of current.early) takeDrift(current, bridge, stateVersion, (b) => loop.trigger(b));
           current.early.clear();
           return p;
         });
@@ -331,14 +263,14 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
         lastDesired = desired;
         lastTopology = final;
         known = final;
-        syncMonitors(final);
+        installed.follow(final);
       }
       state = 'enabled';
       lastError = result.errors[0]?.error ?? null;
       result.bridges.sort();
       return { ...result, durationMs: ms(started), ok: result.errors.length === 0 };
     } catch (err) {
-      trusted.clear();
+      installed.distrustAll();
       if (!(err instanceof OvsError)) throw err;
       if (state !== 'unavailable') logger.warn('OVS unavailable; retrying with backoff', { err: err.message });
       if (err.kind === 'unavailable' || err.kind === 'timeout') state = 'unavailable';
@@ -373,13 +305,13 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
    * our flows would let the platform's NORMAL flow join two VPCs), and the new pairs, numbered
    * so that their flows can go in before the ports exist.
    */
-  async function prepare(scope: Scope, full: boolean, dryRun: boolean): Promise<Prepared> {
+  async function prepare(scope: Scope, full: boolean, mode: PassMode): Promise<Prepared> {
     const cached = !full && !scope.all && known !== null && [...scope.bridges].every((b) => known?.bridges.has(b)) ? known : null;
     const topology = cached ?? (await ovs.topology());
     if (topology !== cached) known = topology;
     const { version, desired: first, ports } = compute(topology, !full);
     const doomed = [...ports.remove, ...ports.replace];
-    if (!dryRun && doomed.length > 0) await ovs.deletePorts(doomed);
+    if (mode === 'apply' && doomed.length > 0) await ovs.deletePorts(doomed);
     const pairs = withRequestedOfports(ports.add, topology, doomed);
     const planned = plannedTopology(topology, pairs, doomed);
     const desired = pairs.length === 0 && doomed.length === 0 ? first : computeDesired({ view: opts.view(), topology: planned, cookiePrefix, cache });
@@ -388,80 +320,56 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
     return { version, topology, desired, pairs, planned, inScope, touched };
   }
 
-  /**
-   * Our flows on one bridge (from `trusted` when `trust` and a real cycle); a failure is kept for
-   * reconcileBridge, which knows whether it matters.
-   */
-  function dumpBridge(bridge: string, dryRun: boolean, trust: boolean): Promise<Dumped> {
-    const epoch = monitors.has(bridge) ? (driftEpochs.get(bridge) ?? 0) : null;
-    const held = trust && !dryRun ? trusted.get(bridge) : undefined;
-    if (held !== undefined) return Promise.resolve({ flows: held, err: null, epoch });
-    // The dump sees the result of our earlier bundles: their events no longer need telling apart.
-    if (!dryRun) echoes.delete(bridge);
-    return ovs.dumpFlows(bridge, BigInt(cookiePrefix) << 48n, cookieMask()).then(
-      (flows) => ({ flows, err: null, epoch }),
-      (err: unknown) => ({ flows: null, err, epoch: null }),
-    );
-  }
-
-  /** Something other than our own bundle changed `bridge` (or may have): forget what we trusted. */
-  function distrust(bridge: string): void {
-    trusted.delete(bridge);
-    driftEpochs.set(bridge, (driftEpochs.get(bridge) ?? 0) + 1);
-  }
-
   /** Diffs and patches one bridge from its dump; null when the topology does not list it (not here). */
   async function reconcileBridge(
     bridge: string,
     dumped: Dumped,
     prep: Prepared,
-    dryRun: boolean,
+    mode: PassMode,
     asOf: string,
   ): Promise<{ added: number; removed: number; unchanged: number; error: string | null } | null> {
     const started = performance.now();
+    const dryRun = mode === 'dry-run';
     // A guessed bridge that the topology does not list is not ours to look at, whatever the dump said.
     if (!prep.topology.bridges.has(bridge)) return null;
     const want = prep.desired.flows.get(bridge) ?? [];
     try {
       if (dumped.flows === null) throw dumped.err;
-      const installed = dumped.flows;
+      const found = dumped.flows;
       const previous = bridges.get(bridge);
       // ovs.dumpFlows returns the very array of the last dump when OVS printed the same: a
       // steady bridge is not diffed again.
-      const steady = previous?.converged === installed && sameFlows(previous.want, want);
-      const plan = steady ? { add: [], modify: [], remove: [], unchanged: want.length } : planFlows(want, installed, cookiePrefix);
+      const steady = previous?.converged === found && sameFlows(previous.want, want);
+      const plan = steady ? { add: [], modify: [], remove: [], unchanged: want.length } : planFlows(want, found, cookiePrefix);
       const added = plan.add.length + plan.modify.length;
       const removed = plan.remove.length;
       if (!dryRun) {
         if (added + removed > 0) {
-          expectEchoes(bridge, plan);
+          installed.expectEchoes(bridge, plan);
           try {
             await ovs.applyBundle(bridge, bundleFor(plan));
           } catch (err) {
-            echoes.delete(bridge);
-            distrust(bridge);
+            installed.bundleFailed(bridge);
             throw err;
           }
         }
         if (previous?.ok && added + removed > 0 && sameFlows(previous.want, want)) {
           driftRepaired += added + removed;
           const canary = canaryCookie(cookiePrefix);
-          const lostAll = want.length > 0 && !installed.some((f) => f.cookie === canary);
+          const lostAll = want.length > 0 && !found.some((f) => f.cookie === canary);
           if (lostAll) restartsDetected += 1;
           logger.info('drift repaired', { bridge, added, removed, flowsLost: lostAll });
         }
-        // The bridge now holds `want`, unless its monitor said otherwise since the read.
-        if (dumped.epoch !== null && dumped.epoch === (driftEpochs.get(bridge) ?? 0) && monitors.has(bridge)) trusted.set(bridge, want);
-        else trusted.delete(bridge);
-        const converged = added + removed === 0 ? installed : null;
+        installed.applied(bridge, dumped, want);
+        const converged = added + removed === 0 ? found : null;
         bridges.set(bridge, { ok: true, at: now().toISOString(), asOf, durationMs: ms(started), added, removed, error: null, want, converged });
       }
       return { added, removed, unchanged: plan.unchanged, error: null };
     } catch (err) {
       // A bridge deleted between the topology read and the dump is not an error: it is not here.
-      if (err instanceof OvsError && err.kind === 'failed' && /not a bridge|no bridge named/i.test(err.message)) {
+      if (err instanceof OvsError && err.kind === 'no-such-bridge') {
         bridges.delete(bridge);
-        distrust(bridge);
+        installed.distrust(bridge);
         known = null;
         return { added: 0, removed: 0, unchanged: 0, error: null };
       }
@@ -469,140 +377,11 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
       const error = err instanceof Error ? err.message : String(err);
       logger.error('reconcile of a bridge failed', { bridge, err: error });
       if (!dryRun) {
-        distrust(bridge);
+        installed.distrust(bridge);
         bridges.set(bridge, { ok: false, at: now().toISOString(), asOf, durationMs: ms(started), added: 0, removed: 0, error, want: [], converged: null });
       }
       return { added: 0, removed: 0, unchanged: 0, error };
     }
-  }
-
-  /**
-   * One `ovs-ofctl monitor` per bridge present: drift on it triggers a cycle of that bridge. Each
-   * start is a process spawn (a few ms of blocked event loop), so they are spread over turns of
-   * the event loop and the cycle does not wait for them.
-   */
-  function syncMonitors(topology: Topology): void {
-    monitorTarget = topology;
-    if (syncingMonitors) return;
-    syncingMonitors = true;
-    monitorSync = (async () => {
-      try {
-        while (monitorTarget !== null && !closed) {
-          const target: Topology = monitorTarget;
-          monitorTarget = null;
-          for (const [bridge, m] of monitors) {
-            if (!target.bridges.has(bridge)) {
-              m.stop();
-              monitors.delete(bridge);
-              distrust(bridge);
-            }
-          }
-          for (const bridge of target.bridges.keys()) {
-            if (closed || monitorTarget !== null) break;
-            if (monitors.has(bridge)) continue;
-            monitors.set(bridge, startMonitor(bridge));
-            await new Promise((resolve) => setImmediate(resolve));
-          }
-        }
-      } finally {
-        syncingMonitors = false;
-      }
-    })();
-  }
-
-  function startMonitor(bridge: string): { stop(): void } {
-    return ovs.monitor(bridge, {
-      // Only changes to flows of ours: the platform's own flow changes are none of our business.
-      cookie: { value: BigInt(cookiePrefix) << 48n, mask: cookieMask() },
-      onChange: (event) => onFlowEvent(bridge, event),
-      onExit: (err) => {
-        monitors.delete(bridge);
-        echoes.delete(bridge);
-        distrust(bridge);
-        if (closed) return;
-        // vswitchd died or the bridge went away: look at everything again (with backoff).
-        logger.debug('flow monitor ended', { bridge, err: err?.message ?? null });
-        loop.trigger('all');
-      },
-    });
-  }
-
-  /** Records the monitor events that applying `plan` to `bridge` will cause. */
-  function expectEchoes(bridge: string, plan: FlowPlan): void {
-    if (!monitors.has(bridge) || plan.add.length + plan.modify.length + plan.remove.length > MAX_ECHOES) return;
-    let expected = echoes.get(bridge);
-    if (!expected) echoes.set(bridge, (expected = new Map<string, number>()));
-    const expect = (kind: 'added' | 'deleted', f: Flow): void => {
-      const key = echoKey(kind, f.table, f.cookie, f.match);
-      expected.set(key, (expected.get(key) ?? 0) + 1);
-    };
-    // An add that replaces a flow of the same key is reported ADDED too.
-    for (const f of plan.add) expect('added', f);
-    for (const f of plan.modify) expect('added', f);
-    for (const f of plan.remove) expect('deleted', f);
-  }
-
-  /** A flow of ours changed on `bridge`: our own bundle's doing, or drift to repair. */
-  function onFlowEvent(bridge: string, event: FlowEvent | null): void {
-    const expected = echoes.get(bridge);
-    if (event !== null && expected !== undefined && event.kind !== 'modified') {
-      const key = echoKey(event.kind, event.table, event.cookie, event.match);
-      const left = expected.get(key) ?? 0;
-      if (left > 0) {
-        if (left === 1) expected.delete(key);
-        else expected.set(key, left - 1);
-        return;
-      }
-    }
-    distrust(bridge);
-    // A cycle running now takes the bridge next (once it knows the topology); otherwise a cycle follows.
-    const p = pass;
-    if (p?.open && p.prepared === null) p.early.add(bridge);
-    else if (p?.open) takeDrift(p, bridge);
-    else loop.trigger([bridge]);
-  }
-
-  /** Puts a drifted bridge at the head of a running pass, if the pass's desired flows still hold. */
-  function takeDrift(p: Pass, bridge: string): void {
-    const prep = p.prepared;
-    if (prep === null || prep.version !== stateVersion || !prep.topology.bridges.has(bridge)) {
-      loop.trigger([bridge]);
-      return;
-    }
-    // A dump taken (or started) before this event is stale.
-    p.parked.delete(bridge);
-    p.ahead.delete(bridge);
-    p.drifted.add(bridge);
-    if (p.busy.has(bridge)) {
-      p.again.add(bridge);
-      return;
-    }
-    const at = p.queue.indexOf(bridge);
-    if (at >= 0) p.queue.splice(at, 1);
-    p.queue.unshift(bridge);
-  }
-
-  /**
-   * This host's view of one peering. An active one is `programmed` once a cycle after its last
-   * change applied its flows on both bridges; any other status is `programmed` (with 0 flows)
-   * once a cycle after its last change has removed them. `not-local` when a bridge is not here.
-   */
-  function peeringState(p: Peering): PeeringDataplane {
-    const lastReconciledAt = lastReconcileAt;
-    const view = opts.view();
-    const local = [p.requesterVpcId, p.accepterVpcId].map((id) => view.getVpc(id)?.bridge);
-    if (!lastTopology || local.some((b) => b === undefined || !lastTopology?.bridges.has(b))) {
-      return { state: lastTopology ? 'not-local' : 'pending', flows: 0, lastReconciledAt };
-    }
-    const d = p.status === 'active' ? lastDesired?.peerings.get(p.id) : undefined;
-    if (d?.state === 'error') return { state: 'error', flows: 0, lastReconciledAt, error: d.error ?? 'unknown' };
-    const results = (local as string[]).map((b) => bridges.get(b));
-    const failed = results.find((r) => r && !r.ok);
-    if (failed) return { state: 'error', flows: d?.flows ?? 0, lastReconciledAt: failed.at, error: failed.error ?? 'unknown' };
-    // Strictly later: a cycle that started in the same millisecond may have read the state before the change.
-    const current = results.every((r) => r?.ok && r.asOf > p.updatedAt);
-    const ready = p.status !== 'active' || d?.state === 'ready';
-    return { state: current && ready ? 'programmed' : 'pending', flows: d?.flows ?? 0, lastReconciledAt };
   }
 
   return {
@@ -641,110 +420,23 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
         [...bridges].map(([b, r]) => [b, { ok: r.ok, at: r.at, durationMs: r.durationMs, added: r.added, removed: r.removed, error: r.error }]),
       ),
     }),
-    peering: peeringState,
+    peering: (p) => peeringState(p, { view: opts.view(), topology: lastTopology, desired: lastDesired, bridges, lastReconcileAt }),
     reconcile: (req: ReconcileRequest) =>
       loop.exclusive(async () => {
         const scope: Scope = req.bridge ? { all: false, bridges: new Set([req.bridge]) } : { all: true };
-        const { ok: _ok, ...result } = await cycle(scope, req.dryRun === true, true);
+        const { ok: _ok, ...result } = await cycle(scope, req.dryRun === true ? 'dry-run' : 'apply', 'fresh');
         return result;
       }),
     async close() {
       closed = true;
       await loop.stop();
-      await monitorSync;
-      for (const m of monitors.values()) m.stop();
-      monitors.clear();
+      await installed.close();
     },
   };
 }
 
-/** Where requested patch ports are numbered from: far above what a platform assigns to instances. */
-const FIRST_REQUESTED_OFPORT = 32768;
-const LAST_OFPORT = 0xfeff;
-
-/** The pairs to create, each side with a free OpenFlow port number of its bridge to ask for. */
-function withRequestedOfports(add: readonly DesiredPort[], topology: Topology, doomed: readonly PortRef[]): PatchPair[] {
-  const gone = new Set(doomed.map((p) => `${p.bridge}/${p.port}`));
-  const used = new Map<string, Set<number>>();
-  for (const [name, b] of topology.bridges) {
-    used.set(name, new Set([...b.ports.values()].filter((p) => !gone.has(`${name}/${p.name}`)).flatMap((p) => (p.ofport === null ? [] : [p.ofport]))));
-  }
-  const take = (bridge: string, port: string): number | undefined => {
-    const existing = topology.bridges.get(bridge)?.ports.get(port);
-    if (existing?.ofport && !gone.has(`${bridge}/${port}`)) return existing.ofport;
-    const taken = used.get(bridge) ?? new Set<number>();
-    for (let n = FIRST_REQUESTED_OFPORT; n <= LAST_OFPORT; n++) {
-      if (!taken.has(n)) {
-        taken.add(n);
-        used.set(bridge, taken);
-        return n;
-      }
-    }
-    return undefined; // no number free: let vswitchd choose (flows follow next cycle)
-  };
-  return add.map((d) => ({
-    bridge: d.bridge,
-    port: d.port,
-    peerBridge: d.peerBridge,
-    peerPort: d.peerPort,
-    ofport: take(d.bridge, d.port),
-    peerOfport: take(d.peerBridge, d.peerPort),
-  }));
-}
-
-/** The topology as it will be once the doomed ports are gone and the pairs exist. */
-function plannedTopology(topology: Topology, pairs: readonly PatchPair[], doomed: readonly PortRef[]): Topology {
-  if (pairs.length === 0 && doomed.length === 0) return topology;
-  const bridges = new Map([...topology.bridges].map(([name, b]) => [name, { name, ports: new Map(b.ports) }]));
-  for (const d of doomed) bridges.get(d.bridge)?.ports.delete(d.port);
-  const put = (bridge: string, port: string, peer: string, ofport: number | undefined): void => {
-    const info: PortInfo = { name: port, ofport: ofport ?? null, type: 'patch', peer, error: null };
-    bridges.get(bridge)?.ports.set(port, info);
-  };
-  for (const p of pairs) {
-    put(p.bridge, p.port, p.peerPort, p.ofport);
-    put(p.peerBridge, p.peerPort, p.port, p.peerOfport);
-  }
-  return { bridges };
-}
-
-function sameOfports(pairs: readonly PatchPair[], topology: Topology): boolean {
-  return pairs.every(
-    (p) =>
-      topology.bridges.get(p.bridge)?.ports.get(p.port)?.ofport === p.ofport &&
-      topology.bridges.get(p.peerBridge)?.ports.get(p.peerPort)?.ofport === p.peerOfport,
-  );
-}
-
 function ms(since: number): number {
   return Math.round((performance.now() - since) * 1000) / 1000;
-}
-
-/**
- * Works through a pass's queue, BRIDGE_CONCURRENCY bridges at once, until it is empty. Bridges
- * may join the queue meanwhile (drift); one is never worked on by two workers at once. After a
- * failure no new bridge is started, and it returns (rethrowing the first failure) only once every
- * worker has stopped: nothing of a cycle outlives it.
- */
-async function drain(p: Pass, fn: (bridge: string) => Promise<void>): Promise<void> {
-  const failure: { err?: unknown; failed: boolean } = { failed: false };
-  const worker = async (): Promise<void> => {
-    while (!failure.failed) {
-      const bridge = p.queue.shift();
-      if (bridge === undefined) return;
-      p.busy.add(bridge);
-      try {
-        await fn(bridge);
-      } catch (err) {
-        if (!failure.failed) Object.assign(failure, { err, failed: true });
-      } finally {
-        p.busy.delete(bridge);
-      }
-      if (p.again.delete(bridge) && p.open) p.queue.unshift(bridge);
-    }
-  };
-  await Promise.all(Array.from({ length: BRIDGE_CONCURRENCY }, worker));
-  if (failure.failed) throw failure.err;
 }
 
 /**
@@ -768,10 +460,6 @@ function sameOurPorts(a: ReadonlyMap<string, PortInfo>, b: ReadonlyMap<string, P
     if (q === undefined || q.ofport !== p.ofport || q.type !== p.type || q.peer !== p.peer || q.error !== p.error) return false;
   }
   return true;
-}
-
-function echoKey(kind: 'added' | 'deleted', table: number, cookie: bigint, match: string): string {
-  return `${kind}|${table}|${cookie.toString(16)}|${match}`;
 }
 
 /** Equal lists of flows; cheap when they are the same objects (DesiredCache keeps them). */

@@ -1,7 +1,9 @@
 // The difference between what OVS has and what it should have, for one bridge's flows and for
 // the host's patch ports, and the bundle text that applies a flow plan atomically. Pure: no I/O.
-import { type DesiredPort, type TopologyView, isOurCookie, isOurPort } from './desired.js';
-import { type Flow, bundleLine, flowKey } from './flow.js';
+import type { PatchPair, PortRef } from '../ovs/ovs.js';
+import type { PortInfo, Topology } from '../ovs/topology-parser.js';
+import { type DesiredPort, isOurCookie, isOurPort } from './desired.js';
+import { type Flow, bundleLine, flowKey } from '../ovs/flow.js';
 
 export interface FlowPlan {
   /** Desired, not installed. */
@@ -63,11 +65,6 @@ export function bundleFor(plan: FlowPlan): string[] {
   ];
 }
 
-export interface PortRef {
-  readonly bridge: string;
-  readonly port: string;
-}
-
 export interface PortPlan {
   /** Patch pairs to create, both sides in one transaction (`--may-exist` keeps a good side). */
   readonly add: DesiredPort[];
@@ -82,7 +79,7 @@ export interface PortPlan {
 }
 
 /** Diffs the desired patch pairs against the topology. Only ports named like ours (isOurPort) are touched. */
-export function planPorts(desired: { readonly ports: readonly DesiredPort[] }, topology: TopologyView): PortPlan {
+export function planPorts(desired: { readonly ports: readonly DesiredPort[] }, topology: Topology): PortPlan {
   /** Port name → where it must be and what it must point at. */
   const wanted = new Map<string, { bridge: string; peer: string }>();
   for (const d of desired.ports) {
@@ -104,4 +101,63 @@ export function planPorts(desired: { readonly ports: readonly DesiredPort[] }, t
   }
   const add = desired.ports.filter((d) => !good.has(d.port) || !good.has(d.peerPort));
   return { add, replace, remove };
+}
+
+/** Where requested patch ports are numbered from: far above what a platform assigns to instances. */
+const FIRST_REQUESTED_OFPORT = 32768;
+const LAST_OFPORT = 0xfeff;
+
+/** The pairs to create, each side with a free OpenFlow port number of its bridge to ask for. */
+export function withRequestedOfports(add: readonly DesiredPort[], topology: Topology, doomed: readonly PortRef[]): PatchPair[] {
+  const gone = new Set(doomed.map((p) => `${p.bridge}/${p.port}`));
+  const used = new Map<string, Set<number>>();
+  for (const [name, b] of topology.bridges) {
+    used.set(name, new Set([...b.ports.values()].filter((p) => !gone.has(`${name}/${p.name}`)).flatMap((p) => (p.ofport === null ? [] : [p.ofport]))));
+  }
+  const take = (bridge: string, port: string): number | undefined => {
+    const existing = topology.bridges.get(bridge)?.ports.get(port);
+    if (existing?.ofport && !gone.has(`${bridge}/${port}`)) return existing.ofport;
+    const taken = used.get(bridge) ?? new Set<number>();
+    for (let n = FIRST_REQUESTED_OFPORT; n <= LAST_OFPORT; n++) {
+      if (!taken.has(n)) {
+        taken.add(n);
+        used.set(bridge, taken);
+        return n;
+      }
+    }
+    return undefined; // no number free: let vswitchd choose (flows follow next cycle)
+  };
+  return add.map((d) => ({
+    bridge: d.bridge,
+    port: d.port,
+    peerBridge: d.peerBridge,
+    peerPort: d.peerPort,
+    ofport: take(d.bridge, d.port),
+    peerOfport: take(d.peerBridge, d.peerPort),
+  }));
+}
+
+/** The topology as it will be once the doomed ports are gone and the pairs exist. */
+export function plannedTopology(topology: Topology, pairs: readonly PatchPair[], doomed: readonly PortRef[]): Topology {
+  if (pairs.length === 0 && doomed.length === 0) return topology;
+  const bridges = new Map([...topology.bridges].map(([name, b]) => [name, { name, ports: new Map(b.ports) }]));
+  for (const d of doomed) bridges.get(d.bridge)?.ports.delete(d.port);
+  const put = (bridge: string, port: string, peer: string, ofport: number | undefined): void => {
+    const info: PortInfo = { name: port, ofport: ofport ?? null, type: 'patch', peer, error: null };
+    bridges.get(bridge)?.ports.set(port, info);
+  };
+  for (const p of pairs) {
+    put(p.bridge, p.port, p.peerPort, p.ofport);
+    put(p.peerBridge, p.peerPort, p.port, p.peerOfport);
+  }
+  return { bridges };
+}
+
+/** Whether every side of `pairs` got the ofport it asked for in `topology`. */
+export function sameOfports(pairs: readonly PatchPair[], topology: Topology): boolean {
+  return pairs.every(
+    (p) =>
+      topology.bridges.get(p.bridge)?.ports.get(p.port)?.ofport === p.ofport &&
+      topology.bridges.get(p.peerBridge)?.ports.get(p.peerPort)?.ofport === p.peerOfport,
+  );
 }

@@ -2,7 +2,7 @@
 // peering flows (written with bundleLine) joins two of them, and nothing is left behind.
 import { existsSync } from 'node:fs';
 import t from 'tap';
-import { bundleLine, canonicalMatch, type Flow } from '../../src/reconcile/flow.js';
+import { bundleLine, canonicalMatch, type Flow } from '../../src/ovs/flow.js';
 import { existingNamespaces, isAlive, type OvsSandbox, startOvs } from '../helpers/ovs.js';
 
 const COOKIE = 0x5ee0_0000_0000_0042n;

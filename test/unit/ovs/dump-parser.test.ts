@@ -3,7 +3,7 @@
 // those lines in canonical form, and they must come back equal (sameFlow).
 import { readFileSync } from 'node:fs';
 import t, { type Test } from 'tap';
-import { canonicalMatch, type Flow, sameFlow } from '../../../src/reconcile/flow.js';
+import { canonicalMatch, type Flow, sameFlow } from '../../../src/ovs/flow.js';
 import { type FlowEvent, parseDumpFlows, parseFlowEvent, parseFlowLine } from '../../../src/ovs/dump-parser.js';
 import { OvsError } from '../../../src/ovs/runner.js';
 

@@ -5,7 +5,7 @@
 import t, { type Test } from 'tap';
 import { silentLogger } from '../../../src/log/logger.js';
 import { createOvs, type Ovs, OvsError } from '../../../src/ovs/ovs.js';
-import { bundleLine, canonicalMatch, type Flow, sameFlow } from '../../../src/reconcile/flow.js';
+import { bundleLine, canonicalMatch, type Flow, sameFlow } from '../../../src/ovs/flow.js';
 import { type OvsSandbox, startOvs } from '../../helpers/ovs.js';
 
 const PREFIX = 0x5ee0n << 48n;

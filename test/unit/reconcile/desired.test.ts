@@ -5,9 +5,6 @@ import type { Peering, PeeringStatus, Vpc } from '../../../src/domain/types.js';
 import {
   type Desired,
   DesiredCache,
-  type TopologyBridge,
-  type TopologyPort,
-  type TopologyView,
   canaryCookie,
   canaryFlow,
   computeDesired,
@@ -17,8 +14,9 @@ import {
   patchPortNames,
   peeringCookie,
 } from '../../../src/reconcile/desired.js';
-import { type Flow, canonicalActions, canonicalMatch, flowKey, sameFlow } from '../../../src/reconcile/flow.js';
+import { type Flow, canonicalActions, canonicalMatch, flowKey, sameFlow } from '../../../src/ovs/flow.js';
 import { planPorts } from '../../../src/reconcile/plan.js';
+import type { BridgeInfo, PortInfo, Topology } from '../../../src/ovs/topology-parser.js';
 
 const PREFIX = 0x5ee0;
 const AT = '2025-01-01T00:00:00.000Z';
@@ -40,11 +38,11 @@ const stateOf = (vpcs: Vpc[], peerings: Peering[]): StateIndex =>
     peerings: Object.fromEntries(peerings.map((p) => [p.id, p])),
   });
 
-const port = (name: string, extra: Partial<TopologyPort> = {}): TopologyPort => ({
+const port = (name: string, extra: Partial<PortInfo> = {}): PortInfo => ({
   name, ofport: null, type: '', peer: null, error: null, ...extra,
 });
 /** Bridges holding only their instances' port. */
-function bareTopology(bridges: readonly string[]): TopologyView {
+function bareTopology(bridges: readonly string[]): Topology {
   return {
     bridges: new Map(bridges.map((b) => [b, { name: b, ports: new Map([['vm', port('vm', { ofport: LOCAL_PORT })]]) }])),
   };
@@ -54,20 +52,20 @@ function bareTopology(bridges: readonly string[]): TopologyView {
  * free number (from 10 on each bridge), as vswitchd would.
  */
 function withPorts(
-  topology: TopologyView,
-  added: readonly { bridge: string; port: TopologyPort }[],
+  topology: Topology,
+  added: readonly { bridge: string; port: PortInfo }[],
   assign = true,
-): TopologyView {
-  const bridges = new Map<string, TopologyBridge>();
+): Topology {
+  const bridges = new Map<string, BridgeInfo>();
   for (const [name, b] of topology.bridges) bridges.set(name, { name, ports: new Map(b.ports) });
   for (const { bridge, port: p } of added) {
-    const ports = bridges.get(bridge)!.ports as Map<string, TopologyPort>;
+    const ports = bridges.get(bridge)!.ports as Map<string, PortInfo>;
     ports.set(p.name, assign && p.ofport === null && p.error === null ? { ...p, ofport: 9 + ports.size } : p);
   }
   return { bridges };
 }
 /** What the loop does: compute, create the missing patch pairs, compute again with their ofports. */
-function converge(view: StateIndex, bridges: readonly string[]): { desired: Desired; topology: TopologyView } {
+function converge(view: StateIndex, bridges: readonly string[]): { desired: Desired; topology: Topology } {
   const bare = bareTopology(bridges);
   const pairs = planPorts(computeDesired({ view, topology: bare, cookiePrefix: PREFIX }), bare).add;
   const topology = withPorts(
@@ -80,7 +78,7 @@ function converge(view: StateIndex, bridges: readonly string[]): { desired: Desi
   return { desired: computeDesired({ view, topology, cookiePrefix: PREFIX }), topology };
 }
 const flowsOn = (d: Desired, bridge: string): readonly Flow[] => d.flows.get(bridge) ?? [];
-const ofportOf = (topology: TopologyView, bridge: string, name: string): number =>
+const ofportOf = (topology: Topology, bridge: string, name: string): number =>
   topology.bridges.get(bridge)!.ports.get(name)!.ofport!;
 const texts = (flows: readonly Flow[]): string[] =>
   flows.map((f) => `${f.table}/${f.priority} ${f.match} → ${f.actions}`).sort();
@@ -291,7 +289,7 @@ function classify(flows: readonly Flow[], inPort: number, p: Packet): string {
  * NORMAL (the worst case: unknown unicast and broadcast go out of every port, patches
  * included). Returns the bridges whose instances the packet reaches.
  */
-function reach(desired: Desired, topology: TopologyView, from: string, p: Packet): Set<string> {
+function reach(desired: Desired, topology: Topology, from: string, p: Packet): Set<string> {
   const patches = new Map<string, { bridge: string; ofport: number }>();
   for (const d of desired.ports) {
     const r = { bridge: d.bridge, ofport: ofportOf(topology, d.bridge, d.port) };
@@ -454,15 +452,15 @@ t.test('not-local, pending and error states', (t) => {
   const names = patchPortNames(id);
   const view = stateOf([vpc('r', ['10.0.0.0/16']), vpc('a', ['10.1.0.0/16'])], [peering(id, 'r', 'a')]);
   const pair = { peeringId: id, bridge: 'br-r', port: names.requester, peerBridge: 'br-a', peerPort: names.accepter };
-  const patch = (name: string, peer: string, extra: Partial<TopologyPort> = {}): TopologyPort =>
+  const patch = (name: string, peer: string, extra: Partial<PortInfo> = {}): PortInfo =>
     port(name, { type: 'patch', peer, ...extra });
-  const r = (extra: Partial<TopologyPort> = {}): { bridge: string; port: TopologyPort } =>
+  const r = (extra: Partial<PortInfo> = {}): { bridge: string; port: PortInfo } =>
     ({ bridge: 'br-r', port: patch(names.requester, names.accepter, extra) });
-  const a = (extra: Partial<TopologyPort> = {}): { bridge: string; port: TopologyPort } =>
+  const a = (extra: Partial<PortInfo> = {}): { bridge: string; port: PortInfo } =>
     ({ bridge: 'br-a', port: patch(names.accepter, names.requester, extra) });
   const both = bareTopology(['br-r', 'br-a']);
 
-  const cases: { name: string; topology: TopologyView; state: string; ports: boolean; error?: RegExp }[] = [
+  const cases: { name: string; topology: Topology; state: string; ports: boolean; error?: RegExp }[] = [
     { name: 'no bridge here', topology: bareTopology(['br-x']), state: 'not-local', ports: false },
     { name: 'accepter bridge missing', topology: bareTopology(['br-r']), state: 'not-local', ports: false },
     { name: 'requester bridge missing', topology: bareTopology(['br-a']), state: 'not-local', ports: false },

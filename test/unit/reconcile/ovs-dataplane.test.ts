@@ -11,7 +11,7 @@ import { silentLogger } from '../../../src/log/logger.js';
 import type { FlowEvent } from '../../../src/ovs/dump-parser.js';
 import { type MonitorOptions, type Ovs, OvsError, type PatchPair, type PortInfo, type PortRef, type Topology } from '../../../src/ovs/ovs.js';
 import { isOurCookie } from '../../../src/reconcile/desired.js';
-import { type Flow, flowKey } from '../../../src/reconcile/flow.js';
+import { type Flow, flowKey } from '../../../src/ovs/flow.js';
 import { createOvsDataplane, type OvsDataplane } from '../../../src/reconcile/ovs-dataplane.js';
 
 const PREFIX = 0x5ee0;

@@ -4,15 +4,14 @@ import type { Peering, Vpc } from '../../../src/domain/types.js';
 import {
   type Desired,
   type DesiredPort,
-  type TopologyPort,
-  type TopologyView,
   canaryFlow,
   computeDesired,
   patchPortNames,
   peeringCookie,
 } from '../../../src/reconcile/desired.js';
-import { type Flow, bundleLine } from '../../../src/reconcile/flow.js';
+import { type Flow, bundleLine } from '../../../src/ovs/flow.js';
 import { bundleFor, planFlows, planPorts } from '../../../src/reconcile/plan.js';
+import type { PortInfo, Topology } from '../../../src/ovs/topology-parser.js';
 
 const PREFIX = 0x5ee0;
 const OURS = 0x5ee0_0000_0000_0001n;
@@ -112,12 +111,12 @@ const view = new StateIndex({
 const PAIR1: DesiredPort = { peeringId: P1, bridge: 'br-hub', port: N1.requester, peerBridge: 'br-x', peerPort: N1.accepter };
 const PAIR2: DesiredPort = { peeringId: P2, bridge: 'br-y', port: N2.requester, peerBridge: 'br-hub', peerPort: N2.accepter };
 
-const patch = (name: string, peer: string, ofport = 10): TopologyPort => ({ name, ofport, type: 'patch', peer, error: null });
-const other = (name: string, type = ''): TopologyPort => ({ name, ofport: 1, type, peer: null, error: null });
-function topology(ports: Record<string, TopologyPort[]>): TopologyView {
+const patch = (name: string, peer: string, ofport = 10): PortInfo => ({ name, ofport, type: 'patch', peer, error: null });
+const other = (name: string, type = ''): PortInfo => ({ name, ofport: 1, type, peer: null, error: null });
+function topology(ports: Record<string, PortInfo[]>): Topology {
   return { bridges: new Map(Object.entries(ports).map(([b, list]) => [b, { name: b, ports: new Map(list.map((p) => [p.name, p])) }])) };
 }
-const desiredFor = (topo: TopologyView): Desired => computeDesired({ view, topology: topo, cookiePrefix: PREFIX });
+const desiredFor = (topo: Topology): Desired => computeDesired({ view, topology: topo, cookiePrefix: PREFIX });
 /** The host with both pairs in place, plus ports that are not ours. */
 const good = {
   'br-hub': [other('vm1'), other('br-hub', 'internal'), patch(N1.requester, N1.accepter), patch(N2.accepter, N2.requester, 11)],
@@ -128,7 +127,7 @@ const good = {
 t.test('planPorts', (t) => {
   const foreign = [other('eth0'), other('px123'), other('pxABCDEF012345r'), other('px0123456789abcr'), patch('patch-to-x', 'patch-to-hub')];
   type Ref = { bridge: string; port: string };
-  const cases: { name: string; ports: Record<string, TopologyPort[]>; add: DesiredPort[]; replace?: Ref[]; remove?: Ref[] }[] = [
+  const cases: { name: string; ports: Record<string, PortInfo[]>; add: DesiredPort[]; replace?: Ref[]; remove?: Ref[] }[] = [
     {
       name: 'nothing yet',
       ports: { 'br-hub': [other('vm1')], 'br-x': [other('vm2')], 'br-y': [other('vm3')] },
