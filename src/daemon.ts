@@ -5,7 +5,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { createAuthenticator, writeAdminToken } from './auth/authenticator.js';
 import { planReload, type ReloadPlan } from './config/reload.js';
-import type { Config } from './config/schema.js';
+import { type Config, isGossipOn } from './config/schema.js';
 import { sweep } from './domain/peering-ops.js';
 import type { PeeringPolicy } from './domain/types.js';
 import type { Logger } from './log/logger.js';
@@ -126,7 +126,7 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
     });
     await server.listen();
     undo.push(() => server.close());
-    if (config.gossip.listen !== null || config.gossip.peers.length > 0) {
+    if (isGossipOn(config.gossip)) {
       // Replication is not built yet (docs/GOSSIP.md): say so instead of ignoring the section.
       log.warn('gossip is not implemented in this version: the gossip section is ignored, this host replicates nothing', {
         listen: config.gossip.listen === null ? null : `${config.gossip.listen.host}:${config.gossip.listen.port}`,

@@ -150,6 +150,14 @@ const tls = section({
   caFile: path('must be a path').describe('PEM CA certificates that the peers\' certificates must chain to.'),
 });
 
+/**
+ * Whether a gossip section asks for replication (SPEC §11: `listen` set, or any peer), for a
+ * parsed section or a loaded Config alike.
+ */
+export function isGossipOn(g: { readonly listen: unknown; readonly peers: readonly string[] }): boolean {
+  return g.listen !== null || g.peers.length > 0;
+}
+
 const gossip = section({
   listen: z
     .string({ error: LISTEN_ERROR })
@@ -176,7 +184,7 @@ const gossip = section({
     .describe('Mutual TLS between daemons, or null for none. Gossip (listen or peers set) needs secretFile, tls or both.'),
 }).superRefine((g, ctx) => {
   // Membership must be provable (SPEC §8): an unauthenticated gossip mesh is refused at start.
-  if ((g.listen !== null || g.peers.length > 0) && g.secretFile === null && g.tls === null) {
+  if (isGossipOn(g) && g.secretFile === null && g.tls === null) {
     ctx.addIssue({ code: 'custom', path: ['secretFile'], message: 'gossip (listen or peers) needs secretFile, tls or both' });
   }
 });
