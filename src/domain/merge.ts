@@ -31,7 +31,7 @@ import {
   type VpcSlot,
 } from './replica.js';
 import { StateIndex } from './state-index.js';
-import type { OpContext, Peering, PeeringPolicy, PeeringStatus } from './types.js';
+import { type OpContext, type Peering, type PeeringPolicy, type PeeringStatus, TerminalStatuses } from './types.js';
 import { compareText } from './validate.js';
 
 const LIFECYCLE_RANK: Readonly<Record<PeeringStatus, number>> = {
@@ -242,7 +242,7 @@ function failed(p: VersionedPeering, c: Conflict): VersionedPeering {
 export function repairState(state: ReplicaState, policy: PeeringPolicy): { state: ReplicaState; repairs: RepairAction[] } {
   const kept = new StateIndex({ vpcs: liveState(state).vpcs, peerings: {} });
   const live = [...state.peerings.values()]
-    .filter((s): s is VersionedPeering => !isTombstone(s) && LIFECYCLE_RANK[s.record.status] < 2)
+    .filter((s): s is VersionedPeering => !isTombstone(s) && !TerminalStatuses.includes(s.record.status))
     .sort(keepOrder);
   const peerings = new Map(state.peerings);
   const repairs: RepairAction[] = [];
