@@ -179,9 +179,9 @@ function labelKey(labels: Labels): string {
 }
 
 function sortByLabels<T extends { labels: Labels }>(items: readonly T[]): T[] {
-  return [...items].sort((a, b) => {
-    const ka = labelKey(a.labels);
-    const kb = labelKey(b.labels);
-    return ka < kb ? -1 : ka > kb ? 1 : 0;
-  });
+  // Each key computed once: a scrape sorts every series of every collected family.
+  return items
+    .map((item) => ({ item, key: labelKey(item.labels) }))
+    .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+    .map(({ item }) => item);
 }
