@@ -91,31 +91,25 @@ export function createRegistry(opts: { readonly processMetrics?: boolean } = {})
       // Each collection starts from nothing, so a series its source no longer reports (a bridge
       // gone) disappears. reset() gives a family without labels a 0 series: removed when the
       // source has no value (a part not started), as there is nothing to report.
-      const samples = (): readonly { labels: Labels; value: number }[] => sortByLabels(collect());
+      const refill = (metric: Counter | Gauge, put: (s: { labels: Labels; value: number }) => void): void => {
+        metric.reset();
+        const samples = sortByLabels(collect());
+        if (samples.length === 0 && labelNames.length === 0) metric.remove({});
+        for (const s of samples) put(s);
+      };
+      const config = { name, help, labelNames, registers };
       if (type === 'counter') {
         new Counter({
-          name,
-          help,
-          labelNames,
-          registers,
+          ...config,
           collect() {
-            this.reset();
-            const got = samples();
-            if (got.length === 0 && labelNames.length === 0) this.remove({});
-            for (const s of got) this.inc(s.labels, s.value);
+            refill(this, (s) => this.inc(s.labels, s.value));
           },
         });
       } else {
         new Gauge({
-          name,
-          help,
-          labelNames,
-          registers,
+          ...config,
           collect() {
-            this.reset();
-            const got = samples();
-            if (got.length === 0 && labelNames.length === 0) this.remove({});
-            for (const s of got) this.set(s.labels, s.value);
+            refill(this, (s) => this.set(s.labels, s.value));
           },
         });
       }
