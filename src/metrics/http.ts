@@ -1,6 +1,7 @@
 // The Prometheus scrape endpoint: GET /metrics on a loopback address (the config refuses any
-// other), text format 0.0.4 as prom-client renders it. No body is read, requests are small and short-lived, and the
-// server never shares the API's socket or its authentication: it only exposes numbers.
+// other), text format 0.0.4 as prom-client renders it. No body is read, requests are small and
+// short-lived, and the server never shares the API's socket or its authentication: it only
+// exposes numbers.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log/logger.js';
