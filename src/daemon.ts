@@ -11,7 +11,6 @@ import type { PeeringPolicy } from './domain/types.js';
 import type { Logger } from './log/logger.js';
 import { createDaemonMetrics } from './metrics/daemon-metrics.js';
 import { serveMetrics } from './metrics/http.js';
-import { renderText } from './metrics/registry.js';
 import { createOvs } from './ovs/ovs.js';
 import { createDisabledDataplane, type Dataplane } from './reconcile/dataplane.js';
 import type { ReconcileLoop } from './reconcile/loop.js';
@@ -136,7 +135,7 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
     log.info('listening', { socket: config.socket.path, nodeId: config.nodeId, version: VERSION });
 
     if (config.metrics.listen) {
-      const endpoint = await serveMetrics({ ...config.metrics.listen, render: () => renderText(metrics.collect()), logger: log.child({ part: 'metrics' }) });
+      const endpoint = await serveMetrics({ ...config.metrics.listen, render: () => metrics.text(), logger: log.child({ part: 'metrics' }) });
       undo.push(() => endpoint.close());
       log.info('metrics endpoint listening', { address: endpoint.address.host, port: endpoint.address.port });
     }

@@ -2,6 +2,7 @@
 // observed where they happen, through thin wrappers the composition root puts around the store
 // (commit) and OVS (flow counts), and a dispatcher hook (RPC calls); everything else is read
 // from the owners' own status at collection time, so no part keeps a second set of counters.
+// The process's own figures (CPU, memory, heap, event-loop lag, handles, GC) come with them.
 import type { Ovs } from '../ovs/ovs.js';
 import type { OvsStatus } from '../reconcile/dataplane.js';
 import type { LoopHealth } from '../reconcile/loop.js';
@@ -24,14 +25,17 @@ export interface DaemonMetrics {
   instrumentOvs(ovs: Ovs): Ovs;
   /** Observes one reconcile pass's duration (wired to the data plane's onReconciled). */
   observeReconcile(durationMs: number): void;
-  collect(): Family[];
+  /** Every family: the daemon's series, then the process figures (see createRegistry). */
+  collect(): Promise<Family[]>;
+  /** The same in the Prometheus text format (METRICS_CONTENT_TYPE), for the HTTP endpoint. */
+  text(): Promise<string>;
 }
 
 const OUTCOME = (ok: boolean): Labels => ({ outcome: ok ? 'ok' : 'error' });
 const OVS_STATES = ['enabled', 'disabled', 'unavailable'] as const;
 
 export function createDaemonMetrics(sources: MetricsSources): DaemonMetrics {
-  const registry = createRegistry();
+  const registry = createRegistry({ processMetrics: true });
   const one = (value: number | undefined): { labels: Labels; value: number }[] => (value === undefined ? [] : [{ labels: {}, value }]);
 
   const reconcileDuration = registry.histogram(
@@ -53,18 +57,19 @@ export function createDaemonMetrics(sources: MetricsSources): DaemonMetrics {
   registry.collected('vpc_peerd_ovs_state', 'The data plane state: 1 for the current one of enabled, disabled (no-op mode), unavailable.', 'gauge', () => {
     const state = sources.ovs()?.state;
     return state === undefined ? [] : OVS_STATES.map((s) => ({ labels: { state: s }, value: s === state ? 1 : 0 }));
-  });
+  }, ['state']);
 
   // Flows carrying our cookie on each bridge, as of its last dump plus the bundle applied after it.
   const flows = new Map<string, number>();
   registry.collected('vpc_peerd_bridge_flows', 'Flows with this daemon\'s cookie on each local bridge (the canary included), as of its last reconcile.', 'gauge', () => {
     const present = new Set(sources.ovs()?.bridges ?? []);
     return [...flows].filter(([bridge]) => present.has(bridge)).map(([bridge, value]) => ({ labels: { bridge }, value }));
-  });
+  }, ['bridge']);
 
   const rpcDuration = registry.histogram(
     'vpc_peerd_rpc_duration_seconds',
     'Time spent in each API method (authentication, params validation, handler, including its durable write), by method and outcome (error: any error reply).',
+    { labelNames: ['method', 'outcome'] },
   );
 
   registry.collected('vpc_peerd_gossip_lag_seconds', 'Replication lag behind the other daemons. Gossip is not built yet: no sample until it is.', 'gauge', () => []);
@@ -78,6 +83,7 @@ export function createDaemonMetrics(sources: MetricsSources): DaemonMetrics {
   const commitDuration = registry.histogram(
     'vpc_peerd_commit_duration_seconds',
     'Time from a commit to its acknowledgement (durable on disk, group commit included), by outcome.',
+    { labelNames: ['outcome'] },
   );
 
 
@@ -127,5 +133,6 @@ export function createDaemonMetrics(sources: MetricsSources): DaemonMetrics {
       reconcileDuration.observe({}, durationMs / 1000);
     },
     collect: () => registry.collect(),
+    text: () => registry.text(),
   };
 }

@@ -1,11 +1,12 @@
 // The Prometheus scrape endpoint: GET /metrics on a loopback address (the config refuses any
-// other), text format 0.0.4. No body is read, requests are small and short-lived, and the
-// server never shares the API's socket or its authentication: it only exposes numbers.
+// other), text format 0.0.4 as prom-client renders it. No body is read, requests are small and
+// short-lived, and the server never shares the API's socket or its authentication: it only
+// exposes numbers.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log/logger.js';
+import { METRICS_CONTENT_TYPE } from './registry.js';
 
-export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 /** Scrapers connect a few at a time; more is a misconfiguration or abuse. */
 const MAX_CONNECTIONS = 16;
 const REQUEST_TIMEOUT_MS = 10_000;
@@ -19,13 +20,14 @@ export interface MetricsServer {
 export async function serveMetrics(opts: {
   readonly host: string;
   readonly port: number;
-  readonly render: () => string;
+  /** The exposition text (METRICS_CONTENT_TYPE); a rejection answers 500 and is logged. */
+  readonly render: () => Promise<string>;
   readonly logger: Logger;
 }): Promise<MetricsServer> {
-  const server = createServer({ requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: REQUEST_TIMEOUT_MS }, (req, res) => handle(req, res));
+  const server = createServer({ requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: REQUEST_TIMEOUT_MS }, (req, res) => void handle(req, res));
   server.maxConnections = MAX_CONNECTIONS;
 
-  function handle(req: IncomingMessage, res: ServerResponse): void {
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '').split('?')[0];
     if (path !== '/metrics') return reply(res, 404, 'not found: the metrics are at /metrics\n');
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -34,7 +36,7 @@ export async function serveMetrics(opts: {
     }
     let body: string;
     try {
-      body = opts.render();
+      body = await opts.render();
     } catch (err) {
       opts.logger.error('metrics: rendering failed', { err });
       return reply(res, 500, 'internal error\n');

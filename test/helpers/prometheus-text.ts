@@ -1,7 +1,8 @@
 // A strict parser of the Prometheus text exposition format 0.0.4, written from the format's
 // description rather than taken from the code under test: it throws on anything a scraper could
 // misread (a sample before its TYPE, a family split in two, a bad escape, a histogram whose
-// buckets are not cumulative or lack +Inf, a duplicate series).
+// buckets are not cumulative or lack +Inf, a duplicate series). What the format allows it takes:
+// empty lines (ignored), and values as Go's ParseFloat reads them (NaN and Inf in any case).
 
 export interface ParsedSample {
   readonly name: string;
@@ -51,7 +52,7 @@ export function parsePrometheusText(text: string): Map<string, ParsedFamily> {
       }
       return;
     }
-    if (line.trim() === '') throw new Error(`${where}: empty line`);
+    if (line.trim() === '') return;
     const sample = parseSample(line, where);
     const family = familyOf(sample.name, families);
     if (!family || family.name !== current) throw new Error(`${where}: sample outside its family's block (TYPE first)`);
@@ -108,9 +109,9 @@ function parseSample(line: string, where: string): ParsedSample {
 }
 
 function parseValue(text: string, where: string): number {
-  if (text === '+Inf') return Infinity;
-  if (text === '-Inf') return -Infinity;
-  if (text === 'NaN') return NaN;
+  if (/^[+]?inf(inity)?$/i.test(text)) return Infinity;
+  if (/^-inf(inity)?$/i.test(text)) return -Infinity;
+  if (/^nan$/i.test(text)) return NaN;
   if (!/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(text)) throw new Error(`${where}: bad value ${text}`);
   return Number(text);
 }

@@ -17,7 +17,7 @@ export interface MethodDeps {
   readonly startedAt: Date;
   readonly now: () => Date;
   /** The daemon's metrics, collected now (the `metrics` method). */
-  readonly metrics: () => readonly Family[];
+  readonly metrics: () => Promise<readonly Family[]>;
 }
 
 /** A fresh AWS-style peering id that is not in use. */

@@ -22,7 +22,8 @@ export function metricsMethods(deps: MethodDeps): MethodSpec[] {
   return [
     defineMethod({
       name: 'metrics',
-      summary: 'The daemon\'s metrics (reconcile, flows, RPC and commit latency, journal): the series of the Prometheus endpoint, as JSON.',
+      summary:
+        'The daemon\'s metrics (reconcile, flows, RPC and commit latency, journal, and the process figures: CPU, memory, heap, event-loop lag, handles, GC): the series of the Prometheus endpoint, as JSON (a NaN or infinite value has no sample).',
       auth: 'required',
       params: z.strictObject({}),
       result: z.object({
@@ -30,9 +31,9 @@ export function metricsMethods(deps: MethodDeps): MethodSpec[] {
           z.object({ name: z.string(), help: z.string(), type: z.enum(['counter', 'gauge', 'histogram']), samples: z.array(Sample) }),
         ),
       }),
-      handler: (_params, { principal }) => {
+      handler: async (_params, { principal }) => {
         requirePermission(principal, 'daemon:status');
-        return { families: deps.metrics() };
+        return { families: await deps.metrics() };
       },
     }),
   ];
