@@ -11,7 +11,7 @@ import { silentLogger } from '../../../src/log/logger.js';
 import type { FlowEvent } from '../../../src/ovs/dump-parser.js';
 import { type MonitorOptions, type Ovs, OvsError, type PatchPair, type PortInfo, type PortRef, type Topology } from '../../../src/ovs/ovs.js';
 import { isOurCookie } from '../../../src/reconcile/desired.js';
-import { type Flow, flowKey } from '../../../src/ovs/flow.js';
+import { type Flow, flowKey, flowText } from '../../../src/ovs/flow.js';
 import { createOvsDataplane, type OvsDataplane } from '../../../src/reconcile/ovs-dataplane.js';
 
 const PREFIX = 0x5ee0;
@@ -51,6 +51,10 @@ class FakeOvs implements Ovs {
     const b = this.bridges.get(bridge);
     if (!b) throw new OvsError('unavailable', `ovs-ofctl: ${bridge} is not a bridge or a socket`);
     return [...b.flows.values()].filter((f) => (f.cookie & mask) === (cookie & mask));
+  }
+
+  async dumpFlowLines(bridge: string, cookie: bigint, mask: bigint): Promise<string[]> {
+    return (await this.dumpFlows(bridge, cookie, mask)).map(flowText);
   }
 
   async applyBundle(bridge: string, lines: readonly string[]): Promise<void> {
