@@ -413,10 +413,13 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
     if (!topology.bridges.has(bridge)) throw bridgeNotFound(bridge);
   }
 
-  /** The topology, for a call outside a pass; DataplaneError OVS_UNAVAILABLE when OVS does not answer. */
+  /**
+   * The topology, for a call that may run beside a pass (so `known`, which a pass keeps, is left
+   * alone); DataplaneError OVS_UNAVAILABLE when OVS does not answer.
+   */
   async function readTopology(): Promise<Topology> {
     try {
-      return (known = await ovs.topology());
+      return await ovs.topology();
     } catch (err) {
       if (err instanceof OvsError) throw new DataplaneError('OVS_UNAVAILABLE', `Open vSwitch does not answer: ${err.message}`);
       throw err;
@@ -505,7 +508,7 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
 /** Selects one cookie exactly: `cookie=C/-1`. */
 const EXACT_MASK = (1n << 64n) - 1n;
 
-/** The reason and message of a failed pass or bridge, for `ReconcileResult.errors`. */
+/** The reason in `ReconcileResult.errors` of each kind of OVS failure. */
 const REASONS: Readonly<Record<OvsError['kind'], string>> = {
   unavailable: 'OVS_UNAVAILABLE',
   timeout: 'OVS_TIMEOUT',
