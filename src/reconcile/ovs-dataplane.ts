@@ -3,7 +3,8 @@
 // bundle → new patch ports), driven by the loop in loop.ts and triggered by store commits, the
 // interval, and drift reported by the installed-flow cache (installed.ts). The pass's work queue
 // is pass.ts; what is reported per peering is report.ts. This module owns the OVS part of
-// `status`, the per-peering `dataplane` object and `reconcile.run`.
+// `status`, the per-peering `dataplane` object, `reconcile.run` and `peering.flows`; the text of
+// the changes it reports is changes.ts, where a peering lives on this host peering-detail.ts.
 import type { StateView } from '../domain/state-index.js';
 import type { Mutation } from '../domain/types.js';
 import type { Logger } from '../log/logger.js';

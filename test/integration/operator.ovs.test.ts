@@ -90,8 +90,11 @@ t.test('the changes of a dry run, pasted into ovs-ofctl by hand, leave nothing t
     return commands.length;
   };
 
-  t.test('a verbose first run lists the patch ports and flows it made', async (t) => {
+  t.test('a dry run lists the patch ports and flows a verbose first run then makes', async (t) => {
+    const dry = await dp.reconcile({ dryRun: true });
+    t.equal((await sb.vsctl('list-ports', brA)).split('\n').filter((p) => p.startsWith('px')).length, 0, 'the dry run made no port');
     const first = await dp.reconcile({ verbose: true });
+    t.same(first.changes, dry.changes, 'what it would do is what it did');
     t.match(first, { ovs: 'enabled', errors: [], removed: 0 });
     const changes = first.changes ?? [];
     t.same(changes.map((c) => c.bridge), [brA, brB].sort());
