@@ -34,6 +34,7 @@ export const Catalogue = {
   TENANT_MISMATCH: [ErrorCodes.FORBIDDEN, 'The principal cannot create resources for another tenant.'],
   VPC_NOT_FOUND: [ErrorCodes.NOT_FOUND, 'No such VPC visible to this principal.'],
   PEERING_NOT_FOUND: [ErrorCodes.NOT_FOUND, 'No such peering visible to this principal.'],
+  BRIDGE_NOT_FOUND: [ErrorCodes.NOT_FOUND, 'The bridge is not on this host (reconcile.run with a bridge).'],
   VPC_EXISTS: [ErrorCodes.CONFLICT, 'A VPC with this id already exists.'],
   BRIDGE_IN_USE: [ErrorCodes.CONFLICT, 'Another VPC already uses this bridge.'],
   CIDR_OVERLAP: [ErrorCodes.CONFLICT, 'CIDR blocks overlap: of the requester and the accepter, or within one VPC.'],
@@ -46,6 +47,8 @@ export const Catalogue = {
   CROSS_TENANT: [ErrorCodes.CONFLICT, 'The two VPCs belong to different tenants (cross-tenant peering is v2).'],
   LIMIT_EXCEEDED: [ErrorCodes.CONFLICT, 'The VPC already has peering.maxActivePerVpc active peerings.'],
   UNAVAILABLE: [ErrorCodes.UNAVAILABLE, 'The daemon cannot serve this now (shutting down, or its journal failed).'],
+  OVS_DISABLED: [ErrorCodes.UNAVAILABLE, 'OVS is disabled on this host (no-op mode): there are no flows to show.'],
+  OVS_UNAVAILABLE: [ErrorCodes.UNAVAILABLE, 'Open vSwitch does not answer on this host now; retry once status says ovs enabled.'],
 } as const satisfies Record<string, readonly [ErrorCode, string]>;
 
 export type Reason = keyof typeof Catalogue;

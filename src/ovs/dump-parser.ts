@@ -30,12 +30,12 @@ const EVENT_LINE = /^\s*event=(ADDED|DELETED|MODIFIED)(?: reason=[a-z_]+)? table
  * (which needs only the key, and would refuse those attributes anyway).
  */
 export function parseDumpFlows(text: string): Flow[] {
-  const flows: Flow[] = [];
-  for (const line of text.split('\n')) {
-    if (line.trim() === '' || HEADER_LINE.test(line)) continue;
-    flows.push(parseFlowLine(line));
-  }
-  return flows;
+  return dumpLines(text).map(parseFlowLine);
+}
+
+/** The flow lines of a dump as printed, in order: the reply headers and blank lines left out. */
+export function dumpLines(text: string): string[] {
+  return text.split('\n').filter((line) => line.trim() !== '' && !HEADER_LINE.test(line));
 }
 
 /** One flow line of a dump (not a reply header); throws OvsError('bad-output') naming it. */

@@ -275,8 +275,20 @@ export function bundleLine(command: 'add' | 'delete_strict', f: Flow): string {
 
 /** The ovs-ofctl text of a flow (for operators: `ovs-ofctl add-flow BR '…'` takes it). */
 export function flowText(f: Flow): string {
+  return `${flowHead(f, '')},actions=${f.actions}`;
+}
+
+/**
+ * The ovs-ofctl text that selects exactly this flow (for operators: `ovs-ofctl --strict
+ * del-flows BR '…'` deletes it and nothing else): its key, and its cookie with the mask `-1`.
+ */
+export function strictFlowText(f: Pick<Flow, 'cookie' | 'table' | 'priority' | 'match'>): string {
+  return flowHead(f, '/-1');
+}
+
+function flowHead(f: Pick<Flow, 'cookie' | 'table' | 'priority' | 'match'>, cookieMask: '' | '/-1'): string {
   const match = f.match === '' ? '' : `,${f.match}`;
-  return `cookie=0x${f.cookie.toString(16)},table=${f.table},priority=${f.priority}${match},actions=${f.actions}`;
+  return `cookie=0x${f.cookie.toString(16)}${cookieMask},table=${f.table},priority=${f.priority}${match}`;
 }
 
 function parseInteger(text: string, max: number, token: string): number {

@@ -5,7 +5,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import type { Flow } from './flow.js';
-import { type FlowEvent, parseDumpFlows, parseFlowEvent } from './dump-parser.js';
+import { dumpLines, type FlowEvent, parseDumpFlows, parseFlowEvent } from './dump-parser.js';
 import { createRunner, DEFAULT_TIMEOUT_MS, type OvsBinary, type OvsError, type RunOptions } from './runner.js';
 import { parseTopology, TOPOLOGY_ARGS, type Topology } from './topology-parser.js';
 
@@ -55,6 +55,11 @@ export interface Ovs {
    * (frozen) array: callers may compare by identity to know nothing changed.
    */
   dumpFlows(bridge: string, cookie: bigint, mask: bigint): Promise<readonly Flow[]>;
+  /**
+   * The flows whose cookie matches `cookie/mask` as ovs-ofctl prints them (`--no-stats`), one a
+   * line, trimmed, in its order: for operators (peering.flows). Not cached, not parsed.
+   */
+  dumpFlowLines(bridge: string, cookie: bigint, mask: bigint): Promise<string[]>;
   /**
    * Applies bundle lines (`add ...`, `modify_strict ...`, `delete_strict ...`) atomically: all
    * or none. A line OVS would silently broaden ("normalization changed") fails it as a whole.
@@ -134,6 +139,11 @@ export function createOvs(opts: OvsOptions): Ovs {
     return r.stdout;
   };
 
+  const dump = (bridge: string, filter: string): Promise<string> => {
+    checkName(bridge, 'bridge');
+    return run('ovs-ofctl', ['dump-flows', bridge, filter, '--no-stats', '--no-names']);
+  };
+
   return {
     async topology() {
       // The read grows with the ports of the host (1.6 s for 20,000 patch ports on a 2-core VM,
@@ -144,11 +154,8 @@ export function createOvs(opts: OvsOptions): Ovs {
     },
 
     async dumpFlows(bridge, cookie, mask) {
-      checkName(bridge, 'bridge');
-      checkUint64(cookie, 'cookie');
-      checkUint64(mask, 'mask');
-      const filter = `cookie=0x${cookie.toString(16)}/0x${mask.toString(16)}`;
-      const text = await run('ovs-ofctl', ['dump-flows', bridge, filter, '--no-stats', '--no-names']);
+      const filter = cookieFilter(cookie, mask);
+      const text = await dump(bridge, filter);
       // A steady table prints the same text every time (measured: the order is stable while
       // nothing changes): parsing 14,000 flows again was a fifth of a steady pass's CPU.
       let ofBridge = lastDumps.get(bridge);
@@ -159,6 +166,10 @@ export function createOvs(opts: OvsOptions): Ovs {
       const flows = Object.freeze(parseDumpFlows(text).sort((a, b) => a.table - b.table || b.priority - a.priority || compare(a.match, b.match)));
       ofBridge.set(filter, { text, flows });
       return flows;
+    },
+
+    async dumpFlowLines(bridge, cookie, mask) {
+      return dumpLines(await dump(bridge, cookieFilter(cookie, mask))).map((line) => line.trim());
     },
 
     async applyBundle(bridge, lines) {
@@ -311,6 +322,13 @@ export function flowShape(flow: string): string {
     return free?.test(token.slice(eq + 1)) ? `${token.slice(0, eq)}=*` : token;
   });
   return fields.join(',') + actions;
+}
+
+/** The dump-flows argument that selects the cookies `c` with `(c & mask) === (cookie & mask)`. */
+function cookieFilter(cookie: bigint, mask: bigint): string {
+  checkUint64(cookie, 'cookie');
+  checkUint64(mask, 'mask');
+  return `cookie=0x${cookie.toString(16)}/0x${mask.toString(16)}`;
 }
 
 function checkName(name: string, what: string): void {

@@ -37,26 +37,90 @@ export interface PeeringDataplane {
   readonly flows: number;
   readonly lastReconciledAt: string | null;
   readonly error?: string;
+  /** The peering's two bridges when both are on this host (SPEC §5); empty otherwise. */
+  readonly bridges: readonly PeeringBridge[];
+}
+
+/** One side of a peering on this host: its bridge, its patch port there, and its flows there. */
+export interface PeeringBridge {
+  readonly bridge: string;
+  readonly patchPort: string;
+  readonly peerPatchPort: string;
+  /** The peering's cookie in hex (`0x5ee0…`): `ovs-ofctl dump-flows BR cookie=C/-1` shows its flows. */
+  readonly cookie: string;
+  /** Flows of the peering on this bridge as the last pass that reached it left them. */
+  readonly flows: number;
 }
 
 export interface ReconcileRequest {
   readonly bridge?: string;
   readonly dryRun?: boolean;
+  /** On a real run, also report what was changed (`changes`); a dry run always does. */
+  readonly verbose?: boolean;
+}
+
+/**
+ * What a reconcile pass changes (or would change) on one bridge, as text an operator can paste:
+ * `ovs-ofctl add-flow BRIDGE '<addFlows[i]>'`, `ovs-ofctl --strict del-flows BRIDGE
+ * '<removeFlows[i]>'`. Ports are names, a new one as `name (peer=other)`.
+ */
+export interface BridgeChanges {
+  readonly bridge: string;
+  readonly addFlows: readonly string[];
+  readonly removeFlows: readonly string[];
+  readonly addPorts: readonly string[];
+  readonly removePorts: readonly string[];
+}
+
+export interface ReconcileError {
+  /** The bridge, or `*` for the pass as a whole (OVS did not answer). */
+  readonly bridge: string;
+  /** UPPER_SNAKE, e.g. OVS_UNAVAILABLE. */
+  readonly reason: string;
+  readonly error: string;
 }
 
 export interface ReconcileResult {
+  /** `disabled` in no-op mode: nothing was looked at, the counts are not work done. */
+  readonly ovs: OvsState;
   readonly bridges: readonly string[];
   readonly added: number;
   readonly removed: number;
   readonly unchanged: number;
   readonly durationMs: number;
-  readonly errors: readonly { readonly bridge: string; readonly error: string }[];
+  readonly errors: readonly ReconcileError[];
+  /** With dryRun or verbose: the bridges with something to change, sorted; empty when there is nothing to do. */
+  readonly changes?: readonly BridgeChanges[];
+}
+
+/** `peering.flows`: this host's flows of one peering, per bridge, as `ovs-ofctl dump-flows` prints them (no stats). */
+export interface PeeringFlows {
+  readonly id: string;
+  readonly bridges: readonly { readonly bridge: string; readonly flows: readonly string[] }[];
+}
+
+/**
+ * A data-plane call that cannot be served, with the reason the API sends (src/errors.ts):
+ * `BRIDGE_NOT_FOUND` (404) for a bridge this host does not have, `OVS_DISABLED` (503) in no-op
+ * mode, `OVS_UNAVAILABLE` (503) when OVS does not answer.
+ */
+export class DataplaneError extends Error {
+  override readonly name = 'DataplaneError';
+  constructor(
+    readonly reason: 'BRIDGE_NOT_FOUND' | 'OVS_DISABLED' | 'OVS_UNAVAILABLE',
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 export interface Dataplane {
   status(): OvsStatus;
   peering(p: Peering): PeeringDataplane;
+  /** Rejects with DataplaneError BRIDGE_NOT_FOUND for `req.bridge` not on this host (no dump is started for it). */
   reconcile(req: ReconcileRequest): Promise<ReconcileResult>;
+  /** Dumps the peering's flows by its cookie (exact mask) on its bridges of this host; DataplaneError when OVS cannot. */
+  peeringFlows(p: Peering): Promise<PeeringFlows>;
   close(): Promise<void>;
 }
 
@@ -75,9 +139,10 @@ export function createDisabledDataplane(reason: string): Dataplane {
       restartsDetected: 0,
       perBridge: {},
     }),
-    peering: () => ({ state: 'disabled', flows: 0, lastReconciledAt: null }),
+    peering: () => ({ state: 'disabled', flows: 0, lastReconciledAt: null, bridges: [] }),
     reconcile: () =>
-      Promise.resolve({ bridges: [], added: 0, removed: 0, unchanged: 0, durationMs: 0, errors: [] }),
+      Promise.resolve({ ovs: 'disabled', bridges: [], added: 0, removed: 0, unchanged: 0, durationMs: 0, errors: [] }),
+    peeringFlows: () => Promise.reject(new DataplaneError('OVS_DISABLED', `OVS is disabled on this host (no-op mode): ${reason}.`)),
     close: () => Promise.resolve(),
   };
 }

@@ -3,20 +3,23 @@
 // bundle → new patch ports), driven by the loop in loop.ts and triggered by store commits, the
 // interval, and drift reported by the installed-flow cache (installed.ts). The pass's work queue
 // is pass.ts; what is reported per peering is report.ts. This module owns the OVS part of
-// `status`, the per-peering `dataplane` object and `reconcile.run`.
+// `status`, the per-peering `dataplane` object, `reconcile.run` and `peering.flows`; the text of
+// the changes it reports is changes.ts, where a peering lives on this host peering-detail.ts.
 import type { StateView } from '../domain/state-index.js';
 import type { Mutation } from '../domain/types.js';
 import type { Logger } from '../log/logger.js';
 import { type Flow, sameFlow } from '../ovs/flow.js';
-import type { Ovs } from '../ovs/ovs.js';
+import type { Ovs, PatchPair } from '../ovs/ovs.js';
 import { OvsError } from '../ovs/runner.js';
 import type { PortInfo, Topology } from '../ovs/topology-parser.js';
-import type { Dataplane, OvsStatus, ReconcileRequest, ReconcileResult } from './dataplane.js';
-import { canaryCookie, computeDesired, type Desired, DesiredCache, isOurPort } from './desired.js';
+import { createChangeLog, type Detail } from './changes.js';
+import { type Dataplane, DataplaneError, type OvsStatus, type ReconcileError, type ReconcileRequest, type ReconcileResult } from './dataplane.js';
+import { canaryCookie, computeDesired, type Desired, DesiredCache, isOurPort, peeringCookie } from './desired.js';
 import { createInstalledFlows, type Dumped, type FlowSource } from './installed.js';
 import { createReconcileLoop, type ReconcileLoop, type Scope } from './loop.js';
 import { BRIDGE_CONCURRENCY, createPass, drain, type Pass, type PassMode, type Prepared, takeDrift, type TopologyRead } from './pass.js';
-import { bundleFor, planFlows, plannedTopology, planPorts, type PortPlan, sameOfports, withRequestedOfports } from './plan.js';
+import { bundleFor, type FlowPlan, planFlows, plannedTopology, planPorts, type PortPlan, sameOfports, withRequestedOfports } from './plan.js';
+import { localBridges, peeringBridges } from './peering-detail.js';
 import { type BridgeResult, peeringState } from './report.js';
 
 export { BRIDGE_CONCURRENCY } from './pass.js';
@@ -129,13 +132,16 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
    * wait for its topology read: it works from `known` at once, provided that needs no port
    * change, and once the read is in, does again with it every bridge already done if our ports,
    * the bridges or the desired flows turn out different. `read` 'fresh': read the topology and
-   * compute the desired flows first, whatever the scope (reconcile.run).
+   * compute the desired flows first, whatever the scope (reconcile.run). `detail` 'changes':
+   * the result also lists what was changed (or would be, in a dry run) per bridge.
    */
-  async function cycle(scope: Scope, mode: PassMode, read: TopologyRead): Promise<ReconcileResult & { ok: boolean }> {
+  async function cycle(scope: Scope, mode: PassMode, read: TopologyRead, detail: Detail = 'counts'): Promise<ReconcileResult & { ok: boolean }> {
     const dryRun = mode === 'dry-run';
     const started = performance.now();
     const asOf = now().toISOString();
-    const result = { bridges: [] as string[], added: 0, removed: 0, unchanged: 0, errors: [] as { bridge: string; error: string }[] };
+    const result = { bridges: [] as string[], added: 0, removed: 0, unchanged: 0, errors: [] as ReconcileError[] };
+    const changes = detail === 'changes' ? createChangeLog() : null;
+    const detailed = (): Pick<ReconcileResult, 'changes'> => (changes === null ? {} : { changes: changes.list() });
     const current: Pass = createPass(mode);
     if (!dryRun) pass = current;
     try {
@@ -178,7 +184,8 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
         result.added += outcome.added;
         result.removed += outcome.removed;
         result.unchanged += outcome.unchanged;
-        if (outcome.error) result.errors.push({ bridge, error: outcome.error });
+        if (outcome.error) result.errors.push({ bridge, ...outcome.error });
+        if (outcome.plan !== null) changes?.flows(bridge, outcome.plan);
       };
       /**
        * Dumps of the next bridges of the queue, BRIDGE_CONCURRENCY at most in flight, so that a
@@ -247,11 +254,14 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
 
       const { desired, pairs, touched } = prep;
       let final: Topology = prep.planned;
+      /** The pairs created (or, in a dry run, to create). */
+      let created: readonly PatchPair[] = dryRun ? pairs : [];
       if (!dryRun && pairs.length > 0) {
         const failed = new Set(result.errors.map((e) => e.bridge));
         // Only pairs whose flows are in on both sides.
         const safe = pairs.filter((p) => !failed.has(p.bridge) && !failed.has(p.peerBridge));
         if (safe.length > 0) await ovs.addPatchPairs(safe);
+        created = safe;
         final = await ovs.topology();
         if (!sameOfports(pairs, final)) {
           // vswitchd gave other numbers than asked: the next cycle renders flows for the real ones.
@@ -259,6 +269,7 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
           loop.trigger(touched);
         }
       }
+      changes?.ports(created, prep.doomed, prep.topology);
       if (!dryRun) {
         lastDesired = desired;
         lastTopology = final;
@@ -268,14 +279,15 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
       state = 'enabled';
       lastError = result.errors[0]?.error ?? null;
       result.bridges.sort();
-      return { ...result, durationMs: ms(started), ok: result.errors.length === 0 };
+      return { ovs: state, ...result, ...detailed(), durationMs: ms(started), ok: result.errors.length === 0 };
     } catch (err) {
       installed.distrustAll();
       if (!(err instanceof OvsError)) throw err;
       if (state !== 'unavailable') logger.warn('OVS unavailable; retrying with backoff', { err: err.message });
       if (err.kind === 'unavailable' || err.kind === 'timeout') state = 'unavailable';
       lastError = err.message;
-      return { ...result, durationMs: ms(started), ok: false, errors: [{ bridge: '*', error: err.message }] };
+      const errors = [{ bridge: '*', ...failure(err) }];
+      return { ovs: state, ...result, ...detailed(), durationMs: ms(started), ok: false, errors };
     } finally {
       current.open = false;
       if (pass === current) pass = null;
@@ -296,7 +308,7 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
     const { version, desired, ports } = compute(topology, true);
     if (ports.add.length + ports.remove.length + ports.replace.length > 0) return null;
     const inScope = [...topology.bridges.keys()].sort();
-    return { version, topology, desired, pairs: [], planned: topology, inScope, touched: new Set() };
+    return { version, topology, desired, pairs: [], doomed: [], planned: topology, inScope, touched: new Set() };
   }
 
   /**
@@ -317,7 +329,7 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
     const desired = pairs.length === 0 && doomed.length === 0 ? first : computeDesired({ view: opts.view(), topology: planned, cookiePrefix, cache });
     const touched = new Set(pairs.flatMap((p) => [p.bridge, p.peerBridge]));
     const inScope = [...topology.bridges.keys()].filter((b) => scope.all || scope.bridges.has(b) || touched.has(b)).sort();
-    return { version, topology, desired, pairs, planned, inScope, touched };
+    return { version, topology, desired, pairs, doomed, planned, inScope, touched };
   }
 
   /** Diffs and patches one bridge from its dump; null when the topology does not list it (not here). */
@@ -327,7 +339,7 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
     prep: Prepared,
     mode: PassMode,
     asOf: string,
-  ): Promise<{ added: number; removed: number; unchanged: number; error: string | null } | null> {
+  ): Promise<{ added: number; removed: number; unchanged: number; error: Omit<ReconcileError, 'bridge'> | null; plan: FlowPlan | null } | null> {
     const started = performance.now();
     const dryRun = mode === 'dry-run';
     // A guessed bridge that the topology does not list is not ours to look at, whatever the dump said.
@@ -364,14 +376,14 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
         const converged = added + removed === 0 ? found : null;
         bridges.set(bridge, { ok: true, at: now().toISOString(), asOf, durationMs: ms(started), added, removed, error: null, want, converged });
       }
-      return { added, removed, unchanged: plan.unchanged, error: null };
+      return { added, removed, unchanged: plan.unchanged, error: null, plan };
     } catch (err) {
       // A bridge deleted between the topology read and the dump is not an error: it is not here.
       if (err instanceof OvsError && err.kind === 'no-such-bridge') {
         bridges.delete(bridge);
         installed.distrust(bridge);
         known = null;
-        return { added: 0, removed: 0, unchanged: 0, error: null };
+        return { added: 0, removed: 0, unchanged: 0, error: null, plan: null };
       }
       if (err instanceof OvsError && err.kind !== 'failed') throw err;
       const error = err instanceof Error ? err.message : String(err);
@@ -380,7 +392,38 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
         installed.distrust(bridge);
         bridges.set(bridge, { ok: false, at: now().toISOString(), asOf, durationMs: ms(started), added: 0, removed: 0, error, want: [], converged: null });
       }
-      return { added: 0, removed: 0, unchanged: 0, error };
+      return { added: 0, removed: 0, unchanged: 0, error: failure(err), plan: null };
+    }
+  }
+
+  /**
+   * Resolves when `bridge` is on this host: in the known topology, or in a fresh read (ovs-vsctl,
+   * so no ovs-ofctl is ever started for a bridge known to be absent). If OVS does not answer,
+   * the pass that follows reports that.
+   */
+  async function requireBridge(bridge: string): Promise<void> {
+    if (known?.bridges.has(bridge)) return;
+    let topology: Topology;
+    try {
+      topology = await ovs.topology();
+    } catch (err) {
+      if (err instanceof OvsError) return;
+      throw err;
+    }
+    known = topology;
+    if (!topology.bridges.has(bridge)) throw bridgeNotFound(bridge);
+  }
+
+  /**
+   * The topology, for a call that may run beside a pass (so `known`, which a pass keeps, is left
+   * alone); DataplaneError OVS_UNAVAILABLE when OVS does not answer.
+   */
+  async function readTopology(): Promise<Topology> {
+    try {
+      return await ovs.topology();
+    } catch (err) {
+      if (err instanceof OvsError) throw new DataplaneError('OVS_UNAVAILABLE', `Open vSwitch does not answer: ${err.message}`);
+      throw err;
     }
   }
 
@@ -420,19 +463,69 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
         [...bridges].map(([b, r]) => [b, { ok: r.ok, at: r.at, durationMs: r.durationMs, added: r.added, removed: r.removed, error: r.error }]),
       ),
     }),
-    peering: (p) => peeringState(p, { view: opts.view(), topology: lastTopology, desired: lastDesired, bridges, lastReconcileAt }),
+    peering: (p) => {
+      const view = opts.view();
+      return {
+        ...peeringState(p, { view, topology: lastTopology, desired: lastDesired, bridges, lastReconcileAt }),
+        bridges: peeringBridges(p, { view, topology: lastTopology, bridges, cookiePrefix }),
+      };
+    },
     reconcile: (req: ReconcileRequest) =>
       loop.exclusive(async () => {
-        const scope: Scope = req.bridge ? { all: false, bridges: new Set([req.bridge]) } : { all: true };
-        const { ok: _ok, ...result } = await cycle(scope, req.dryRun === true ? 'dry-run' : 'apply', 'fresh');
+        const bridge = req.bridge;
+        if (bridge !== undefined) await requireBridge(bridge);
+        const scope: Scope = bridge === undefined ? { all: true } : { all: false, bridges: new Set([bridge]) };
+        const mode = req.dryRun === true ? 'dry-run' : 'apply';
+        const detail = req.dryRun === true || req.verbose === true ? 'changes' : 'counts';
+        const { ok: _ok, ...result } = await cycle(scope, mode, 'fresh', detail);
+        // The bridge went away between the check and the pass's own topology read.
+        if (bridge !== undefined && result.errors.length === 0 && !result.bridges.includes(bridge)) throw bridgeNotFound(bridge);
         return result;
       }),
+    async peeringFlows(p) {
+      const cookie = peeringCookie(cookiePrefix, p.id);
+      const topology = known ?? (await readTopology());
+      const dump = async (bridge: string): Promise<{ bridge: string; flows: string[] } | null> => {
+        try {
+          return { bridge, flows: await ovs.dumpFlowLines(bridge, cookie, EXACT_MASK) };
+        } catch (err) {
+          if (!(err instanceof OvsError)) throw err;
+          // ovs-ofctl says the same of a bridge that is gone as of a stopped vswitchd: the database tells.
+          if (!(await readTopology()).bridges.has(bridge)) return null;
+          throw new DataplaneError('OVS_UNAVAILABLE', `Open vSwitch cannot dump the flows of ${bridge}: ${err.message}`);
+        }
+      };
+      const dumped = await Promise.all(localBridges(p, opts.view(), topology).map(dump));
+      return { id: p.id, bridges: dumped.filter((d) => d !== null) };
+    },
     async close() {
       closed = true;
       await loop.stop();
       await installed.close();
     },
   };
+}
+
+/** Selects one cookie exactly: `cookie=C/-1`. */
+const EXACT_MASK = (1n << 64n) - 1n;
+
+/** The reason in `ReconcileResult.errors` of each kind of OVS failure. */
+const REASONS: Readonly<Record<OvsError['kind'], string>> = {
+  unavailable: 'OVS_UNAVAILABLE',
+  timeout: 'OVS_TIMEOUT',
+  'no-such-bridge': 'BRIDGE_NOT_FOUND',
+  failed: 'OVS_COMMAND_FAILED',
+  'bad-output': 'OVS_BAD_OUTPUT',
+  'missing-binary': 'OVS_MISSING',
+};
+
+function failure(err: unknown): Omit<ReconcileError, 'bridge'> {
+  if (err instanceof OvsError) return { reason: REASONS[err.kind], error: err.message };
+  return { reason: 'RECONCILE_FAILED', error: err instanceof Error ? err.message : String(err) };
+}
+
+function bridgeNotFound(bridge: string): DataplaneError {
+  return new DataplaneError('BRIDGE_NOT_FOUND', `The bridge ${bridge} is not on this host (ovs-vsctl list-br does not show it).`);
 }
 
 function ms(since: number): number {

@@ -4,7 +4,7 @@
 import type { Desired } from './desired.js';
 import type { Dumped } from './installed.js';
 import type { Topology } from '../ovs/topology-parser.js';
-import type { PatchPair } from '../ovs/ovs.js';
+import type { PatchPair, PortRef } from '../ovs/ovs.js';
 
 /** How many bridges are dumped and patched at once (each is a child process). */
 export const BRIDGE_CONCURRENCY = 4;
@@ -30,6 +30,8 @@ export interface Prepared {
   readonly desired: Desired;
   /** New patch pairs, with requested ofports: created once their flows are in. */
   readonly pairs: readonly PatchPair[];
+  /** Ports of ours to delete (stale, or in the way of a pair): deleted by an `apply` pass before its flows. */
+  readonly doomed: readonly PortRef[];
   /** The topology as it will be once the stale ports are gone and the pairs exist. */
   readonly planned: Topology;
   /** The bridges of the topology this pass must reconcile, sorted. */

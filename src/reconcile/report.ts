@@ -33,7 +33,7 @@ export interface ReportInput {
  * change applied its flows on both bridges; any other status is `programmed` (with 0 flows)
  * once a pass after its last change has removed them. `not-local` when a bridge is not here.
  */
-export function peeringState(p: Peering, input: ReportInput): PeeringDataplane {
+export function peeringState(p: Peering, input: ReportInput): Omit<PeeringDataplane, 'bridges'> {
   const { view, topology, desired, bridges } = input;
   const lastReconciledAt = input.lastReconcileAt;
   const local = [p.requesterVpcId, p.accepterVpcId].map((id) => view.getVpc(id)?.bridge);

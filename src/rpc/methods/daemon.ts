@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { requirePermission } from '../../domain/rbac.js';
 import { defineMethod, type MethodSpec } from '../method.js';
-import type { MethodDeps } from './deps.js';
+import { fromDataplane, type MethodDeps } from './deps.js';
 import { Bridge } from './schemas.js';
 
 const PrincipalResult = z.object({ sub: z.string(), tenant: z.string(), permissions: z.array(z.string()) });
@@ -44,20 +44,35 @@ export function daemonMethods(deps: MethodDeps): MethodSpec[] {
     }),
     defineMethod({
       name: 'reconcile.run',
-      summary: 'Diff the flows on this host against the desired state and repair them (or only report, with dryRun).',
+      summary:
+        'Diff the flows on this host against the desired state and repair them (or only report, with dryRun); ' +
+        'with dryRun or verbose, list the flows and ports per bridge. A bridge not on this host: 404 BRIDGE_NOT_FOUND.',
       auth: 'required',
-      params: z.strictObject({ bridge: Bridge.optional(), dryRun: z.boolean().optional() }),
+      params: z.strictObject({ bridge: Bridge.optional(), dryRun: z.boolean().optional(), verbose: z.boolean().optional() }),
       result: z.object({
+        ovs: z.enum(['enabled', 'disabled', 'unavailable']).describe('disabled: no-op mode, nothing was looked at'),
         bridges: z.array(z.string()),
         added: z.number().int(),
         removed: z.number().int(),
         unchanged: z.number().int(),
         durationMs: z.number(),
-        errors: z.array(z.object({ bridge: z.string(), error: z.string() })),
+        errors: z.array(z.object({ bridge: z.string(), reason: z.string(), error: z.string() })),
+        changes: z
+          .array(
+            z.object({
+              bridge: z.string(),
+              addFlows: z.array(z.string()).describe("each pasteable as: ovs-ofctl add-flow BRIDGE '<flow>'"),
+              removeFlows: z.array(z.string()).describe("each pasteable as: ovs-ofctl --strict del-flows BRIDGE '<flow>'"),
+              addPorts: z.array(z.string()).describe('patch ports to create, as "name (peer=other)"'),
+              removePorts: z.array(z.string()),
+            }),
+          )
+          .optional()
+          .describe('With dryRun or verbose: the bridges with something to change (empty: nothing to do).'),
       }),
       handler: (params, { principal }) => {
         requirePermission(principal, 'daemon:reconcile');
-        return deps.dataplane().reconcile(params);
+        return fromDataplane(deps.dataplane().reconcile(params));
       },
     }),
   ];

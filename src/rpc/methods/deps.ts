@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto';
 import type { StateView } from '../../domain/state-index.js';
 import type { OpContext, OpResult, PeeringPolicy, Principal } from '../../domain/types.js';
 import type { Family } from '../../metrics/registry.js';
-import type { Dataplane } from '../../reconcile/dataplane.js';
+import { RpcError } from '../../errors.js';
+import { type Dataplane, DataplaneError } from '../../reconcile/dataplane.js';
 import type { Store } from '../../store/store.js';
 
 export interface MethodDeps {
@@ -52,4 +53,14 @@ export async function runWrite<P, T>(
   await deps.store.commit(out.mutations);
   if (out.error) throw out.error;
   return out.result;
+}
+
+/** Awaits a data-plane call, sending a DataplaneError as the API error of its reason (404/503). */
+export async function fromDataplane<T>(call: Promise<T>): Promise<T> {
+  try {
+    return await call;
+  } catch (err) {
+    if (err instanceof DataplaneError) throw new RpcError(err.reason, err.message);
+    throw err;
+  }
 }

@@ -1,4 +1,5 @@
-// peering.* methods. Writes go through runWrite; peering.get adds this host's `dataplane` view.
+// peering.* methods. Writes go through runWrite; peering.get adds this host's `dataplane` view,
+// peering.flows the peering's flows as OVS holds them here.
 import { z } from 'zod';
 import {
   acceptPeering,
@@ -9,8 +10,8 @@ import {
   rejectPeering,
 } from '../../domain/peering-ops.js';
 import { defineMethod, type MethodSpec } from '../method.js';
-import { type MethodDeps, opContext, runWrite } from './deps.js';
-import { ByPeeringId, Name, PeeringRecord, PeeringWithDataplane, Status, VpcId } from './schemas.js';
+import { fromDataplane, type MethodDeps, opContext, runWrite } from './deps.js';
+import { Bridge, ByPeeringId, Name, PeeringId, PeeringRecord, PeeringWithDataplane, Status, VpcId } from './schemas.js';
 
 export function peeringMethods(deps: MethodDeps): MethodSpec[] {
   const transition = (name: string, summary: string, op: typeof acceptPeering): MethodSpec =>
@@ -43,6 +44,20 @@ export function peeringMethods(deps: MethodDeps): MethodSpec[] {
       handler: (params, { principal }) => {
         const p = getPeering(deps.store.view, opContext(deps, principal), params);
         return { ...p, dataplane: deps.dataplane().peering(p) };
+      },
+    }),
+    defineMethod({
+      name: 'peering.flows',
+      summary: "This host's installed flows of one peering, per bridge, dumped by its cookie (ovs-ofctl text, no stats).",
+      auth: 'required',
+      params: ByPeeringId,
+      result: z.object({
+        id: PeeringId,
+        bridges: z.array(z.object({ bridge: Bridge, flows: z.array(z.string()) })),
+      }),
+      handler: (params, { principal }) => {
+        const p = getPeering(deps.store.view, opContext(deps, principal), params);
+        return fromDataplane(deps.dataplane().peeringFlows(p));
       },
     }),
     defineMethod({

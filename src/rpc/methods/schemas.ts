@@ -37,6 +37,17 @@ export const DataplaneInfo = z.object({
   flows: z.number().int(),
   lastReconciledAt: Timestamp.nullable(),
   error: z.string().optional(),
+  bridges: z
+    .array(
+      z.object({
+        bridge: Bridge,
+        patchPort: z.string(),
+        peerPatchPort: z.string(),
+        cookie: z.string().describe('hex, e.g. 0x5ee0…; ovs-ofctl dump-flows BRIDGE cookie=COOKIE/-1 shows the flows'),
+        flows: z.number().int(),
+      }),
+    )
+    .describe('Both bridges of the peering when both are on this host; empty otherwise.'),
 });
 
 export const PeeringRecord = z.object({

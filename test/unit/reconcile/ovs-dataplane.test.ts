@@ -11,7 +11,7 @@ import { silentLogger } from '../../../src/log/logger.js';
 import type { FlowEvent } from '../../../src/ovs/dump-parser.js';
 import { type MonitorOptions, type Ovs, OvsError, type PatchPair, type PortInfo, type PortRef, type Topology } from '../../../src/ovs/ovs.js';
 import { isOurCookie } from '../../../src/reconcile/desired.js';
-import { type Flow, flowKey } from '../../../src/ovs/flow.js';
+import { type Flow, flowKey, flowText, strictFlowText } from '../../../src/ovs/flow.js';
 import { createOvsDataplane, type OvsDataplane } from '../../../src/reconcile/ovs-dataplane.js';
 
 const PREFIX = 0x5ee0;
@@ -51,6 +51,10 @@ class FakeOvs implements Ovs {
     const b = this.bridges.get(bridge);
     if (!b) throw new OvsError('unavailable', `ovs-ofctl: ${bridge} is not a bridge or a socket`);
     return [...b.flows.values()].filter((f) => (f.cookie & mask) === (cookie & mask));
+  }
+
+  async dumpFlowLines(bridge: string, cookie: bigint, mask: bigint): Promise<string[]> {
+    return (await this.dumpFlows(bridge, cookie, mask)).map(flowText);
   }
 
   async applyBundle(bridge: string, lines: readonly string[]): Promise<void> {
@@ -312,4 +316,54 @@ t.test('after drift the bridge is dumped again: what the monitor reported is not
   await dp.loop.idle();
   t.same(ovs.calls.dumps.slice(after).sort(), ['br-1', 'br-2'], 'a commit after the monitors ended dumps');
   t.equal(ovs.ourFlows('br-2').length, 8, 'the deleted peering’s flows gone');
+});
+
+t.test('reconcile.run on a bridge this host does not have: BRIDGE_NOT_FOUND, and no dump of it', async (t) => {
+  const { ovs, dp } = await rig(t, 2);
+  const from = { topology: ovs.calls.topology, dumps: ovs.calls.dumps.length };
+  await t.rejects(dp.reconcile({ bridge: 'nope' }), { name: 'DataplaneError', reason: 'BRIDGE_NOT_FOUND' });
+  await t.rejects(dp.reconcile({ bridge: 'nope', dryRun: true }), { name: 'DataplaneError', reason: 'BRIDGE_NOT_FOUND' }, 'a dry run too');
+  t.same(ovs.calls.dumps.slice(from.dumps), [], 'no dump started (a dump is an ovs-ofctl process)');
+  t.equal(ovs.calls.topology, from.topology + 2, 'one topology read each (ovs-vsctl), to be sure it is absent');
+  const one = await dp.reconcile({ bridge: 'br-1' });
+  t.same([one.ovs, one.bridges], ['enabled', ['br-1']], 'a bridge that is here is reconciled');
+});
+
+t.test('dry run and verbose: the flows per bridge, as ovs-ofctl text; nothing to do once applied', async (t) => {
+  const { ovs, dp } = await rig(t, 3);
+  // Lost behind the monitor's back (no event): only a pass that dumps sees it.
+  const b2 = ovs.bridges.get('br-2');
+  const lost = ovs.ourFlows('br-2').find(steering);
+  if (!b2 || !lost) throw new Error('no steering flow on br-2');
+  b2.flows.delete(flowKey(lost));
+  const stale: Flow = { table: 0, priority: 100, cookie: 0x5ee0_0000_0000_0001n, match: 'ip,nw_dst=10.77.0.0/16', actions: 'drop' };
+  b2.flows.set(flowKey(stale), stale);
+
+  const plain = await dp.reconcile({ dryRun: false, verbose: false, bridge: 'br-1' });
+  t.notOk('changes' in plain, 'no changes without dryRun or verbose');
+  const dry = await dp.reconcile({ dryRun: true });
+  t.same(dry.changes, [{ bridge: 'br-2', addFlows: [flowText(lost)], removeFlows: [strictFlowText(stale)], addPorts: [], removePorts: [] }]);
+  t.match(dry, { ovs: 'enabled', added: 1, removed: 1 });
+  t.notOk(ovs.ourFlows('br-2').some((f) => flowKey(f) === flowKey(lost)), 'a dry run changes nothing');
+
+  const verbose = await dp.reconcile({ verbose: true });
+  t.same(verbose.changes, dry.changes, 'verbose: what it did');
+  t.ok(ovs.ourFlows('br-2').some((f) => flowKey(f) === flowKey(lost)), 'and it did');
+  const after = await dp.reconcile({ dryRun: true });
+  t.same([after.changes, after.added, after.removed], [[], 0, 0], 'nothing to do');
+});
+
+t.test('peering(): both bridges with patch ports, cookie and flows; peeringFlows dumps by the exact cookie', async (t) => {
+  const { ovs, dp } = await rig(t, 3);
+  const p = peering(1, 0, 1);
+  const got = dp.peering(p).bridges;
+  t.same(got, [
+    { bridge: 'br-0', patchPort: 'px000000000001r', peerPatchPort: 'px000000000001a', cookie: '0x5ee0000000000001', flows: 7 },
+    { bridge: 'br-1', patchPort: 'px000000000001a', peerPatchPort: 'px000000000001r', cookie: '0x5ee0000000000001', flows: 7 },
+  ]);
+  const dumps = ovs.calls.dumps.length;
+  const flows = await dp.peeringFlows(p);
+  t.same(flows.bridges.map((b) => [b.bridge, b.flows.length]), [['br-0', 7], ['br-1', 7]], 'only this peering’s flows, not the other one’s on br-0');
+  t.ok(flows.bridges.every((b) => b.flows.every((l) => l.startsWith('cookie=0x5ee0000000000001,'))));
+  t.same(ovs.calls.dumps.slice(dumps), ['br-0', 'br-1'], 'one dump per bridge');
 });
