@@ -225,6 +225,8 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
     if (conn.refused) return;
     conn.refused = true;
     release(conn);
+    // Read no more of what it sends: it would only be thrown away (and cost memory until then).
+    conn.socket.pause();
     refuse(conn.socket, encodeError(null, error));
   }
 
@@ -288,7 +290,7 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
   /** Reads from a connection only while it has room for more calls and reads its replies. */
   function updateFlow(conn: Connection): void {
     const { socket } = conn;
-    if (socket.destroyed) return;
+    if (socket.destroyed || conn.refused) return;
     const hold = conn.inFlight >= maxInFlight || socket.writableNeedDrain;
     if (hold && !socket.isPaused()) socket.pause();
     else if (!hold && socket.isPaused()) socket.resume();
