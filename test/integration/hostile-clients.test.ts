@@ -4,7 +4,7 @@
 // under deep-nesting load) as tap comments.
 import { SignJWT, type JWTPayload } from 'jose';
 import t from 'tap';
-import { RpcClientError, type RpcClient } from '../../src/rpc/client.js';
+import { RpcClientError } from '../../src/rpc/client.js';
 import { startDaemon, type DaemonHandle } from '../helpers/daemon.js';
 import { median, memoryOf, openLine, type LineConnection } from '../helpers/line-client.js';
 
