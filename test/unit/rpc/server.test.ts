@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync, readFileSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
@@ -8,6 +8,7 @@ import { silentLogger, type Logger } from '../../../src/log/logger.js';
 import { connectClient } from '../../../src/rpc/client.js';
 import { createDispatcher } from '../../../src/rpc/dispatcher.js';
 import { createRpcServer, type RpcServer, type RpcServerOptions } from '../../../src/rpc/server.js';
+import { openLine } from '../../helpers/line-client.js';
 import { fakeAuthenticate, fakeMethods, gate, recordingLogger } from '../../helpers/rpc-fakes.js';
 
 /** A private folder for sockets (short: a socket path must fit in 108 bytes). */
@@ -37,34 +38,10 @@ interface Reply {
   error?: { code: number; message: string; data: Obj };
 }
 
-/** A raw connection: write bytes, read reply lines one by one. */
-function rawConnection(path: string): Promise<{ socket: Socket; next: () => Promise<Reply>; ended: Promise<void> }> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ path });
-    const lines: string[] = [];
-    const waiters: ((line: string) => void)[] = [];
-    let buffered = '';
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => {
-      buffered += chunk;
-      let nl: number;
-      while ((nl = buffered.indexOf('\n')) !== -1) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
-        const waiter = waiters.shift();
-        if (waiter) waiter(line);
-        else lines.push(line);
-      }
-    });
-    const ended = new Promise<void>((r) => socket.once('close', () => r()));
-    const next = (): Promise<Reply> => {
-      const line = lines.shift();
-      if (line !== undefined) return Promise.resolve(JSON.parse(line) as Reply);
-      return new Promise((r) => waiters.push((l) => r(JSON.parse(l) as Reply)));
-    };
-    socket.once('connect', () => resolve({ socket, next, ended }));
-    socket.once('error', reject);
-  });
+/** A raw connection: write bytes, read reply lines one by one (parsed). */
+async function rawConnection(path: string): Promise<{ socket: Socket; next: () => Promise<Reply>; ended: Promise<void> }> {
+  const c = await openLine(path);
+  return { socket: c.socket, next: async () => JSON.parse(await c.next()) as Reply, ended: c.closed };
 }
 
 const call = (method: string, params: unknown = {}, id: unknown = 1): string => JSON.stringify({ jsonrpc: '2.0', id, method, params }) + '\n';
