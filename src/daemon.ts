@@ -79,6 +79,8 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
       jwtSecretFile: config.auth.jwtSecretFile,
       jwtPublicKeyFile: config.auth.jwtPublicKeyFile,
       nodeId: config.nodeId,
+      maxTokenLifetimeSeconds: config.auth.maxTokenLifetimeSeconds,
+      clockSkewSeconds: config.auth.clockSkewSeconds,
       logger: log.child({ part: 'auth' }),
     });
     await writeAdminToken(config.auth.adminTokenFile, await auth.mintAdminToken(config.auth.adminTokenTtlSeconds));
@@ -120,6 +122,10 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
       group: config.socket.group,
       maxLineBytes: config.socket.maxLineBytes,
       maxConnections: config.socket.maxConnections,
+      reservedConnections: config.socket.reservedConnections,
+      idleTimeoutMs: config.socket.idleTimeoutMs,
+      lineTimeoutMs: config.socket.lineTimeoutMs,
+      maxBufferedBytes: config.socket.maxBufferedBytes,
       dispatcher,
       logger: log.child({ part: 'socket' }),
     });

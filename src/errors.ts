@@ -24,6 +24,8 @@ export const Catalogue = {
   LINE_TOO_LONG: [ErrorCodes.INVALID_REQUEST, 'The line exceeds socket.maxLineBytes; the connection is closed.'],
   BATCH_TOO_LARGE: [ErrorCodes.INVALID_REQUEST, 'The batch holds more requests than socket.maxBatchSize.'],
   EMPTY_BATCH: [ErrorCodes.INVALID_REQUEST, 'The batch is an empty array.'],
+  NESTING_TOO_DEEP: [ErrorCodes.INVALID_REQUEST, 'The line nests arrays and objects deeper than 16 levels; it is refused unparsed.'],
+  LINE_TIMEOUT: [ErrorCodes.INVALID_REQUEST, 'A line was not completed within socket.lineTimeoutMs; the connection is closed.'],
   METHOD_NOT_FOUND: [ErrorCodes.METHOD_NOT_FOUND, 'No such method; rpc.discover lists them.'],
   INVALID_PARAMS: [ErrorCodes.INVALID_PARAMS, 'A parameter is missing, of the wrong type or malformed; data.field names it.'],
   INTERNAL_ERROR: [ErrorCodes.INTERNAL_ERROR, 'An unexpected fault inside the daemon; details are in its log, never on the wire.'],
@@ -31,6 +33,7 @@ export const Catalogue = {
   TOKEN_INVALID: [ErrorCodes.UNAUTHENTICATED, 'The token is malformed, forged, of a refused algorithm or lacks a required claim.'],
   TOKEN_EXPIRED: [ErrorCodes.UNAUTHENTICATED, 'The token has expired.'],
   FORBIDDEN: [ErrorCodes.FORBIDDEN, 'The principal lacks the permission the method needs; data.permission names it.'],
+  OPERATOR_ONLY: [ErrorCodes.FORBIDDEN, 'status, reconcile.run and metrics show or act on the whole host: only an operator (tenant *) may call them.'],
   TENANT_MISMATCH: [ErrorCodes.FORBIDDEN, 'The principal cannot create resources for another tenant.'],
   VPC_NOT_FOUND: [ErrorCodes.NOT_FOUND, 'No such VPC visible to this principal.'],
   PEERING_NOT_FOUND: [ErrorCodes.NOT_FOUND, 'No such peering visible to this principal.'],
@@ -49,6 +52,7 @@ export const Catalogue = {
   UNAVAILABLE: [ErrorCodes.UNAVAILABLE, 'The daemon cannot serve this now (shutting down, or its journal failed).'],
   OVS_DISABLED: [ErrorCodes.UNAVAILABLE, 'OVS is disabled on this host (no-op mode): there are no flows to show.'],
   OVS_UNAVAILABLE: [ErrorCodes.UNAVAILABLE, 'Open vSwitch does not answer on this host now; retry once status says ovs enabled.'],
+  IDLE_TIMEOUT: [ErrorCodes.UNAVAILABLE, 'The connection sent nothing and had no call running for socket.idleTimeoutMs; it is closed.'],
 } as const satisfies Record<string, readonly [ErrorCode, string]>;
 
 export type Reason = keyof typeof Catalogue;

@@ -15,11 +15,13 @@ import type { Logger } from '../log/logger.js';
 export const MIN_SECRET_BYTES = 32;
 /** A JWT of ours is a few hundred bytes; the cap keeps parsing cheap whatever a client sends. */
 const MAX_TOKEN_CHARS = 8192;
-const MAX_SUB_CHARS = 256;
+/**
+ * What a `sub` may be: ids, e-mail addresses, URNs and the like. No whitespace or control
+ * characters, because the subject is written into logs and records (`statusReason`).
+ */
+const SUB_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:@+=/|~-]{0,255}$/;
 const MAX_PERMISSIONS = 64;
 const PERMISSION_PATTERN = /^[A-Za-z0-9_:.*-]{1,128}$/;
-/** Allowed clock skew between the platform's signer and this host. */
-const CLOCK_TOLERANCE_SECONDS = 30;
 /** Marks operator tokens, so verify() checks them against the in-memory key. */
 const ADMIN_KID = 'vpc-peerd-operator';
 
@@ -28,7 +30,13 @@ export interface AuthenticatorOptions {
   readonly jwtSecretFile: string | null;
   readonly jwtPublicKeyFile: string | null;
   readonly nodeId: string;
+  /** The longest a token may be valid: `exp` at most this far past `iat` and past now (config `auth.maxTokenLifetimeSeconds`). */
+  readonly maxTokenLifetimeSeconds: number;
+  /** Allowed clock difference between the token's signer and this host (config `auth.clockSkewSeconds`). */
+  readonly clockSkewSeconds: number;
   readonly logger: Logger;
+  /** The clock tokens are checked against, in ms since the epoch. Default Date.now. */
+  readonly now?: () => number;
 }
 
 export interface Authenticator {
@@ -63,6 +71,8 @@ export async function createAuthenticator(opts: AuthenticatorOptions): Promise<A
   if (opts.jwtPublicKeyFile !== null) platform.push(await readPublicKey(opts.jwtPublicKeyFile));
   const operator: Signer = { key: randomBytes(32), algorithm: 'HS256' };
   const operatorIssuer = `vpc-peerd:${opts.nodeId}`;
+  const now = opts.now ?? Date.now;
+  const limits: ClaimLimits = { maxLifetimeSeconds: opts.maxTokenLifetimeSeconds, skewSeconds: opts.clockSkewSeconds };
 
   if (platform.length === 0) {
     opts.logger.warn('no platform key configured (auth.jwtSecretFile, auth.jwtPublicKeyFile): only the operator token is accepted');
@@ -84,10 +94,11 @@ export async function createAuthenticator(opts: AuthenticatorOptions): Promise<A
       const { payload } = await jwtVerify(token, signer.key, {
         algorithms: [signer.algorithm],
         requiredClaims: ['exp'],
-        clockTolerance: CLOCK_TOLERANCE_SECONDS,
+        clockTolerance: opts.clockSkewSeconds,
+        currentDate: new Date(now()),
         ...(isOperator ? { issuer: operatorIssuer } : {}),
       });
-      return principalOf(payload);
+      return principalOf(payload, now() / 1000, limits);
     } catch (err) {
       const refusal = toRpcError(err);
       opts.logger.debug('token refused', { reason: refusal.reason, why: refusal.message });
@@ -101,8 +112,8 @@ export async function createAuthenticator(opts: AuthenticatorOptions): Promise<A
       .setProtectedHeader({ alg: operator.algorithm, kid: ADMIN_KID, typ: 'JWT' })
       .setSubject(`operator@${opts.nodeId}`)
       .setIssuer(operatorIssuer)
-      .setIssuedAt()
-      .setExpirationTime(Math.floor(Date.now() / 1000) + ttlSeconds)
+      .setIssuedAt(Math.floor(now() / 1000))
+      .setExpirationTime(Math.floor(now() / 1000) + ttlSeconds)
       .sign(operator.key);
   }
 
@@ -174,11 +185,20 @@ async function readKeyFile(key: string, path: string): Promise<Buffer> {
   }
 }
 
-/** The claims of a verified token, checked for type and shape. */
-function principalOf(payload: JWTPayload): Principal {
-  const { sub, tenant, perms } = payload;
-  if (typeof sub !== 'string' || sub === '' || sub.length > MAX_SUB_CHARS) {
-    throw invalid('its "sub" claim must be a non-empty string');
+interface ClaimLimits {
+  readonly maxLifetimeSeconds: number;
+  readonly skewSeconds: number;
+}
+
+/**
+ * The claims of a verified token (signature and `exp` already checked by jose), checked for type,
+ * shape and time: `sub` and `tenant` by pattern, `iat` not in the future, the lifetime bounded.
+ * @param nowSeconds this host's clock, in seconds since the epoch.
+ */
+function principalOf(payload: JWTPayload, nowSeconds: number, limits: ClaimLimits): Principal {
+  const { sub, tenant, perms, exp, iat } = payload;
+  if (typeof sub !== 'string' || !SUB_PATTERN.test(sub)) {
+    throw invalid('its "sub" claim must be 1 to 256 letters, digits and . _ : @ + = / | ~ -, starting with a letter or digit');
   }
   if (typeof tenant !== 'string' || (tenant !== OPERATOR_TENANT && !ID_PATTERN.test(tenant))) {
     throw invalid('its "tenant" claim must be a tenant id or "*"');
@@ -186,7 +206,14 @@ function principalOf(payload: JWTPayload): Principal {
   if (!Array.isArray(perms) || perms.length > MAX_PERMISSIONS || !perms.every((p) => typeof p === 'string' && PERMISSION_PATTERN.test(p))) {
     throw invalid(`its "perms" claim must be an array of at most ${MAX_PERMISSIONS} permissions`);
   }
-  return { sub, tenant, permissions: perms as string[] };
+  // jose has checked that exp is a number in the future and iat, when present, a number.
+  const expSeconds = exp as number;
+  if (iat !== undefined && iat > nowSeconds + limits.skewSeconds) throw invalid('its "iat" claim lies in the future');
+  const issuedAt = Math.min(iat ?? nowSeconds, nowSeconds);
+  if (expSeconds - issuedAt > limits.maxLifetimeSeconds + limits.skewSeconds) {
+    throw invalid(`its lifetime ("exp" after "iat" or now) exceeds ${limits.maxLifetimeSeconds} s (auth.maxTokenLifetimeSeconds)`);
+  }
+  return { sub, tenant, permissions: perms as string[], expiresAt: (expSeconds + limits.skewSeconds) * 1000 };
 }
 
 function invalid(why: string): RpcError {

@@ -83,6 +83,25 @@ const socket = section({
   maxConnections: int(1, 65_536)
     .default(256)
     .describe('Most client connections served at once; more are refused until one closes.'),
+  reservedConnections: int(0, 1024)
+    .default(8)
+    .describe('Of maxConnections, how many only logged-in connections may hold: once the others are all taken, a new connection gets one of these and must begin with a successful auth.login (else it is closed); when these are taken too, the oldest that has not logged in yet makes room.'),
+  idleTimeoutMs: int(100, DAY_SECONDS * 1000)
+    .default(60_000)
+    .describe('A connection that sends nothing and has no call running for this long, in ms, is closed (IDLE_TIMEOUT).'),
+  lineTimeoutMs: int(100, 3_600_000)
+    .default(10_000)
+    .describe('Time from the first byte of a line to its newline, in ms; a line still incomplete then closes the connection (LINE_TIMEOUT).'),
+  maxBufferedBytes: int(1024, 4096 * MiB)
+    .default(64 * MiB)
+    .describe('Most bytes of incomplete lines held across all connections; a connection whose input would pass it is closed (UNAVAILABLE). At least maxLineBytes.'),
+}).superRefine((s, ctx) => {
+  if (s.reservedConnections >= s.maxConnections) {
+    ctx.addIssue({ code: 'custom', path: ['reservedConnections'], message: 'must be less than maxConnections' });
+  }
+  if (s.maxBufferedBytes < s.maxLineBytes) {
+    ctx.addIssue({ code: 'custom', path: ['maxBufferedBytes'], message: 'must be at least maxLineBytes' });
+  }
 });
 
 const store = section({
@@ -141,7 +160,17 @@ const auth = section({
     .describe('Where the daemon writes a fresh operator token (tenant *, permission *) at each start, mode 0600; vpc-peerctl uses it by default. Tokens of an earlier start stop working.'),
   adminTokenTtlSeconds: int(1, YEAR_SECONDS)
     .default(30 * DAY_SECONDS)
-    .describe('Lifetime of the operator token written at start, in seconds.'),
+    .describe('Lifetime of the operator token written at start, in seconds. At most maxTokenLifetimeSeconds.'),
+  maxTokenLifetimeSeconds: int(60, YEAR_SECONDS)
+    .default(30 * DAY_SECONDS)
+    .describe('Longest lifetime a token may claim: one whose exp lies further than this past its iat (or past now) is refused (TOKEN_INVALID), in seconds.'),
+  clockSkewSeconds: int(0, 600)
+    .default(30)
+    .describe('Allowed difference between the token signer\'s clock and this host\'s, in seconds: for exp, nbf and iat (an iat further ahead is refused).'),
+}).superRefine((a, ctx) => {
+  if (a.adminTokenTtlSeconds > a.maxTokenLifetimeSeconds) {
+    ctx.addIssue({ code: 'custom', path: ['adminTokenTtlSeconds'], message: 'must be at most maxTokenLifetimeSeconds' });
+  }
 });
 
 const tls = section({
@@ -256,6 +285,10 @@ export interface Config {
     readonly maxLineBytes: number;
     readonly maxBatchSize: number;
     readonly maxConnections: number;
+    readonly reservedConnections: number;
+    readonly idleTimeoutMs: number;
+    readonly lineTimeoutMs: number;
+    readonly maxBufferedBytes: number;
   };
   readonly store: { readonly path: string; readonly compactAfterBytes: number };
   readonly ovs: {
@@ -276,6 +309,8 @@ export interface Config {
     readonly jwtPublicKeyFile: string | null;
     readonly adminTokenFile: string;
     readonly adminTokenTtlSeconds: number;
+    readonly maxTokenLifetimeSeconds: number;
+    readonly clockSkewSeconds: number;
   };
   readonly gossip: {
     readonly listen: { readonly host: string; readonly port: number } | null;

@@ -49,3 +49,14 @@ export function requirePermission(principal: Principal, perm: Permission): void 
     });
   }
 }
+
+/**
+ * Throws OPERATOR_ONLY (403) unless the principal is an operator (tenant `*`). For the methods
+ * whose answer is about the whole host (`status`, `reconcile.run`): scoping them to a tenant would
+ * still show the host's bridges and store, so a tenant uses vpc.list and peering.list instead.
+ */
+export function requireOperator(principal: Principal): void {
+  if (principal.tenant !== OPERATOR_TENANT) {
+    throw new RpcError('OPERATOR_ONLY', 'This call shows or acts on the whole host, so only an operator token (tenant *) may make it.');
+  }
+}

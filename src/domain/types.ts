@@ -72,6 +72,11 @@ export interface Principal {
   readonly sub: string;
   readonly tenant: string;
   readonly permissions: readonly string[];
+  /**
+   * When the token that proved this principal stops being accepted, in ms since the epoch (its
+   * `exp` plus the allowed clock skew): a connection's login is refused from then on. Absent: never.
+   */
+  readonly expiresAt?: number;
 }
 
 /** Limits and timers of SPEC §11 `peering.*`, as the domain needs them. */

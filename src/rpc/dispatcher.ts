@@ -14,7 +14,8 @@ import { RpcError, invalidParams, isRpcError } from '../errors.js';
 import type { Principal } from '../domain/types.js';
 import type { Logger } from '../log/logger.js';
 import type { ConnectionState, MethodSpec } from './method.js';
-import { checkRequest, encodeError, isPlainObject, type Request } from './messages.js';
+import { TOP_LEVEL, scanJson } from './json-scan.js';
+import { checkRequest, isPlainObject, type Request, type RequestId } from './messages.js';
 
 export interface DispatcherOptions {
   readonly methods: readonly MethodSpec[];
@@ -25,6 +26,8 @@ export interface DispatcherOptions {
   readonly maxBatchSize: number;
   /** Told of every call of a known method once it ends (metrics); ok is false for any error reply. */
   readonly onCall?: (method: string, ms: number, ok: boolean) => void;
+  /** The clock a connection's login is checked against, in ms since the epoch. Default Date.now. */
+  readonly now?: () => number;
 }
 
 export interface Dispatcher {
@@ -44,9 +47,16 @@ interface CallEnv {
 const MAX_QUOTED_METHOD = 64;
 /** How many validation issues -32602 lists in `data.issues`. */
 const MAX_ISSUES = 10;
+/**
+ * The deepest nesting of arrays and objects a line may have (NESTING_TOO_DEEP beyond). The deepest
+ * request of the API nests 4 levels (a batch of calls whose params hold an array); JSON.parse of
+ * deep nesting is slow enough to stall every other client, so the line is refused unparsed.
+ */
+export const MAX_NESTING_DEPTH = 16;
 
 export function createDispatcher(opts: DispatcherOptions): Dispatcher {
   const { authenticate, logger, maxBatchSize } = opts;
+  const now = opts.now ?? Date.now;
   if (!Number.isSafeInteger(maxBatchSize) || maxBatchSize < 1) {
     throw new RangeError(`maxBatchSize must be a positive integer, got ${maxBatchSize}`);
   }
@@ -92,9 +102,10 @@ export function createDispatcher(opts: DispatcherOptions): Dispatcher {
     try {
       const { token, rest } = splitAuth(rawParams);
       // A per-call token wins over the connection's login, as SPEC §4 says.
-      const principal = token === undefined ? env.conn.principal : await authenticate(token);
+      const principal = token === undefined ? loginOf(env.conn) : await authenticate(token);
       const base = { connection: env.conn, requestId: env.requestId };
-      if (spec.auth === 'none') return await spec.handler(validate(spec.params, rest), { ...base, principal });
+      if (spec.auth === 'none') return await spec.handler(validate(spec.params, rest), { ...base, principal: principal instanceof RpcError ? null : principal });
+      if (principal instanceof RpcError) throw principal;
       // Authentication comes before validation so that an anonymous caller learns nothing of the params.
       if (!principal) {
         throw new RpcError('UNAUTHENTICATED', 'This method needs a token: call auth.login first or pass params.auth.');
@@ -107,43 +118,65 @@ export function createDispatcher(opts: DispatcherOptions): Dispatcher {
     }
   }
 
-  /** One element of a call, checked and dispatched: its reply line, or null for a notification. */
-  async function handleOne(raw: unknown, conn: ConnectionState): Promise<string | null> {
+  /**
+   * The connection's login, or the TOKEN_EXPIRED error once the token behind it has expired (SPEC
+   * §4: `exp` holds for the whole connection, not only at auth.login); an expired login is cleared.
+   */
+  function loginOf(conn: ConnectionState): Principal | RpcError | null {
+    const { principal } = conn;
+    if (principal?.expiresAt === undefined || now() < principal.expiresAt) return principal;
+    conn.principal = null;
+    return new RpcError('TOKEN_EXPIRED', 'The token of this connection\'s auth.login has expired; call auth.login with a fresh one.');
+  }
+
+  /**
+   * One element of a call, checked and dispatched: its reply line, or null for a notification.
+   * `idText` is the source text of a numeric id, echoed as sent.
+   */
+  async function handleOne(raw: unknown, conn: ConnectionState, idText: string | undefined): Promise<string | null> {
     const checked = checkRequest(raw);
-    if (!checked.ok) return encodeError(checked.id, checked.error);
+    if (!checked.ok) return encodeReply(checked.id, idText, { error: checked.error.toJSON() });
     const request: Request = checked.request;
     const requestId = `${conn.id}.${++sequence}`;
     const response = await server.receive(request, { conn, requestId });
-    return response === null ? null : serialize(response, requestId, request.method);
+    return response === null ? null : serialize(response, idText, requestId, request.method);
   }
 
   /** A reply as text; a result that JSON cannot carry (BigInt, a cycle) is a fault of ours. */
-  function serialize(response: JSONRPCResponse, requestId: string, method: string): string {
+  function serialize(response: JSONRPCResponse, idText: string | undefined, requestId: string, method: string): string {
     try {
-      return JSON.stringify(response);
+      return encodeReply(response.id, idText, response.error ? { error: response.error } : { result: response.result ?? null });
     } catch (err) {
       logger.error('result is not JSON-serialisable', { method, requestId, err });
-      return encodeError(response.id, internalError(requestId));
+      return encodeReply(response.id, idText, { error: internalError(requestId).toJSON() });
     }
   }
 
   async function handleLine(line: string, conn: ConnectionState): Promise<string | null> {
+    const scan = scanJson(line, MAX_NESTING_DEPTH);
+    if (scan.tooDeep) {
+      const error = new RpcError('NESTING_TOO_DEEP', `A request may nest arrays and objects at most ${MAX_NESTING_DEPTH} deep.`, {
+        maxDepth: MAX_NESTING_DEPTH,
+      });
+      return encodeReply(null, undefined, { error: error.toJSON() });
+    }
     let parsed: unknown;
     try {
       parsed = JSON.parse(line);
     } catch {
-      return encodeError(null, new RpcError('PARSE_ERROR', 'The line is not valid JSON.'));
+      return encodeReply(null, undefined, { error: new RpcError('PARSE_ERROR', 'The line is not valid JSON.').toJSON() });
     }
-    if (!Array.isArray(parsed)) return handleOne(parsed, conn);
-    if (parsed.length === 0) return encodeError(null, new RpcError('EMPTY_BATCH', 'A batch must hold at least one request.'));
+    if (!Array.isArray(parsed)) return handleOne(parsed, conn, scan.numericIds.get(TOP_LEVEL));
+    if (parsed.length === 0) return encodeReply(null, undefined, { error: new RpcError('EMPTY_BATCH', 'A batch must hold at least one request.').toJSON() });
     if (parsed.length > maxBatchSize) {
-      return encodeError(null, new RpcError('BATCH_TOO_LARGE', `A batch may hold at most ${maxBatchSize} requests.`, { maxBatchSize }));
+      const error = new RpcError('BATCH_TOO_LARGE', `A batch may hold at most ${maxBatchSize} requests.`, { maxBatchSize });
+      return encodeReply(null, undefined, { error: error.toJSON() });
     }
     // In order, one at a time: a batch such as [create VPC a, create VPC b, peer a with b] then
     // means what it says. Concurrency comes from separate lines and connections.
     const replies: string[] = [];
-    for (const element of parsed) {
-      const reply = await handleOne(element, conn);
+    for (const [index, element] of parsed.entries()) {
+      const reply = await handleOne(element, conn, scan.numericIds.get(index));
       if (reply !== null) replies.push(reply);
     }
     // A batch reply is always an array, even of one; a batch of notifications gets nothing.
@@ -151,6 +184,17 @@ export function createDispatcher(opts: DispatcherOptions): Dispatcher {
   }
 
   return { handleLine, methods };
+}
+
+/**
+ * One reply line (without newline). A numeric id is written from `idText`, its source text, when
+ * the request carried one: JSON numbers beyond 2^53 do not survive JSON.parse, and JSON-RPC 2.0
+ * wants the id back as sent.
+ */
+function encodeReply(id: RequestId, idText: string | undefined, member: { result: unknown } | { error: unknown }): string {
+  const idJson = typeof id === 'number' && idText !== undefined ? idText : JSON.stringify(id);
+  const [key, value] = 'error' in member ? ['error', member.error] : ['result', member.result];
+  return `{"jsonrpc":"2.0","id":${idJson},"${key}":${JSON.stringify(value)}}`;
 }
 
 /** Takes `auth` out of the params: it is a credential, not an argument of the method. */

@@ -21,6 +21,11 @@ export class LineFramer {
   private partialBytes = 0;
   private overflowed = false;
 
+  /** Bytes held for the line not yet terminated (what a slow or stalled peer costs us). */
+  get pendingBytes(): number {
+    return this.partialBytes;
+  }
+
   /** @param maxLineBytes the longest accepted line, newline excluded. */
   constructor(maxLineBytes: number) {
     if (!Number.isSafeInteger(maxLineBytes) || maxLineBytes < 1) {

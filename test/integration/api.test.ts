@@ -8,9 +8,10 @@ import { startDaemon } from '../helpers/daemon.js';
 import { rawExchange } from '../helpers/raw-socket.js';
 
 // Reasons reached by this file; the last test checks that every catalogue reason was, except
-// the two no well-formed call can provoke (they are covered by the dispatcher and store tests).
+// the two no well-formed call can provoke (they are covered by the dispatcher and store tests)
+// and the two that need short socket deadlines (covered by the server and hostile-client tests).
 const reached = new Set<string>();
-const NOT_REACHABLE_FROM_OUTSIDE: Reason[] = ['INTERNAL_ERROR', 'UNAVAILABLE'];
+const NOT_REACHABLE_FROM_OUTSIDE: Reason[] = ['INTERNAL_ERROR', 'UNAVAILABLE', 'LINE_TIMEOUT', 'IDLE_TIMEOUT'];
 /** Reasons that need an Open vSwitch (this daemon runs in no-op mode): reached by operator.ovs.test.ts. */
 const NEED_OVS: Reason[] = ['BRIDGE_NOT_FOUND', 'OVS_UNAVAILABLE'];
 
@@ -101,6 +102,7 @@ t.test('API over the socket', async (t) => {
     await refused(t, c.call('vpc.get', { id: 'vpc-a', auth: zetaAll }), 404, 'VPC_NOT_FOUND');
     await refused(t, c.call('peering.get', { id: ab, auth: zetaAll }), 404, 'PEERING_NOT_FOUND');
     await refused(t, c.call('peering.delete', { id: ab, auth: zetaAll }), 404, 'PEERING_NOT_FOUND');
+    await refused(t, c.call('status', { auth: zetaAll }), 403, 'OPERATOR_ONLY');
     t.same(await c.call('vpc.list', { auth: zetaAll }), { items: [(await admin.call('vpc.get', { id: 'vpc-z' })) as object] });
     await refused(t, c.call('vpc.create', { id: 'vpc-y', tenantId: 'acme', cidrs: ['10.60.0.0/16'], bridge: 'br-y', auth: zetaAll }), 403, 'TENANT_MISMATCH');
     // A tenant principal cannot even see the other tenant's VPC it would peer with.
@@ -146,7 +148,9 @@ t.test('API over the socket', async (t) => {
     t.match(long.lines[0], { id: null, error: { code: -32600, data: { reason: 'LINE_TOO_LONG' } } });
     const closedAfter = await rawExchange(d.socketPath, 'y'.repeat(1024 * 1024 + 10), 0);
     t.ok(closedAfter.closed, 'the connection is closed after an oversized line');
-    reachedRaw([parse, invalid, unknown, empty, big, long].map((r) => r.lines));
+    const deep = await rawExchange(d.socketPath, `${'['.repeat(100)}${']'.repeat(100)}\n`, 1);
+    t.match(deep.lines[0], { id: null, error: { code: -32600, data: { reason: 'NESTING_TOO_DEEP' } } });
+    reachedRaw([parse, invalid, unknown, empty, big, long, deep].map((r) => r.lines));
     await refused(t, admin.call('vpc.get', { id: 42 }), -32602, 'INVALID_PARAMS').then((e) =>
       t.match(e.data, { field: 'id' }),
     );

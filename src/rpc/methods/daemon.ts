@@ -1,6 +1,6 @@
 // auth.login, status and reconcile.run: the methods about the daemon itself rather than records.
 import { z } from 'zod';
-import { requirePermission } from '../../domain/rbac.js';
+import { requireOperator, requirePermission } from '../../domain/rbac.js';
 import { defineMethod, type MethodSpec } from '../method.js';
 import { fromDataplane, type MethodDeps } from './deps.js';
 import { Bridge } from './schemas.js';
@@ -16,6 +16,8 @@ export function daemonMethods(deps: MethodDeps): MethodSpec[] {
       params: z.strictObject({ token: z.string().min(1).max(16384) }),
       result: PrincipalResult,
       handler: async (params, { connection }) => {
+        // A refused login leaves the connection anonymous, not logged in as before.
+        connection.principal = null;
         const principal = await deps.authenticate(params.token);
         connection.principal = principal;
         return { sub: principal.sub, tenant: principal.tenant, permissions: [...principal.permissions] };
@@ -28,6 +30,7 @@ export function daemonMethods(deps: MethodDeps): MethodSpec[] {
       params: z.strictObject({}),
       handler: (_params, { principal }) => {
         requirePermission(principal, 'daemon:status');
+        requireOperator(principal);
         const view = deps.store.view;
         const now = deps.now();
         return {
@@ -72,6 +75,7 @@ export function daemonMethods(deps: MethodDeps): MethodSpec[] {
       }),
       handler: (params, { principal }) => {
         requirePermission(principal, 'daemon:reconcile');
+        requireOperator(principal);
         return fromDataplane(deps.dataplane().reconcile(params));
       },
     }),

@@ -1,7 +1,7 @@
 // `metrics`: the numbers of the Prometheus endpoint (metrics.listen) as JSON, over the API, so an
 // operator or the agent can read them without a scraper or an open port.
 import { z } from 'zod';
-import { requirePermission } from '../../domain/rbac.js';
+import { requireOperator, requirePermission } from '../../domain/rbac.js';
 import { defineMethod, type MethodSpec } from '../method.js';
 import type { MethodDeps } from './deps.js';
 
@@ -33,6 +33,7 @@ export function metricsMethods(deps: MethodDeps): MethodSpec[] {
       }),
       handler: async (_params, { principal }) => {
         requirePermission(principal, 'daemon:status');
+        requireOperator(principal);
         return { families: await deps.metrics() };
       },
     }),

@@ -11,6 +11,10 @@ const SECRET = 'a-shared-platform-secret-of-at-least-32-bytes';
 const LONG_SECRET = 'x'.repeat(64);
 const claims = { sub: 'alice', tenant: 'acme', perms: ['vpc:read', 'vpc_peering:*'] };
 const inOneHour = (): number => Math.floor(Date.now() / 1000) + 3600;
+const nowSeconds = (): number => Math.floor(Date.now() / 1000);
+/** auth.maxTokenLifetimeSeconds and auth.clockSkewSeconds of these tests. */
+const LIFETIME = 86_400;
+const SKEW = 30;
 const hmac = (secret: string): Uint8Array => new TextEncoder().encode(secret);
 const b64 = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64url');
 
@@ -39,6 +43,8 @@ function start(secretFile: string | null, publicKeyFile: string | null): Promise
     jwtSecretFile: secretFile === null ? null : `${fixtures}/${secretFile}`,
     jwtPublicKeyFile: publicKeyFile === null ? null : `${fixtures}/${publicKeyFile}`,
     nodeId: 'hv-01',
+    maxTokenLifetimeSeconds: LIFETIME,
+    clockSkewSeconds: SKEW,
     logger: silentLogger(),
   });
 }
@@ -57,15 +63,20 @@ function refusal(auth: Authenticator, token: unknown): Promise<RpcError | undefi
 
 t.test('HS256: a platform token gives its principal', async (t) => {
   const auth = await start('jwt.secret', null);
-  const token = await sign({ ...claims, exp: inOneHour() }, hmac(SECRET), 'HS256');
-  t.same(await auth.verify(token), { sub: 'alice', tenant: 'acme', permissions: ['vpc:read', 'vpc_peering:*'] });
+  const exp = inOneHour();
+  t.same(await auth.verify(await sign({ ...claims, exp }, hmac(SECRET), 'HS256')), {
+    sub: 'alice',
+    tenant: 'acme',
+    permissions: ['vpc:read', 'vpc_peering:*'],
+    expiresAt: (exp + SKEW) * 1000,
+  });
 });
 
 for (const [alg, file] of [['EdDSA', 'ed25519.pem'], ['ES256', 'p256.pem']] as const) {
   t.test(`${alg}: a token of the platform's private key verifies with its public key`, async (t) => {
     const auth = await start(null, file);
     const token = await sign({ ...claims, exp: inOneHour() }, platformKeys[alg].privateKey, alg);
-    t.same(await auth.verify(token), { sub: 'alice', tenant: 'acme', permissions: claims.perms });
+    t.match(await auth.verify(token), { sub: 'alice', tenant: 'acme', permissions: claims.perms, expiresAt: Number });
 
     const forged = await sign({ ...claims, exp: inOneHour() }, newKeyPair(alg).privateKey, alg);
     t.equal((await refusal(auth, forged))?.reason, 'TOKEN_INVALID', 'another key');
@@ -100,6 +111,17 @@ t.test('refusals carry the right reason and never echo the token', async (t) => 
     ['missing perms', await sign({ sub: 'alice', tenant: 'acme', exp }, key, 'HS256'), 'TOKEN_INVALID'],
     ['perms not an array', await sign({ ...claims, perms: 'vpc:read', exp }, key, 'HS256'), 'TOKEN_INVALID'],
     ['perms of the wrong type', await sign({ ...claims, perms: [1], exp }, key, 'HS256'), 'TOKEN_INVALID'],
+    ['sub with a newline', await sign({ ...claims, sub: 'alice\nlevel=error forged', exp }, key, 'HS256'), 'TOKEN_INVALID'],
+    ['sub with a control character', await sign({ ...claims, sub: 'alice\u001b[31m', exp }, key, 'HS256'), 'TOKEN_INVALID'],
+    ['sub with a space', await sign({ ...claims, sub: 'alice bob', exp }, key, 'HS256'), 'TOKEN_INVALID'],
+    ['sub of 257 characters', await sign({ ...claims, sub: 'a'.repeat(257), exp }, key, 'HS256'), 'TOKEN_INVALID'],
+    ['tenant with a newline', await sign({ ...claims, tenant: 'acme\n', exp }, key, 'HS256'), 'TOKEN_INVALID'],
+    ['tenant of 64 characters', await sign({ ...claims, tenant: 'a'.repeat(64), exp }, key, 'HS256'), 'TOKEN_INVALID'],
+    ['exp of 1e300', await sign({ ...claims, exp: 1e300 }, key, 'HS256'), 'TOKEN_INVALID'],
+    ['lifetime past the maximum', await sign({ ...claims, iat: nowSeconds(), exp: nowSeconds() + LIFETIME + SKEW + 60 }, key, 'HS256'), 'TOKEN_INVALID'],
+    ['exp past the maximum, no iat', await sign({ ...claims, exp: nowSeconds() + LIFETIME + SKEW + 60 }, key, 'HS256'), 'TOKEN_INVALID'],
+    ['iat a year ahead', await sign({ ...claims, iat: nowSeconds() + 365 * 86_400, exp }, key, 'HS256'), 'TOKEN_INVALID'],
+    ['iat beyond the skew', await sign({ ...claims, iat: nowSeconds() + SKEW + 60, exp }, key, 'HS256'), 'TOKEN_INVALID'],
     ['a platform token posing as an operator token', await sign({ ...claims, exp }, key, 'HS256', { kid: 'vpc-peerd-operator' }), 'TOKEN_INVALID'],
   ];
   for (const [name, token, reason] of cases) {
@@ -115,10 +137,23 @@ t.test('with no platform key configured, platform tokens are refused', async (t)
   t.equal((await refusal(auth, await sign({ ...claims, exp: inOneHour() }, hmac(SECRET), 'HS256')))?.reason, 'TOKEN_INVALID');
 });
 
+t.test('claims within the bounds are accepted: a sub of 256 characters, iat within the skew, the longest lifetime', async (t) => {
+  const auth = await start('long.secret', null);
+  const key = hmac(LONG_SECRET);
+  const now = nowSeconds();
+  const accepted = [
+    { ...claims, sub: `a${'b'.repeat(255)}`, exp: now + 60 },
+    { ...claims, sub: 'user:42@idp.example/x=1|y~z+w', exp: now + 60 },
+    { ...claims, iat: now + SKEW - 5, exp: now + 60 },
+    { ...claims, iat: now, exp: now + LIFETIME },
+  ];
+  for (const payload of accepted) t.match(await auth.verify(await sign(payload, key, 'HS256')), { sub: payload.sub }, JSON.stringify(payload).slice(0, 60));
+});
+
 t.test('the operator token verifies as tenant * with permission *, whatever the platform uses', async (t) => {
   for (const auth of [await start('jwt.secret', null), await start(null, 'ed25519.pem'), await start(null, null)]) {
     const token = await auth.mintAdminToken(60);
-    t.same(await auth.verify(token), { sub: 'operator@hv-01', tenant: '*', permissions: ['*'] });
+    t.match(await auth.verify(token), { sub: 'operator@hv-01', tenant: '*', permissions: ['*'], expiresAt: Number });
   }
 });
 

@@ -22,11 +22,14 @@ t.test('an empty file gives the production defaults of SPEC §11', (t) => {
   const c = parseConfig({}, BASE);
   t.same(c.socket, {
     path: '/run/vpc-peerd/vpc-peerd.sock', mode: 0o660, group: null, maxLineBytes: 1048576, maxBatchSize: 100, maxConnections: 256,
+    reservedConnections: 8, idleTimeoutMs: 60_000, lineTimeoutMs: 10_000, maxBufferedBytes: 64 * 1024 * 1024,
   });
   t.same(c.store, { path: '/var/lib/vpc-peerd/state.json', compactAfterBytes: 4 * 1024 * 1024 });
   t.same(c.ovs, { enabled: 'auto', rundir: '/var/run/openvswitch', cookie: 0x5ee0, reconcileIntervalMs: 5000 });
   t.same(c.peering, { pendingTtlSeconds: 604800, terminalRetentionSeconds: 86400, maxActivePerVpc: 125, sweepIntervalMs: 10000 });
-  t.same(c.auth, { jwtSecretFile: null, jwtPublicKeyFile: null, adminTokenFile: '/run/vpc-peerd/admin.token', adminTokenTtlSeconds: 86400 * 30 });
+  t.same(c.auth, { jwtSecretFile: null, jwtPublicKeyFile: null, adminTokenFile: '/run/vpc-peerd/admin.token', adminTokenTtlSeconds: 86400 * 30,
+    maxTokenLifetimeSeconds: 86400 * 30, clockSkewSeconds: 30,
+  });
   t.same(c.gossip, { listen: null, peers: [], secretFile: null, tls: null });
   t.same(c.log, { level: 'info' });
   t.match(c.nodeId, /^[A-Za-z0-9._-]{1,64}$/, 'nodeId defaults to a sanitised host name');
@@ -96,6 +99,10 @@ const badValues: [key: string, json: unknown][] = [
   ['socket.maxLineBytes', { socket: { maxLineBytes: 100 } }],
   ['socket.maxBatchSize', { socket: { maxBatchSize: 0 } }],
   ['socket.maxConnections', { socket: { maxConnections: 2.5 } }],
+  ['socket.reservedConnections', { socket: { maxConnections: 8, reservedConnections: 8 } }],
+  ['socket.idleTimeoutMs', { socket: { idleTimeoutMs: 0 } }],
+  ['socket.lineTimeoutMs', { socket: { lineTimeoutMs: 'soon' } }],
+  ['socket.maxBufferedBytes', { socket: { maxLineBytes: 4096, maxBufferedBytes: 2048 } }],
   ['store.path', { store: { path: 3 } }],
   ['store.compactAfterBytes', { store: { compactAfterBytes: -1 } }],
   ['ovs.enabled', { ovs: { enabled: 'yes' } }],
@@ -113,6 +120,9 @@ const badValues: [key: string, json: unknown][] = [
   ['auth.jwtPublicKeyFile', { auth: { jwtPublicKeyFile: 'a\0b' } }],
   ['auth.adminTokenFile', { auth: { adminTokenFile: null } }],
   ['auth.adminTokenTtlSeconds', { auth: { adminTokenTtlSeconds: 0 } }],
+  ['auth.adminTokenTtlSeconds', { auth: { adminTokenTtlSeconds: 7200, maxTokenLifetimeSeconds: 3600 } }],
+  ['auth.maxTokenLifetimeSeconds', { auth: { maxTokenLifetimeSeconds: 10, adminTokenTtlSeconds: 5 } }],
+  ['auth.clockSkewSeconds', { auth: { clockSkewSeconds: -1 } }],
   ['gossip.listen', { gossip: { listen: 'nohost', ...withSecret } }],
   ['gossip.listen', { gossip: { listen: 'host:70000', ...withSecret } }],
   ['gossip.listen', { gossip: { listen: '[not-v6]:1', ...withSecret } }],

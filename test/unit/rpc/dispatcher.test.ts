@@ -1,7 +1,7 @@
 import t from 'tap';
 import { z } from 'zod';
 import { silentLogger } from '../../../src/log/logger.js';
-import { createDispatcher } from '../../../src/rpc/dispatcher.js';
+import { MAX_NESTING_DEPTH, createDispatcher } from '../../../src/rpc/dispatcher.js';
 import { defineMethod, type ConnectionState } from '../../../src/rpc/method.js';
 import { ALICE, fakeAuthenticate, fakeMethods, recordingLogger } from '../../helpers/rpc-fakes.js';
 
@@ -226,4 +226,57 @@ t.test('misuse throws at creation', (t) => {
   t.throws(() => createDispatcher({ methods: [...methods, methods[0]!], authenticate: fakeAuthenticate, logger: silentLogger(), maxBatchSize: 5 }), /twice/);
   t.throws(() => createDispatcher({ methods, authenticate: fakeAuthenticate, logger: silentLogger(), maxBatchSize: 0 }), RangeError);
   t.end();
+});
+
+t.test('ids are echoed as sent: above 2^53, with a fraction or exponent, in batches and in errors', async (t) => {
+  const { d } = setup();
+  const conn: ConnectionState = { id: 1, principal: null };
+  const one = await d.handleLine('{"jsonrpc":"2.0","id":9007199254740993,"method":"echo"}', conn);
+  t.match(one, /^\{"jsonrpc":"2\.0","id":9007199254740993,"result":/);
+  const exp = await d.handleLine('{"jsonrpc":"2.0","id":1.50E+2,"method":"echo"}', conn);
+  t.match(exp, /"id":1\.50E\+2,/);
+  const batch = await d.handleLine(
+    '[{"jsonrpc":"2.0","id":18446744073709551617,"method":"echo"},{"jsonrpc":"2.0","id":"s","method":"echo"},{"jsonrpc":"1.0","id":9007199254740995,"method":"x"}]',
+    conn,
+  );
+  const ids = [...(batch ?? '').matchAll(/"id":([^,]+),/g)].map((m) => m[1]);
+  t.same(ids, ['18446744073709551617', '"s"', '9007199254740995'], 'each element under its own id, invalid ones too');
+  const missing = await d.handleLine('{"jsonrpc":"2.0","id":12345678901234567890,"method":"vpc.explode"}', conn);
+  t.match(missing, /"id":12345678901234567890,"error":/);
+  t.ok(JSON.parse(missing ?? ''), 'still JSON');
+});
+
+t.test('nesting deeper than MAX_NESTING_DEPTH is refused unparsed with -32600, quickly', async (t) => {
+  const { send } = setup();
+  const deep = '['.repeat(512 * 1024) + ']'.repeat(512 * 1024);
+  const started = performance.now();
+  const reply = await send(deep);
+  t.ok(performance.now() - started < 100, `answered in ${(performance.now() - started).toFixed(1)} ms`);
+  t.match(reply, { id: null, error: { code: -32600, data: { reason: 'NESTING_TOO_DEEP', maxDepth: MAX_NESTING_DEPTH } } });
+  const atBound = { jsonrpc: '2.0', id: 1, method: 'echo', params: { a: JSON.parse('['.repeat(MAX_NESTING_DEPTH - 2) + ']'.repeat(MAX_NESTING_DEPTH - 2)) as unknown } };
+  t.match(await send(atBound), { id: 1, result: {} }, 'a request exactly at the bound is served');
+  t.match(await send({ ...atBound, params: { a: [atBound.params.a] } }), { error: { data: { reason: 'NESTING_TOO_DEEP' } } }, 'one more level is not');
+});
+
+t.test('a login holds only until its token expires; an expired login is cleared', async (t) => {
+  let now = 1_000_000;
+  const d = createDispatcher({
+    methods: fakeMethods(),
+    authenticate: fakeAuthenticate,
+    logger: silentLogger(),
+    maxBatchSize: 5,
+    now: () => now,
+  });
+  const conn: ConnectionState = { id: 1, principal: null };
+  const call = async (method: string, params: unknown = {}): Promise<Reply> => JSON.parse((await d.handleLine(JSON.stringify(req(method, params)), conn)) ?? '') as Reply;
+  // What auth.login stores: the principal with its token's expiry.
+  conn.principal = { ...ALICE, expiresAt: now + 2000 };
+  t.match(await call('whoami'), { result: { sub: 'alice' } }, 'served before exp');
+  now += 1999;
+  t.match(await call('whoami'), { result: { sub: 'alice' } }, 'served up to exp');
+  now += 1;
+  t.match(await call('whoami'), { error: { code: 401, data: { reason: 'TOKEN_EXPIRED' } } }, 'refused at exp');
+  t.equal(conn.principal, null, 'the login is cleared');
+  t.match(await call('echo'), { result: { sub: null } }, 'a public method then sees no principal');
+  t.match(await call('whoami', { auth: 'alice-token' }), { result: { sub: 'alice' } }, 'a fresh per-call token still works');
 });

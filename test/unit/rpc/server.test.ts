@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync, readFileSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
@@ -8,6 +8,7 @@ import { silentLogger, type Logger } from '../../../src/log/logger.js';
 import { connectClient } from '../../../src/rpc/client.js';
 import { createDispatcher } from '../../../src/rpc/dispatcher.js';
 import { createRpcServer, type RpcServer, type RpcServerOptions } from '../../../src/rpc/server.js';
+import { openLine } from '../../helpers/line-client.js';
 import { fakeAuthenticate, fakeMethods, gate, recordingLogger } from '../../helpers/rpc-fakes.js';
 
 /** A private folder for sockets (short: a socket path must fit in 108 bytes). */
@@ -37,34 +38,10 @@ interface Reply {
   error?: { code: number; message: string; data: Obj };
 }
 
-/** A raw connection: write bytes, read reply lines one by one. */
-function rawConnection(path: string): Promise<{ socket: Socket; next: () => Promise<Reply>; ended: Promise<void> }> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ path });
-    const lines: string[] = [];
-    const waiters: ((line: string) => void)[] = [];
-    let buffered = '';
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => {
-      buffered += chunk;
-      let nl: number;
-      while ((nl = buffered.indexOf('\n')) !== -1) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
-        const waiter = waiters.shift();
-        if (waiter) waiter(line);
-        else lines.push(line);
-      }
-    });
-    const ended = new Promise<void>((r) => socket.once('close', () => r()));
-    const next = (): Promise<Reply> => {
-      const line = lines.shift();
-      if (line !== undefined) return Promise.resolve(JSON.parse(line) as Reply);
-      return new Promise((r) => waiters.push((l) => r(JSON.parse(l) as Reply)));
-    };
-    socket.once('connect', () => resolve({ socket, next, ended }));
-    socket.once('error', reject);
-  });
+/** A raw connection: write bytes, read reply lines one by one (parsed). */
+async function rawConnection(path: string): Promise<{ socket: Socket; next: () => Promise<Reply>; ended: Promise<void> }> {
+  const c = await openLine(path);
+  return { socket: c.socket, next: async () => JSON.parse(await c.next()) as Reply, ended: c.closed };
 }
 
 const call = (method: string, params: unknown = {}, id: unknown = 1): string => JSON.stringify({ jsonrpc: '2.0', id, method, params }) + '\n';
@@ -254,4 +231,80 @@ t.test('a client whose unread replies pass the cap is disconnected', async (t) =
   t.equal(server.connections(), 0, 'the connection was dropped');
   t.ok(lines.some((l) => l.level === 'warn' && /does not read/.test(String(l.msg))), 'and the reason logged');
   c.socket.destroy();
+});
+
+t.test('a connection idle past idleTimeoutMs is told IDLE_TIMEOUT and closed; a running call is not idleness', async (t) => {
+  const g = gate();
+  const { server, path } = await startServer(t, { idleTimeoutMs: 150, slow: g.wait });
+  const idle = await rawConnection(path);
+  const started = Date.now();
+  t.match(await idle.next(), { id: null, error: { code: 503, data: { reason: 'IDLE_TIMEOUT', idleTimeoutMs: 150 } } });
+  await idle.ended;
+  t.ok(Date.now() - started >= 140, 'not before the timeout');
+  const busy = await rawConnection(path);
+  busy.socket.write(call('slow', { tag: 'long' }));
+  await delay(400);
+  g.open();
+  t.match(await busy.next(), { id: 1, result: { tag: 'long' } }, 'a call longer than the timeout is answered');
+  t.equal(server.connections(), 1, 'and its connection was kept');
+  busy.socket.destroy();
+});
+
+t.test('a line not completed within lineTimeoutMs closes the connection with LINE_TIMEOUT, even if bytes trickle in', async (t) => {
+  const { path } = await startServer(t, { lineTimeoutMs: 200, idleTimeoutMs: 10_000 });
+  const slow = await rawConnection(path);
+  const trickle = setInterval(() => slow.socket.write('{'), 20);
+  t.teardown(() => clearInterval(trickle));
+  t.match(await slow.next(), { id: null, error: { code: -32600, data: { reason: 'LINE_TIMEOUT', lineTimeoutMs: 200 } } });
+  await slow.ended;
+  clearInterval(trickle);
+  const steady = await rawConnection(path);
+  for (let i = 0; i < 5; i++) {
+    steady.socket.write(call('echo', {}, i).slice(0, 10));
+    await delay(60);
+    steady.socket.write(call('echo', {}, i).slice(10));
+    t.match(await steady.next(), { id: i }, 'each line within the deadline, the connection living longer than it');
+  }
+  steady.socket.destroy();
+});
+
+t.test('unfinished lines across connections are bounded by maxBufferedBytes', async (t) => {
+  const { server, path } = await startServer(t, { maxLineBytes: 4096, maxBufferedBytes: 10_000, maxConnections: 16 });
+  const held = [];
+  for (let i = 0; i < 2; i++) {
+    const c = await rawConnection(path);
+    c.socket.write('x'.repeat(4000));
+    held.push(c);
+  }
+  await delay(50);
+  const third = await rawConnection(path);
+  third.socket.write('y'.repeat(4000));
+  t.match(await third.next(), { id: null, error: { code: 503, data: { reason: 'UNAVAILABLE' } } }, 'the connection that passed the budget is closed');
+  await third.ended;
+  held[0]?.socket.destroy();
+  await held[0]?.ended;
+  const fourth = await rawConnection(path);
+  fourth.socket.write('z'.repeat(4000));
+  await delay(50);
+  t.equal(server.connections(), 2, 'a closed connection gave its bytes back: a new partial line fits');
+  for (const c of [held[1], fourth]) c?.socket.destroy();
+});
+
+t.test('reserved slots: connections that never log in cannot lock out one that does', async (t) => {
+  const { path } = await startServer(t, { maxConnections: 4, reservedConnections: 2 });
+  const squatters = [];
+  for (let i = 0; i < 6; i++) squatters.push(await rawConnection(path));
+  // 2 open slots, 2 reserved ones on probation; each newcomer past 4 evicts the oldest probationer.
+  const evicted = await Promise.all(squatters.slice(2, 4).map((c) => c.next()));
+  for (const reply of evicted) t.match(reply, { error: { code: 503, data: { reason: 'UNAVAILABLE' } } }, 'an older probationer made room');
+  const client = await connectClient(path);
+  t.match(await client.call('auth.login', { token: 'alice-token' }), { sub: 'alice' }, 'a newcomer that logs in is served');
+  t.match(await client.call('whoami'), { sub: 'alice' }, 'and keeps its slot');
+  const anon = await rawConnection(path);
+  anon.socket.write(call('echo'));
+  t.match(await anon.next(), { result: {} }, 'a probationer first gets its answer');
+  t.match(await anon.next(), { error: { data: { reason: 'UNAVAILABLE' } } }, 'then is closed: its first line did not log it in');
+  await anon.ended;
+  await client.close();
+  for (const c of squatters) c.socket.destroy();
 });
