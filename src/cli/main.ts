@@ -1,5 +1,10 @@
 #!/usr/bin/env node
-// The vpc-peerctl program: runs the CLI on this process's argv and streams.
+// The vpc-peerctl program: runs the CLI on this process's argv and streams. Ctrl-C ends
+// `status --watch` cleanly and any other command with 130.
 import { runCli } from './run.js';
 
-process.exitCode = await runCli(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env });
+const interrupt = new AbortController();
+process.once('SIGINT', () => interrupt.abort());
+process.exitCode = await runCli(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env, signal: interrupt.signal });
+// The SIGINT listener alone must not keep a finished command alive.
+process.removeAllListeners('SIGINT');
