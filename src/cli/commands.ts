@@ -416,8 +416,9 @@ export function parseInvocation(argv: readonly string[], out: ParserOutput): Inv
   } catch (err) {
     if (!(err instanceof CommanderError)) throw err;
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return { kind: 'exit', code: EXIT.ok };
-    // A group without its subcommand (`vpc-peerctl vpc`): commander listed the subcommands.
-    if (err.code === 'commander.help') return { kind: 'exit', code: EXIT.usage };
+    // `help CMD` (exit code 0), or a group without its subcommand (`vpc-peerctl vpc`, 1):
+    // either way commander listed the subcommands.
+    if (err.code === 'commander.help') return { kind: 'exit', code: err.exitCode === 0 ? EXIT.ok : EXIT.usage };
     out.writeErr(`Run '${commandPath(argv, program)} --help' for usage.\n`);
     return { kind: 'exit', code: EXIT.usage };
   }

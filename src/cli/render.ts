@@ -223,8 +223,7 @@ export function renderStatus(s: Json, ctx: RenderContext): string {
   const storeFailed = store.state === 'failed';
   const ovsDown = ovs.state === 'unavailable';
   const gossipOn = gossip.enabled === true;
-  const state = storeFailed ? style.bad('failing') : ovsDown || (gossipOn && connected < peers.length) ? style.warn('degraded') : style.ok('serving');
-  const dot = storeFailed ? style.bad('●') : ovsDown ? style.warn('●') : style.ok('●');
+  const [word, tone] = storeFailed ? ['failing', style.bad] : ovsDown || (gossipOn && connected < peers.length) ? ['degraded', style.warn] : ['serving', style.ok];
   const ovsHead =
     ovs.state === 'enabled' ? `OVS ${count(bridges.length, 'bridge')}`
     : ovs.state === 'disabled' ? 'OVS disabled (no-op mode)'
@@ -232,7 +231,7 @@ export function renderStatus(s: Json, ctx: RenderContext): string {
     : `OVS ${text(ovs.state)}`;
   const active = typeof peerings.active === 'number' ? peerings.active : 0;
   const head = [
-    `${dot} ${state}`,
+    `${tone('●')} ${tone(word)}`,
     ovsHead,
     `${count(active, 'peering')} active`,
     storeFailed ? style.bad('store failed') : `store ${count(num(store.records), 'record')}`,
@@ -260,7 +259,9 @@ export function renderStatus(s: Json, ctx: RenderContext): string {
     for (const [bridge, b] of Object.entries(perBridge)) {
       if (isRecord(b) && b.error) ovsLines.push(style.bad(`${bridge}: ${text(b.error)}`));
     }
-    if (ovs.lastError) ovsLines.push(style.bad(`last error: ${text(ovs.lastError)}`));
+    // The last error is often one of the bridge errors above, word for word.
+    const lastError = text(ovs.lastError);
+    if (ovs.lastError && !ovsLines.some((l) => l.includes(lastError))) ovsLines.push(style.bad(`last error: ${lastError}`));
   }
   sections.push(['OVS', ovsLines]);
 
