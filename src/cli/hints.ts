@@ -73,7 +73,8 @@ export async function transportProblem(err: RpcTransportError, settings: Setting
       : `error: cannot reach vpc-peerd at ${path}: nothing listens there (${err.errno ?? err.message}); a daemon that died leaves its socket behind`,
   ];
   if (settings.socketSource === 'default') {
-    const running = (await findRunningDaemons(proc)).filter((d) => d.config !== undefined).slice(0, 3);
+    // Newest first: the one just started from a checkout is the likely one.
+    const running = (await findRunningDaemons(proc)).filter((d) => d.config !== undefined).sort((a, b) => b.pid - a.pid).slice(0, 3);
     for (const d of running) lines.push(`hint: vpc-peerd runs as pid ${d.pid} with --config ${d.config}: add --config ${d.config}`);
     lines.push(
       running.length === 0
