@@ -146,7 +146,8 @@ async function runCall(session: Session, call: Call, globals: GlobalOptions, io:
     if (!globals.json) {
       for (const e of result.errors) {
         const r = isRecord(e) ? e : {};
-        io.stderr.write(`error: ${String(r.bridge ?? '?')}: ${String(r.error ?? JSON.stringify(e))}${typeof r.reason === 'string' ? ` (${r.reason})` : ''}\n`);
+        const [bridge, error] = [typeof r.bridge === 'string' ? r.bridge : '?', typeof r.error === 'string' ? r.error : JSON.stringify(e)];
+        io.stderr.write(`error: ${bridge}: ${error}${typeof r.reason === 'string' ? ` (${r.reason})` : ''}\n`);
       }
     }
     return EXIT.refused;

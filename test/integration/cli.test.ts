@@ -41,7 +41,7 @@ t.test('the README tour through vpc-peerctl', async (t) => {
   t.match(JSON.parse(dry.stdout), { added: 0, removed: 0, errors: [] });
   const status = await ctl('status');
   t.match(status.stdout, /^● serving · OVS disabled \(no-op mode\) · 1 peering active · store \d+ records · gossip off\n/, 'a first line like systemctl');
-  t.notMatch(status.stdout, /\x1b\[/, 'no colour into a pipe');
+  t.notOk(status.stdout.includes('\x1b['), 'no colour into a pipe');
   t.equal((await ctl('vpc', 'list', '-q')).stdout, 'vpc-a\nvpc-b\n');
   const invalid = await ctl('vpc', 'create', '--id', 'Bad_Id', '--tenant', 'acme', '--cidr', '10.9.0.0/16', '--bridge', 'br-x');
   t.equal(invalid.code, 1);
@@ -88,7 +88,10 @@ t.test('an unreachable daemon is a local problem: exit 3 with a clear message', 
 });
 
 t.test('no daemon at the default socket while one runs from a checkout: the hint names its --config', async (t) => {
-  if (existsSync('/run/vpc-peerd/vpc-peerd.sock')) return t.skip('a production daemon runs here');
+  if (existsSync('/run/vpc-peerd/vpc-peerd.sock')) {
+    t.comment('skipped: a production daemon runs here');
+    return;
+  }
   const d = await startDaemon(t);
   const r = await runCtl(['--token', 'x', 'status']);
   t.equal(r.code, 3);
