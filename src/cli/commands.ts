@@ -175,7 +175,7 @@ export function buildProgram(onAction: (action: Action) => void): Command {
   const program = new Command(PROGRAM)
     .description('Operate vpc-peerd, the VPC peering daemon of this host, over its Unix socket.')
     .version(VERSION, '-V, --version', 'print the version of vpc-peerctl and exit')
-    .helpOption('-h, --help', 'show the help of vpc-peerctl or of a command')
+    .helpOption('-h, --help', 'show this help')
     .helpCommand('help [command]', 'show help for a command')
     .addOption(new Option('--socket <path>', 'the daemon\'s API socket (default: socket.path of --config, else $VPC_PEERCTL_SOCKET, else /run/vpc-peerd/vpc-peerd.sock)').argParser(text('--socket')))
     .addOption(new Option('--config <path>', 'the daemon\'s config file, to find its socket and operator token file').argParser(text('--config')))
@@ -343,7 +343,7 @@ Examples:
         `Wait until a peering reaches a state; exits 0 when it does, 1 on --timeout (default ${DEFAULT_WAIT_TIMEOUT_S} s) with the last state seen, or at once if it can no longer get there.`,
       )
       .argument('<id>', 'the peering (pcx-...)')
-      .addOption(required(withChoices(new Option('--for <state>', 'active (accepted), programmed (its flows verified on this host) or deleted').argParser(once('--for', oneOf('--for', WAIT_TARGETS))), WAIT_TARGETS)))
+      .addOption(required(withChoices(new Option('--for <state>', 'the state to wait for: active (accepted), programmed (its flows verified on this host) or deleted (and its flows gone from this host)').argParser(once('--for', oneOf('--for', WAIT_TARGETS))), WAIT_TARGETS)))
       .addOption(new Option('--all-hosts', 'with gossip: wait for every host\'s data plane, not only this host\'s'))
       .action((id: string, o: { for?: WaitTarget; allHosts?: boolean }) => onAction({ kind: 'wait', id, target: need(o.for, '--for'), allHosts: o.allHosts === true })),
     ['vpc-peerctl peering wait pcx-0123456789abcdef0 --for programmed --timeout 60'],
