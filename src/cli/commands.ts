@@ -69,7 +69,7 @@ export const DEFAULT_CALL_TIMEOUT_S = 60;
 export const DEFAULT_WAIT_TIMEOUT_S = 300;
 const DEFAULT_WATCH_S = 2;
 
-export const PROGRAM = 'vpc-peerctl';
+const PROGRAM = 'vpc-peerctl';
 
 /**
  * The exit codes (SPEC §6 has 0, 1 and 2; 3 keeps a local problem apart from a refusal of the
@@ -437,7 +437,7 @@ export function parseInvocation(argv: readonly string[], out: ParserOutput): Inv
 }
 
 /** Every command below `cmd`, depth first. */
-export function allCommands(cmd: Command): Command[] {
+function allCommands(cmd: Command): Command[] {
   return cmd.commands.flatMap((c) => [c, ...allCommands(c)]);
 }
 
