@@ -224,7 +224,10 @@ Examples:
     ['vpc-peerctl reconcile --dry-run', 'vpc-peerctl reconcile --bridge br-a --verbose'],
   );
 
-  const vpc = program.command('vpc').description('Create, change, show, list and delete VPCs.');
+  const vpc = examples(program.command('vpc').description('Create, change, show, list and delete VPCs.'), [
+    'vpc-peerctl vpc create --id vpc-a --tenant acme --cidr 10.0.0.0/16 --bridge br-a',
+    'vpc-peerctl vpc list --tenant acme',
+  ]);
   examples(
     vpc
       .command('create')
@@ -280,7 +283,11 @@ Examples:
     ['vpc-peerctl vpc delete vpc-a'],
   );
 
-  const peering = program.command('peering').description('Request, accept, reject, delete, show, list and wait for peerings.');
+  const peering = examples(program.command('peering').description('Request, accept, reject, delete, show, list and wait for peerings.'), [
+    'vpc-peerctl peering create --requester vpc-a --accepter vpc-b',
+    'vpc-peerctl peering accept pcx-0123456789abcdef0',
+    'vpc-peerctl peering wait pcx-0123456789abcdef0 --for programmed',
+  ]);
   examples(
     peering
       .command('create')

@@ -191,7 +191,7 @@ t.test('help where you are: per-command help with a sentence per option and an e
     t.equal(r.code, 0, argv.join(' '));
     t.match(r.out, /^Usage: vpc-peerctl /, argv.join(' '));
   }
-  t.match((await cli(['peering', '--help'])).out, /Commands:\n {2}create \[options\][^]* {2}wait \[options\] <id>/);
+  t.match((await cli(['peering', '--help'])).out, /Commands:\n {2}create \[options\][^]* {2}wait \[options\] <id>[^]*Examples:\n {2}\$ vpc-peerctl peering create /, "a group has examples too");
   t.match((await cli(['reconcile', '--help'])).out, /--dry-run\s+change nothing[^]*Examples:/);
   t.match((await cli(['peering', 'list', '--help'])).out, /-q, --quiet\s+print only the ids/);
 
