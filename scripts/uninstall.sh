@@ -27,6 +27,7 @@ if $systemd; then
 fi
 
 rm -f -- "$(dest /etc/systemd/system/vpc-peerd.service)" "$(dest /usr/bin/vpc-peerd)" "$(dest /usr/bin/vpc-peerctl)"
+rm -f -- "$(dest /usr/share/bash-completion/completions/vpc-peerctl)" "$(dest /usr/share/zsh/vendor-completions/_vpc-peerctl)" "$(dest /usr/share/man/man1/vpc-peerctl.1.gz)"
 rm -rf -- "$(dest /usr/lib/vpc-peerd)" "$(dest /usr/lib/vpc-peerd.new)"
 $systemd && systemctl daemon-reload
 

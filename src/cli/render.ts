@@ -1,26 +1,53 @@
 // Human output of vpc-peerctl: aligned tables for lists, `key: value` lines for one record, a
-// short summary for status and reconcile. Results arrive as unknown JSON, so every renderer reads
-// defensively and falls back to pretty JSON for a shape it does not know.
-import type { View } from './commands.js';
+// systemctl-like summary for status, per-bridge changes for reconcile. Results arrive as unknown
+// JSON, so every renderer reads defensively and falls back to pretty JSON for a shape it does
+// not know. Colour is decided by the caller (a terminal, no NO_COLOR) and passed in.
+import type { Call, View } from './commands.js';
 
 type Json = Record<string, unknown>;
 
-/** Text for stdout (ends with a newline). */
-export function render(view: View, result: unknown, opts: { dryRun?: boolean } = {}): string {
+/** How to decorate text: colours on a terminal, identity otherwise. */
+export interface Style {
+  readonly ok: (s: string) => string;
+  readonly warn: (s: string) => string;
+  readonly bad: (s: string) => string;
+  readonly bold: (s: string) => string;
+}
+
+const plain = (s: string): string => s;
+export const PLAIN: Style = { ok: plain, warn: plain, bad: plain, bold: plain };
+const sgr = (code: string) => (s: string): string => `\x1b[${code}m${s}\x1b[0m`;
+export const COLOUR: Style = { ok: sgr('32'), warn: sgr('33'), bad: sgr('31'), bold: sgr('1') };
+
+export interface RenderContext {
+  readonly style: Style;
+  /** For "3m ago"; a parameter so that output is reproducible in tests. */
+  readonly now: Date;
+}
+
+const DEFAULT_CONTEXT: RenderContext = { style: PLAIN, now: new Date(0) };
+
+/** Text for stdout (ends with a newline) of the result of `call`. */
+export function render(call: Pick<Call, 'view' | 'params' | 'quiet'>, result: unknown, ctx: RenderContext = DEFAULT_CONTEXT): string {
+  const view: View = call.view;
+  if (call.quiet === true) return renderIds(result);
   switch (view) {
     case 'vpc':
+      return isRecord(result) ? renderRecord(result, VPC_ORDER) : renderJson(result);
     case 'peering':
-      return isRecord(result) ? renderRecord(result, view === 'vpc' ? VPC_ORDER : PEERING_ORDER) : renderJson(result);
+      return isRecord(result) ? renderPeering(result) : renderJson(result);
     case 'vpc-list':
       return renderList(result, VPC_COLUMNS);
     case 'peering-list':
       return renderList(result, PEERING_COLUMNS);
+    case 'peering-flows':
+      return isRecord(result) ? renderFlows(result) : renderJson(result);
     case 'vpc-deleted':
       return isRecord(result) ? `vpc ${text(result.id)} deleted\n` : renderJson(result);
     case 'reconcile':
-      return isRecord(result) ? renderReconcile(result, opts.dryRun ?? false) : renderJson(result);
+      return isRecord(result) ? renderReconcile(result, call.params.dryRun === true) : renderJson(result);
     case 'status':
-      return isRecord(result) ? renderStatus(result) : renderJson(result);
+      return isRecord(result) ? renderStatus(result, ctx) : renderJson(result);
     case 'raw':
       return renderJson(result);
   }
@@ -45,6 +72,7 @@ const VPC_COLUMNS: readonly Column[] = [
 
 const PEERING_COLUMNS: readonly Column[] = [
   { title: 'ID', cell: (r) => text(r.id) },
+  { title: 'NAME', cell: (r) => text(r.name) },
   { title: 'STATUS', cell: (r) => text(r.status) },
   { title: 'REQUESTER', cell: (r) => text(r.requesterVpcId) },
   { title: 'ACCEPTER', cell: (r) => text(r.accepterVpcId) },
@@ -59,6 +87,11 @@ const PEERING_ORDER = [
   'requestedBy', 'acceptedBy', 'createdAt', 'updatedAt', 'expiresAt', 'dataplane',
 ];
 
+function renderIds(result: unknown): string {
+  const items = isRecord(result) && Array.isArray(result.items) ? result.items.filter(isRecord) : [];
+  return items.map((i) => `${text(i.id)}\n`).join('');
+}
+
 function renderList(result: unknown, columns: readonly Column[]): string {
   if (!isRecord(result) || !Array.isArray(result.items)) return renderJson(result);
   const rows = result.items.filter(isRecord).map((item) => columns.map((c) => c.cell(item)));
@@ -66,15 +99,15 @@ function renderList(result: unknown, columns: readonly Column[]): string {
 }
 
 /** Columns padded to their widest cell, two spaces apart; the last column is not padded. */
-function table(headers: readonly string[], rows: readonly (readonly string[])[]): string {
+function table(headers: readonly string[], rows: readonly (readonly string[])[], indent = ''): string {
   const all = [headers, ...rows];
   const widths = headers.map((_, i) => Math.max(...all.map((row) => (row[i] ?? '').length)));
   const line = (row: readonly string[]): string =>
-    row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ').trimEnd();
+    indent + row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ').trimEnd();
   return all.map(line).join('\n') + '\n';
 }
 
-/** `key: value` lines, known keys first in `order`, then any others; nested objects as `a.b`. */
+/** `key: value` lines, known keys first in `order`, then any others; nested scalars as `a.b`. */
 function renderRecord(record: Json, order: readonly string[]): string {
   const keys = [...order.filter((k) => k in record), ...Object.keys(record).filter((k) => !order.includes(k))];
   const pairs: [string, string][] = [];
@@ -82,10 +115,46 @@ function renderRecord(record: Json, order: readonly string[]): string {
     const value = record[key];
     if (value === undefined) continue;
     if (isRecord(value)) {
-      for (const [sub, v] of Object.entries(value)) if (v !== undefined) pairs.push([`${key}.${sub}`, text(v)]);
-    } else pairs.push([key, text(value)]);
+      for (const [sub, v] of Object.entries(value)) if (v !== undefined && !isTable(v)) pairs.push([`${key}.${sub}`, text(v)]);
+    } else if (!isTable(value)) pairs.push([key, text(value)]);
   }
   return fields(pairs);
+}
+
+/** An array of objects: shown as a table of its own, not squeezed into one `key: value` line. */
+function isTable(v: unknown): v is Json[] {
+  return Array.isArray(v) && v.length > 0 && v.every(isRecord);
+}
+
+/** A peering's fields, then its data plane per bridge on this host, then per host (gossip). */
+function renderPeering(p: Json): string {
+  let out = renderRecord(p, PEERING_ORDER);
+  const dataplane = isRecord(p.dataplane) ? p.dataplane : {};
+  if (isTable(dataplane.bridges)) {
+    out += '\n' + table(
+      ['BRIDGE', 'PATCH PORT', 'PEER PATCH PORT', 'COOKIE', 'FLOWS'],
+      dataplane.bridges.map((b) => [text(b.bridge), text(b.patchPort), text(b.peerPatchPort), text(b.cookie), text(b.flows)]),
+    );
+  }
+  if (isTable(p.hosts)) {
+    out += '\n' + table(
+      ['HOST', 'STATE', 'FLOWS', 'REPORTED', 'ERROR'],
+      p.hosts.map((h) => [text(h.nodeId), text(h.state), text(h.flows), text(h.at), text(h.error)]),
+    );
+  }
+  return out;
+}
+
+/** `peering flows`: each bridge's flows, one a line, under the bridge's name. */
+function renderFlows(r: Json): string {
+  const bridges = Array.isArray(r.bridges) ? r.bridges.filter(isRecord) : [];
+  if (bridges.length === 0) return `no flows of ${text(r.id)} on this host\n`;
+  return bridges
+    .map((b) => {
+      const flows = Array.isArray(b.flows) ? b.flows.map(text) : [];
+      return `${text(b.bridge)}: ${count(flows.length, 'flow')}\n${flows.map((f) => `  ${f}\n`).join('')}`;
+    })
+    .join('');
 }
 
 function fields(pairs: readonly (readonly [string, string])[]): string {
@@ -93,9 +162,14 @@ function fields(pairs: readonly (readonly [string, string])[]): string {
   return pairs.map(([k, v]) => `${(k + ':').padEnd(width)} ${v}`).join('\n') + '\n';
 }
 
+/** reconcile.run: the changes per bridge (dry run or --verbose), then the totals. Errors go to stderr (run.ts). */
 function renderReconcile(r: Json, dryRun: boolean): string {
+  if (r.ovs === 'disabled') return 'OVS is disabled on this host (no-op mode): nothing to reconcile\n';
   const errors = Array.isArray(r.errors) ? r.errors : [];
   const bridges = Array.isArray(r.bridges) ? r.bridges : [];
+  let out = dryRun ? 'dry run: nothing was changed\n' : '';
+  if (r.ovs === 'unavailable') out += 'OVS is unavailable on this host: nothing could be checked\n';
+  for (const c of Array.isArray(r.changes) ? r.changes.filter(isRecord) : []) out += renderChanges(c, dryRun);
   const pairs: [string, string][] = [
     ['bridges', bridges.length === 0 ? 'none' : text(bridges)],
     [dryRun ? 'to add' : 'added', text(r.added)],
@@ -104,57 +178,138 @@ function renderReconcile(r: Json, dryRun: boolean): string {
     ['duration', typeof r.durationMs === 'number' ? `${Math.round(r.durationMs)} ms` : text(r.durationMs)],
     ['errors', String(errors.length)],
   ];
-  const details = errors.map((e) => (isRecord(e) ? `  ${text(e.bridge)}: ${text(e.error)}` : `  ${text(e)}`));
-  return (dryRun ? 'dry run: nothing was changed\n' : '') + fields(pairs) + details.map((d) => d + '\n').join('');
+  return out + fields(pairs);
 }
 
-/** The status fields an operator looks at first, in this order; anything else the daemon adds follows. */
-function renderStatus(s: Json): string {
-  const pairs: [string, string][] = [];
-  const rest = { ...s };
-  const take = (key: string): unknown => {
-    const value = rest[key];
-    delete rest[key];
-    return value;
-  };
-  const add = (label: string, value: unknown): void => {
-    if (value !== undefined) pairs.push([label, isRecord(value) ? summary(value) : text(value)]);
-  };
-  add('version', take('version'));
-  add('node', take('nodeId'));
-  const uptime = take('uptimeSeconds') ?? take('uptime');
-  add('uptime', typeof uptime === 'number' ? duration(uptime) : uptime);
-  add('store', take('store'));
-  const ovs = take('ovs');
-  if (isRecord(ovs)) {
-    // The state leads: it is what an operator checks first.
-    const { state, reason, ...details } = ovs;
-    add('ovs', [text(state), reason ? `(${text(reason)})` : '', summary(details)].filter(Boolean).join(' '));
-  } else add('ovs', ovs);
-  add('gossip', take('gossip'));
-  const counts = take('counts');
-  if (isRecord(counts)) {
-    // Zero counts are noise in a summary (`peerings: active=3`, not six statuses).
-    for (const [k, v] of Object.entries(counts)) add(k, isRecord(v) ? summary(withoutZeros(v)) || '0' : v);
+/**
+ * One bridge's changes, diff-style: `+`/`-` then what. Each flow text is what the daemon gives,
+ * pasteable into `ovs-ofctl add-flow BRIDGE '<flow>'` or `ovs-ofctl --strict del-flows BRIDGE '<flow>'`.
+ */
+function renderChanges(c: Json, dryRun: boolean): string {
+  const list = (v: unknown): string[] => (Array.isArray(v) ? v.map(text) : []);
+  const [addFlows, removeFlows, addPorts, removePorts] = [list(c.addFlows), list(c.removeFlows), list(c.addPorts), list(c.removePorts)];
+  const verb = dryRun ? ['to add', 'to remove'] : ['added', 'removed'];
+  const parts = [
+    addFlows.length > 0 && `${count(addFlows.length, 'flow')} ${verb[0]}`,
+    removeFlows.length > 0 && `${count(removeFlows.length, 'flow')} ${verb[1]}`,
+    addPorts.length > 0 && `${count(addPorts.length, 'port')} ${verb[0]}`,
+    removePorts.length > 0 && `${count(removePorts.length, 'port')} ${verb[1]}`,
+  ].filter(Boolean);
+  const lines = [
+    ...addPorts.map((p) => `  + port ${p}`),
+    ...removePorts.map((p) => `  - port ${p}`),
+    ...addFlows.map((f) => `  + flow ${f}`),
+    ...removeFlows.map((f) => `  - flow ${f}`),
+  ];
+  return `${text(c.bridge)}: ${parts.length === 0 ? 'in sync' : parts.join(', ')}\n${lines.map((l) => l + '\n').join('')}`;
+}
+
+/**
+ * `status` for people: a first line that says at a glance whether all is well (like
+ * `systemctl status`), then one short section per part. Internal counters (journal seq,
+ * generations, syncs) stay in `--json`.
+ */
+export function renderStatus(s: Json, ctx: RenderContext): string {
+  const { style } = ctx;
+  const store = isRecord(s.store) ? s.store : {};
+  const ovs = isRecord(s.ovs) ? s.ovs : {};
+  const gossip = isRecord(s.gossip) ? s.gossip : {};
+  const counts = isRecord(s.counts) ? s.counts : {};
+  const peerings = isRecord(counts.peerings) ? counts.peerings : {};
+  const bridges = Array.isArray(ovs.bridges) ? ovs.bridges.map(text) : [];
+  const peers = Array.isArray(gossip.peers) ? gossip.peers.filter(isRecord) : [];
+  const connected = peers.filter((p) => p.connected === true).length;
+
+  const storeFailed = store.state === 'failed';
+  const ovsDown = ovs.state === 'unavailable';
+  const gossipOn = gossip.enabled === true;
+  const [word, tone] = storeFailed ? ['failing', style.bad] : ovsDown || (gossipOn && connected < peers.length) ? ['degraded', style.warn] : ['serving', style.ok];
+  const ovsHead =
+    ovs.state === 'enabled' ? `OVS ${count(bridges.length, 'bridge')}`
+    : ovs.state === 'disabled' ? 'OVS disabled (no-op mode)'
+    : ovsDown ? style.warn('OVS unavailable')
+    : `OVS ${text(ovs.state)}`;
+  const active = typeof peerings.active === 'number' ? peerings.active : 0;
+  const head = [
+    `${tone('●')} ${tone(word)}`,
+    ovsHead,
+    `${count(active, 'peering')} active`,
+    storeFailed ? style.bad('store failed') : `store ${count(num(store.records), 'record')}`,
+    gossipOn ? `gossip ${connected}/${peers.length} peers` : 'gossip off',
+  ].join(' · ');
+
+  const sections: [string, string[]][] = [];
+  const uptime = typeof s.uptimeSeconds === 'number' ? `, up ${duration(s.uptimeSeconds)}` : '';
+  sections.push(['Daemon', [`vpc-peerd ${text(s.version)} on ${text(s.nodeId)}${uptime}${s.startedAt ? ` (since ${text(s.startedAt)})` : ''}`]]);
+
+  const storeLines = [`${text(store.path)}: ${storeFailed ? style.bad('failed, every write is refused') : text(store.state)}, ${count(num(store.records), 'record')}`];
+  storeLines.push(`last write ${when(store.lastWriteAt, ctx.now)}`);
+  sections.push(['Store', storeLines]);
+
+  const ovsLines: string[] = [];
+  const reason = ovs.reason ? ` (${text(ovs.reason)})` : '';
+  ovsLines.push(`${ovsDown ? style.warn('unavailable') : text(ovs.state)}${reason}${bridges.length > 0 ? `: bridges ${bridges.join(', ')}` : ''}`);
+  if (ovs.state !== 'disabled') {
+    const took = typeof ovs.lastReconcileDurationMs === 'number' ? ` in ${Math.round(ovs.lastReconcileDurationMs)} ms` : '';
+    ovsLines.push(`last reconcile ${when(ovs.lastReconcileAt, ctx.now)}${took}; drift repaired ${count(num(ovs.driftRepaired), 'time')}`);
+    const behind = num(ovs.desiredGeneration) - num(ovs.appliedGeneration);
+    if (behind > 0) ovsLines.push(style.warn(`catching up: ${count(behind, 'change')} not yet on OVS`));
+    if (num(ovs.restartsDetected) > 0) ovsLines.push(`ovs-vswitchd restarts seen: ${num(ovs.restartsDetected)} (flows re-installed each time)`);
+    const perBridge = isRecord(ovs.perBridge) ? ovs.perBridge : {};
+    for (const [bridge, b] of Object.entries(perBridge)) {
+      if (isRecord(b) && b.error) ovsLines.push(style.bad(`${bridge}: ${text(b.error)}`));
+    }
+    // The last error is often one of the bridge errors above, word for word.
+    const lastError = text(ovs.lastError);
+    if (ovs.lastError && !ovsLines.some((l) => l.includes(lastError))) ovsLines.push(style.bad(`last error: ${lastError}`));
   }
-  else add('counts', counts);
-  for (const [k, v] of Object.entries(rest)) add(k, v);
-  return fields(pairs);
-}
+  sections.push(['OVS', ovsLines]);
 
-/** `k=v` pairs of an object's members (one level of nesting as `a.b`), nulls left out for brevity. */
-function summary(obj: Json, prefix = ''): string {
-  const parts: string[] = [];
-  for (const [k, v] of Object.entries(obj)) {
-    if (v === null || v === undefined) continue;
-    if (isRecord(v) && prefix === '') parts.push(summary(v, `${k}.`));
-    else parts.push(`${prefix}${k}=${Array.isArray(v) && v.some(isRecord) ? String(v.length) : text(v)}`);
+  const gossipLines = gossipOn
+    ? [`${connected} of ${count(peers.length, 'peer')} connected`, ...peers.map((p) => `${text(p.nodeId ?? p.id ?? p.url)}: ${p.connected === true ? 'connected' : style.warn('not connected')}, last sync ${when(p.lastSyncAt, ctx.now)}`)]
+    : ['off'];
+  sections.push(['Gossip', gossipLines]);
+
+  const byStatus = Object.entries(peerings).filter(([, n]) => n !== 0).map(([k, n]) => `${text(n)} ${k}`);
+  sections.push(['Records', [`${count(num(counts.vpcs), 'VPC')}; peerings: ${byStatus.length === 0 ? 'none' : byStatus.join(', ')}`]]);
+
+  // Sections another part of the daemon adds later: their scalar fields, never raw JSON.
+  const known = new Set(['version', 'nodeId', 'startedAt', 'uptimeSeconds', 'store', 'ovs', 'gossip', 'counts']);
+  for (const [key, value] of Object.entries(s)) {
+    if (known.has(key)) continue;
+    const line = isRecord(value) ? scalars(value) : text(value);
+    if (line !== '') sections.push([key, [line]]);
   }
-  return parts.filter(Boolean).join(' ');
+
+  const width = Math.max(...sections.map(([label]) => label.length)) + 2;
+  const body = sections.flatMap(([label, lines]) => lines.map((l, i) => `${(i === 0 ? label : '').padEnd(width)}${l}`));
+  return `${head}\n\n${body.join('\n')}\n`;
 }
 
-function withoutZeros(obj: Json): Json {
-  return Object.fromEntries(Object.entries(obj).filter(([, v]) => v !== 0));
+/** `k v, k v` of an object's scalar members. */
+function scalars(obj: Json): string {
+  return Object.entries(obj)
+    .filter(([, v]) => v !== null && (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean'))
+    .map(([k, v]) => `${k} ${text(v)}`)
+    .join(', ');
+}
+
+/** An ISO time with how long ago it was, or "never". */
+function when(v: unknown, now: Date): string {
+  if (typeof v !== 'string' || v === '') return 'never';
+  const at = Date.parse(v);
+  if (Number.isNaN(at)) return v;
+  const ago = Math.max(0, (now.getTime() - at) / 1000);
+  return `${v} (${duration(ago)} ago)`;
+}
+
+function num(v: unknown): number {
+  return typeof v === 'number' && Number.isFinite(v) ? v : 0;
+}
+
+/** `1 bridge`, `4,210 records`. */
+function count(n: number, noun: string): string {
+  return `${n.toLocaleString('en-US')} ${noun}${n === 1 ? '' : 's'}`;
 }
 
 /** One cell or value: '-' for absent, arrays comma-joined, objects as JSON. */
@@ -178,6 +333,6 @@ function duration(seconds: number): string {
   return first === -1 ? '0s' : parts.slice(first).map(([n, u]) => `${n}${u}`).join(' ');
 }
 
-function isRecord(v: unknown): v is Json {
+export function isRecord(v: unknown): v is Json {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

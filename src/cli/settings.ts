@@ -6,10 +6,10 @@ import { ConfigError } from '../config/config-error.js';
 import { loadConfig } from '../config/load.js';
 import type { GlobalOptions } from './commands.js';
 
-const DEFAULT_SOCKET = '/run/vpc-peerd/vpc-peerd.sock';
+export const DEFAULT_SOCKET = '/run/vpc-peerd/vpc-peerd.sock';
 const DEFAULT_TOKEN_FILE = '/run/vpc-peerd/admin.token';
 
-/** A failure to prepare the call (unreadable config or token file): exit 1 with the message. */
+/** A failure to prepare the call (unreadable config or token file): a local problem, exit 3. */
 export class SetupError extends Error {
   constructor(message: string) {
     super(message);
@@ -17,9 +17,15 @@ export class SetupError extends Error {
   }
 }
 
+/** Where the socket path came from, for the hint when nothing answers there. */
+export type SocketSource = 'flag' | 'config' | 'env' | 'default';
+
 export interface Settings {
   readonly socketPath: string;
+  readonly socketSource: SocketSource;
   readonly token: string | undefined;
+  /** The file the token was read from; undefined when it came from --token or no file gave one. */
+  readonly tokenFile: string | undefined;
   /** Why the default token file gave no token; shown if the daemon then asks for one. */
   readonly tokenNote: string | undefined;
 }
@@ -31,12 +37,18 @@ interface ConfigPaths {
 
 export async function resolveSettings(globals: GlobalOptions, env: Readonly<Record<string, string | undefined>>): Promise<Settings> {
   const config = globals.config === undefined ? {} : await readConfigPaths(globals.config);
-  const socketPath = globals.socket ?? config.socketPath ?? nonEmpty(env.VPC_PEERCTL_SOCKET) ?? DEFAULT_SOCKET;
+  const envSocket = nonEmpty(env.VPC_PEERCTL_SOCKET);
+  const [socketPath, socketSource]: [string, SocketSource] =
+    globals.socket !== undefined ? [globals.socket, 'flag']
+    : config.socketPath !== undefined ? [config.socketPath, 'config']
+    : envSocket !== undefined ? [envSocket, 'env']
+    : [DEFAULT_SOCKET, 'default'];
+  const socket = { socketPath, socketSource };
 
-  if (globals.token !== undefined) return { socketPath, token: globals.token, tokenNote: undefined };
+  if (globals.token !== undefined) return { ...socket, token: globals.token, tokenFile: undefined, tokenNote: undefined };
   if (globals.tokenFile !== undefined) {
     try {
-      return { socketPath, token: await readToken(globals.tokenFile), tokenNote: undefined };
+      return { ...socket, token: await readToken(globals.tokenFile), tokenFile: globals.tokenFile, tokenNote: undefined };
     } catch (err) {
       throw new SetupError(`cannot read token file ${globals.tokenFile}: ${messageOf(err)}`);
     }
@@ -45,9 +57,9 @@ export async function resolveSettings(globals: GlobalOptions, env: Readonly<Reco
   const file = config.adminTokenFile ?? DEFAULT_TOKEN_FILE;
   try {
     const token = await readToken(file);
-    return { socketPath, token, tokenNote: token === undefined ? `token file ${file} is empty` : undefined };
+    return { ...socket, token, tokenFile: token === undefined ? undefined : file, tokenNote: token === undefined ? `token file ${file} is empty` : undefined };
   } catch (err) {
-    return { socketPath, token: undefined, tokenNote: `cannot read token file ${file}: ${messageOf(err)}` };
+    return { ...socket, token: undefined, tokenFile: undefined, tokenNote: `cannot read token file ${file}: ${messageOf(err)}` };
   }
 }
 

@@ -3,17 +3,22 @@
 import { invalidParams } from '../errors.js';
 import { BRIDGE_PATTERN, ID_PATTERN, MAX_NAME_LENGTH } from './types.js';
 
+/** ID_PATTERN in words, for every message about an id (the RPC schema's too). */
+export const ID_RULE = "1 to 63 lowercase letters, digits and '-', starting with a letter or digit";
+/** BRIDGE_PATTERN in words. */
+export const BRIDGE_RULE = "1 to 15 letters, digits, '_' and '-'";
+
 /** Throws INVALID_PARAMS unless `value` matches the VPC/tenant id pattern. */
 export function requireId(field: string, value: string): void {
   if (!ID_PATTERN.test(value)) {
-    throw invalidParams(field, `${field} "${value}" is not a valid id: use 1 to 63 lowercase letters, digits and dashes, not starting with a dash.`);
+    throw invalidParams(field, `${field} "${value}" is not a valid id: use ${ID_RULE}.`);
   }
 }
 
 /** Throws INVALID_PARAMS unless `value` is a valid OVS bridge name. */
 export function requireBridge(field: string, value: string): void {
   if (!BRIDGE_PATTERN.test(value)) {
-    throw invalidParams(field, `${field} "${value}" is not a valid bridge name: use 1 to 15 letters, digits, "_" and "-".`);
+    throw invalidParams(field, `${field} "${value}" is not a valid bridge name: use ${BRIDGE_RULE}.`);
   }
 }
 

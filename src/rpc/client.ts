@@ -48,6 +48,8 @@ export interface ClientOptions {
   readonly timeoutMs?: number;
   /** The longest reply line accepted. Default 64 MiB (a list of every record is one line). */
   readonly maxLineBytes?: number;
+  /** Sees every line sent and received, without its newline (vpc-peerctl --verbose). */
+  readonly onLine?: (direction: 'send' | 'receive', line: string) => void;
 }
 
 export interface RpcClient {
@@ -109,6 +111,7 @@ export async function connectClient(path: string, opts: ClientOptions = {}): Pro
         fail(new RpcTransportError('bad-reply', `the daemon sent an unreadable reply (${frame.kind})`));
         return;
       }
+      opts.onLine?.('receive', frame.text);
       let parsed: unknown;
       try {
         parsed = JSON.parse(frame.text);
@@ -139,6 +142,7 @@ export async function connectClient(path: string, opts: ClientOptions = {}): Pro
             }, timeoutMs)
           : undefined;
       pending.set(id, { resolve, reject, timer });
+      opts.onLine?.('send', line.slice(0, -1));
       socket.write(line);
     });
   }

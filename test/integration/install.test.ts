@@ -50,7 +50,7 @@ t.test('install twice, run, verify, uninstall', async (t) => {
   t.equal(first.code, 0, first.output);
   t.match(first.output, /systemctl not called/);
   const once = tree(root);
-  for (const path of ['usr/bin/vpc-peerd', 'usr/bin/vpc-peerctl', 'etc/vpc-peerd/config.json', 'etc/systemd/system/vpc-peerd.service', 'usr/lib/vpc-peerd/dist/src/main.js', 'usr/lib/vpc-peerd/node_modules/unix-dgram/build/Release/unix_dgram.node']) {
+  for (const path of ['usr/bin/vpc-peerd', 'usr/bin/vpc-peerctl', 'etc/vpc-peerd/config.json', 'etc/systemd/system/vpc-peerd.service', 'usr/lib/vpc-peerd/dist/src/main.js', 'usr/lib/vpc-peerd/node_modules/unix-dgram/build/Release/unix_dgram.node', 'usr/share/bash-completion/completions/vpc-peerctl', 'usr/share/zsh/vendor-completions/_vpc-peerctl', 'usr/share/man/man1/vpc-peerctl.1.gz']) {
     t.ok(once.some((line) => line.startsWith(`${path} `)), path);
   }
   t.notOk(once.some((line) => /node_modules\/(tap|typescript|eslint)\b/.test(line)), 'no dev dependencies');
@@ -89,12 +89,31 @@ t.test('install twice, run, verify, uninstall', async (t) => {
     t.equal(await code, 0);
   });
 
+  t.test('the installed vpc-peerctl runs; its man page and completion work', async (t) => {
+    const ctl = join(root, 'usr/lib/vpc-peerd/dist/src/cli/main.js');
+    const version = await new Promise<{ code: number | null; out: string }>((resolve) => {
+      execFile(process.execPath, [ctl, '--version'], (err, out) => resolve({ code: err ? -1 : 0, out }));
+    });
+    t.same(version, { code: 0, out: `${JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')).version as string}\n` });
+    const man = await new Promise<{ code: number; out: string; err: string }>((resolve) => {
+      execFile('man', ['--warnings', '-l', join(root, 'usr/share/man/man1/vpc-peerctl.1.gz')], { env: { ...process.env, MANWIDTH: '80' } }, (err, out, errOut) =>
+        resolve({ code: err ? -1 : 0, out, err: errOut }),
+      );
+    });
+    t.same([man.code, man.err], [0, ''], 'man -l renders it without warnings');
+    t.match(man.out, /^VPC-PEERCTL\(1\)/);
+    const bash = await new Promise<number>((resolve) => {
+      execFile('bash', ['-n', join(root, 'usr/share/bash-completion/completions/vpc-peerctl')], (err) => resolve(err ? -1 : 0));
+    });
+    t.equal(bash, 0, 'the bash completion parses');
+  });
+
   t.test('uninstall keeps the config and the state; --purge removes them', async (t) => {
     mkdirSync(join(root, 'var/lib/vpc-peerd'), { recursive: true });
     writeFileSync(join(root, 'var/lib/vpc-peerd/state.json'), '{}');
     const removed = await run('uninstall.sh', ['--root', root]);
     t.equal(removed.code, 0, removed.output);
-    for (const gone of ['usr/lib/vpc-peerd', 'usr/bin/vpc-peerd', 'usr/bin/vpc-peerctl', 'etc/systemd/system/vpc-peerd.service']) {
+    for (const gone of ['usr/lib/vpc-peerd', 'usr/bin/vpc-peerd', 'usr/bin/vpc-peerctl', 'etc/systemd/system/vpc-peerd.service', 'usr/share/man/man1/vpc-peerctl.1.gz', 'usr/share/bash-completion/completions/vpc-peerctl']) {
       t.notOk(existsSync(join(root, gone)), `${gone} removed`);
     }
     t.ok(existsSync(config), 'config kept');

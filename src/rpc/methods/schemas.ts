@@ -10,15 +10,16 @@ import {
   PEERING_ID_PATTERN,
   PeeringStatuses,
 } from '../../domain/types.js';
+import { BRIDGE_RULE, ID_RULE } from '../../domain/validate.js';
 
-export const VpcId = z.string().regex(ID_PATTERN, 'must match ^[a-z0-9][a-z0-9-]{0,62}$');
-export const TenantId = z.string().regex(ID_PATTERN, 'must match ^[a-z0-9][a-z0-9-]{0,62}$');
+export const VpcId = z.string().regex(ID_PATTERN, `must be ${ID_RULE}`);
+export const TenantId = z.string().regex(ID_PATTERN, `must be ${ID_RULE}`);
 export const PeeringId = z.string().regex(PEERING_ID_PATTERN, 'must be pcx- followed by 17 lowercase hex digits');
-export const Bridge = z.string().regex(BRIDGE_PATTERN, 'must match ^[A-Za-z0-9_-]{1,15}$');
-export const Name = z.string().max(MAX_NAME_LENGTH);
+export const Bridge = z.string().regex(BRIDGE_PATTERN, `must be ${BRIDGE_RULE}`);
+export const Name = z.string().max(MAX_NAME_LENGTH, `must be at most ${MAX_NAME_LENGTH} characters`);
 // Length-capped so a huge string never reaches the parser; the domain parses and re-prints it.
-export const Cidr = z.string().min(1).max(64);
-export const Cidrs = z.array(Cidr).min(1).max(MAX_CIDRS_PER_VPC);
+export const Cidr = z.string().min(1, 'must be a CIDR such as 10.0.0.0/16').max(64, 'is too long for a CIDR');
+export const Cidrs = z.array(Cidr).min(1, 'must list at least one CIDR').max(MAX_CIDRS_PER_VPC, `must list at most ${MAX_CIDRS_PER_VPC} CIDRs`);
 export const Status = z.enum(PeeringStatuses);
 const Timestamp = z.string().describe('ISO-8601 UTC');
 
