@@ -162,7 +162,7 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
       now,
       onReconciled: (durationMs) => metrics.observeReconcile(durationMs),
     });
-    const unsubscribe = store.onCommit((mutations) => dataplane.onCommit(mutations));
+    const unsubscribe = store.onCommit((mutations, seq) => dataplane.onCommit(mutations, seq));
     dataplane.start();
     reconcileLoop = dataplane.loop;
     log.info('data plane: Open vSwitch', { rundir: config.ovs.rundir, cookie: `0x${config.ovs.cookie.toString(16)}` });

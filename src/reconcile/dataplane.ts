@@ -4,39 +4,67 @@
 import type { Peering } from '../domain/types.js';
 
 export type OvsState = 'enabled' | 'disabled' | 'unavailable';
-export type PeeringDataplaneState = 'programmed' | 'not-local' | 'pending' | 'error' | 'disabled';
+/**
+ * SPEC §5: `programmed` = verified on this host by the last pass that reached OVS; `inactive` = a
+ * peering that is not active, none of whose flows remain here (`pending` while some do); `error`
+ * carries `reason` (OVS_UNAVAILABLE with OVS unreachable).
+ */
+export type PeeringDataplaneState = 'programmed' | 'not-local' | 'pending' | 'inactive' | 'error' | 'disabled';
 
 export interface OvsStatus {
   readonly state: OvsState;
   /** Why OVS is disabled or unavailable, for operators. */
   readonly reason: string | null;
   readonly bridges: readonly string[];
+  /** When the last pass that reached OVS and completed ended (per-bridge failures are in perBridge). */
   readonly lastReconcileAt: string | null;
+  /** When the last pass ended, whatever its outcome. */
+  readonly lastAttemptAt: string | null;
   readonly lastReconcileDurationMs: number | null;
   readonly driftRepaired: number;
   readonly lastError: string | null;
   /** Data-plane changes asked for by the store, and how many of them are on the wire. */
   readonly desiredGeneration: number;
   readonly appliedGeneration: number;
-  /** Times a bridge was found without our canary flow: its flows were lost (vswitchd restart). */
+  /**
+   * Restarts of ovs-vswitchd seen (its pid changed; without a readable pid, passes that found
+   * bridges without our canary flow): one restart counts once, however many bridges it wiped.
+   */
   readonly restartsDetected: number;
   readonly perBridge: Readonly<Record<string, BridgeStatus>>;
 }
 
+/** The last pass that looked at one bridge. */
 export interface BridgeStatus {
   readonly ok: boolean;
+  /** When that pass looked at it (successful or not). */
   readonly at: string;
   readonly durationMs: number;
   readonly added: number;
   readonly removed: number;
   readonly error: string | null;
+  /** UPPER_SNAKE with `error`: OVS_UNAVAILABLE, OVS_COMMAND_FAILED, FLOWS_DO_NOT_CONVERGE. */
+  readonly reason: string | null;
+  /** When a pass last reconciled it successfully. */
+  readonly lastReconciledAt: string | null;
+  /** When a bridge in error is looked at again (backoff), or null. */
+  readonly retryAt: string | null;
+  /** Times it was found without our canary flow (its flows were lost). */
+  readonly flowsLost: number;
+  /** Times its flows were found not to converge (FLOWS_DO_NOT_CONVERGE). */
+  readonly flowsDoNotConverge: number;
 }
 
 export interface PeeringDataplane {
   readonly state: PeeringDataplaneState;
   readonly flows: number;
+  /** Moves only on passes that reached OVS and succeeded on the peering's bridges. */
   readonly lastReconciledAt: string | null;
+  /** The last pass, successful or not. */
+  readonly lastAttemptAt: string | null;
   readonly error?: string;
+  /** UPPER_SNAKE, with `error`: OVS_UNAVAILABLE, FLOWS_DO_NOT_CONVERGE, ... (docs/errors.md). */
+  readonly reason?: string;
 }
 
 export interface ReconcileRequest {
@@ -50,7 +78,8 @@ export interface ReconcileResult {
   readonly removed: number;
   readonly unchanged: number;
   readonly durationMs: number;
-  readonly errors: readonly { readonly bridge: string; readonly error: string }[];
+  /** `reason` UPPER_SNAKE (docs/errors.md); bridge `*` for a failure of the whole pass. */
+  readonly errors: readonly { readonly bridge: string; readonly reason: string; readonly error: string }[];
 }
 
 export interface Dataplane {
@@ -67,6 +96,7 @@ export function createDisabledDataplane(reason: string): Dataplane {
       reason,
       bridges: [],
       lastReconcileAt: null,
+      lastAttemptAt: null,
       lastReconcileDurationMs: null,
       driftRepaired: 0,
       lastError: null,
@@ -75,7 +105,7 @@ export function createDisabledDataplane(reason: string): Dataplane {
       restartsDetected: 0,
       perBridge: {},
     }),
-    peering: () => ({ state: 'disabled', flows: 0, lastReconciledAt: null }),
+    peering: () => ({ state: 'disabled', flows: 0, lastReconciledAt: null, lastAttemptAt: null }),
     reconcile: () =>
       Promise.resolve({ bridges: [], added: 0, removed: 0, unchanged: 0, durationMs: 0, errors: [] }),
     close: () => Promise.resolve(),
