@@ -47,8 +47,11 @@ export function createDaemonMetrics(sources: MetricsSources): DaemonMetrics {
   registry.collected('vpc_peerd_drift_repaired_flows_total', 'Flows added or removed to repair drift: changes made to our flows by someone else, or lost by OVS.', 'counter', () =>
     one(sources.ovs()?.driftRepaired),
   );
-  registry.collected('vpc_peerd_ovs_restarts_detected_total', 'Times a bridge was found without our canary flow (its flows were lost, e.g. ovs-vswitchd restarted).', 'counter', () =>
+  registry.collected('vpc_peerd_ovs_restarts_detected_total', 'Restarts of ovs-vswitchd seen (each counted once, however many bridges lost their flows).', 'counter', () =>
     one(sources.ovs()?.restartsDetected),
+  );
+  registry.collected('vpc_peerd_flows_do_not_converge_total', 'Times a bridge\'s flows were found not to converge (the same diff after repeated repairs: FLOWS_DO_NOT_CONVERGE).', 'counter', () =>
+    Object.entries(sources.ovs()?.perBridge ?? {}).map(([bridge, b]) => ({ labels: { bridge }, value: b.flowsDoNotConverge })),
   );
   registry.collected('vpc_peerd_ovs_state', 'The data plane state: 1 for the current one of enabled, disabled (no-op mode), unavailable.', 'gauge', () => {
     const state = sources.ovs()?.state;
