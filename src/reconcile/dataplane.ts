@@ -4,6 +4,20 @@
 import type { Peering } from '../domain/types.js';
 
 export type OvsState = 'enabled' | 'disabled' | 'unavailable';
+
+/** The UPPER_SNAKE `reason`s the data plane gives beside an `error` (docs/errors.md, "Data-plane reasons"). */
+export const DataplaneReasons = [
+  'OVS_UNAVAILABLE',
+  'OVS_COMMAND_FAILED',
+  'FLOWS_DO_NOT_CONVERGE',
+  'RECONCILE_DEADLINE_EXCEEDED',
+  'PEERING_ID_CLASH',
+  'VPC_NOT_KNOWN',
+  'SAME_BRIDGE',
+  'STEERING_CLASH',
+  'PATCH_PORT_FAILED',
+] as const;
+export type DataplaneReason = (typeof DataplaneReasons)[number];
 /**
  * SPEC §5: `programmed` = verified on this host by the last pass that reached OVS; `inactive` = a
  * peering that is not active, none of whose flows remain here (`pending` while some do); `error`
@@ -43,8 +57,8 @@ export interface BridgeStatus {
   readonly added: number;
   readonly removed: number;
   readonly error: string | null;
-  /** UPPER_SNAKE with `error`: OVS_UNAVAILABLE, OVS_COMMAND_FAILED, FLOWS_DO_NOT_CONVERGE. */
-  readonly reason: string | null;
+  /** With `error`: OVS_UNAVAILABLE, OVS_COMMAND_FAILED or FLOWS_DO_NOT_CONVERGE. */
+  readonly reason: DataplaneReason | null;
   /** When a pass last reconciled it successfully. */
   readonly lastReconciledAt: string | null;
   /** When a bridge in error is looked at again (backoff), or null. */
@@ -63,8 +77,8 @@ export interface PeeringDataplane {
   /** The last pass, successful or not. */
   readonly lastAttemptAt: string | null;
   readonly error?: string;
-  /** UPPER_SNAKE, with `error`: OVS_UNAVAILABLE, FLOWS_DO_NOT_CONVERGE, ... (docs/errors.md). */
-  readonly reason?: string;
+  /** With `error`: OVS_UNAVAILABLE, FLOWS_DO_NOT_CONVERGE, ... */
+  readonly reason?: DataplaneReason;
 }
 
 export interface ReconcileRequest {
@@ -78,8 +92,8 @@ export interface ReconcileResult {
   readonly removed: number;
   readonly unchanged: number;
   readonly durationMs: number;
-  /** `reason` UPPER_SNAKE (docs/errors.md); bridge `*` for a failure of the whole pass. */
-  readonly errors: readonly { readonly bridge: string; readonly reason: string; readonly error: string }[];
+  /** Bridge `*` for a failure of the whole pass. */
+  readonly errors: readonly { readonly bridge: string; readonly reason: DataplaneReason; readonly error: string }[];
 }
 
 export interface Dataplane {

@@ -22,6 +22,7 @@ import type { StateView } from '../domain/state-index.js';
 import { PEERING_ID_PATTERN, type Peering, type Vpc } from '../domain/types.js';
 import { type Flow, canonicalActions, canonicalBlock, matchTemplate } from '../ovs/flow.js';
 import type { Topology } from '../ovs/topology-parser.js';
+import type { DataplaneReason } from './dataplane.js';
 
 /** One patch pair: `port` on `bridge` (requester side) ↔ `peerPort` on `peerBridge` (accepter side). */
 export interface DesiredPort {
@@ -48,8 +49,8 @@ export interface DesiredPeering {
   /** [requester bridge, accepter bridge], when both VPCs are known. */
   readonly bridges: readonly string[];
   readonly error?: string;
-  /** With `error`: PEERING_ID_CLASH, VPC_NOT_KNOWN, SAME_BRIDGE, STEERING_CLASH or PATCH_PORT_FAILED (docs/errors.md). */
-  readonly reason?: string;
+  /** With `error`: PEERING_ID_CLASH, VPC_NOT_KNOWN, SAME_BRIDGE, STEERING_CLASH or PATCH_PORT_FAILED. */
+  readonly reason?: DataplaneReason;
 }
 
 export interface Desired {
@@ -319,7 +320,7 @@ export function computeDesired(input: DesiredInput): Desired {
   const bridgeFlows = new Map<string, Flow[]>();
 
   for (const p of active) {
-    const fail = (reason: string, error: string, bridges: readonly string[] = []): void => {
+    const fail = (reason: DataplaneReason, error: string, bridges: readonly string[] = []): void => {
       peerings.set(p.id, { state: 'error', flows: 0, bridges, error, reason });
     };
     if (!PEERING_ID_PATTERN.test(p.id)) {

@@ -348,7 +348,7 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
       const down = err.kind === 'unavailable' || err.kind === 'timeout';
       if (down) state = 'unavailable';
       lastError = err.message;
-      const failure = { bridge: '*', reason: down ? 'OVS_UNAVAILABLE' : 'OVS_COMMAND_FAILED', error: err.message };
+      const failure: PassError = { bridge: '*', reason: down ? 'OVS_UNAVAILABLE' : 'OVS_COMMAND_FAILED', error: err.message };
       // What the last passes found is no longer known to hold: no bridge stays `ok`.
       if (!dryRun) {
         const at = now().toISOString();

@@ -4,7 +4,7 @@ import type { StateView } from '../domain/state-index.js';
 import type { Peering } from '../domain/types.js';
 import type { Flow } from '../ovs/flow.js';
 import type { Topology } from '../ovs/topology-parser.js';
-import type { BridgeStatus, OvsState, PeeringDataplane } from './dataplane.js';
+import type { BridgeStatus, DataplaneReason, OvsState, PeeringDataplane } from './dataplane.js';
 import { type Desired, peeringCookie } from './desired.js';
 
 /** What the last pass that reached a bridge found and did there. */
@@ -82,13 +82,13 @@ export function peeringState(p: Peering, input: ReportInput): PeeringDataplane {
   }
   if (local.some((b) => b === undefined || !topology.bridges.has(b))) return { ...base, state: 'not-local' };
   const d = desired?.peerings.get(p.id);
-  if (d?.state === 'error') return { ...base, state: 'error', reason: d.reason ?? 'PEERING_NOT_PROGRAMMABLE', error: d.error ?? 'unknown' };
+  if (d?.state === 'error') return { ...base, state: 'error', ...(d.reason ? { reason: d.reason } : {}), error: d.error ?? 'unknown' };
   if (failed) return { ...base, ...failure(failed) };
   const current = results.length === local.length && results.every((r) => r.seq >= since);
   return { ...base, state: current && d?.state === 'ready' ? 'programmed' : 'pending' };
 }
 
-function failure(r: BridgeResult): { state: 'error'; reason: string; error: string } {
+function failure(r: BridgeResult): { state: 'error'; reason: DataplaneReason; error: string } {
   return { state: 'error', reason: r.reason ?? 'OVS_COMMAND_FAILED', error: r.error ?? 'unknown' };
 }
 
