@@ -41,7 +41,7 @@ export function createDaemonMetrics(sources: MetricsSources): DaemonMetrics {
   registry.collected('vpc_peerd_reconcile_cycles_total', 'Reconcile cycles run since start (reconcile.run calls excluded).', 'counter', () =>
     one(sources.reconcile()?.cycles),
   );
-  registry.collected('vpc_peerd_reconcile_consecutive_failures', 'Reconcile cycles failed in a row (OVS down or a bridge failing); 0 once one converges.', 'gauge', () =>
+  registry.collected('vpc_peerd_reconcile_consecutive_failures', 'Reconcile cycles failed in a row (OVS not answering; a failing bridge is retried on its own, see status.ovs.perBridge); 0 once one reaches OVS.', 'gauge', () =>
     one(sources.reconcile()?.consecutiveFailures),
   );
   registry.collected('vpc_peerd_drift_repaired_flows_total', 'Flows added or removed to repair drift: changes made to our flows by someone else, or lost by OVS.', 'counter', () =>
