@@ -17,9 +17,10 @@ import { canaryCookie, canaryFlow, computeDesired, type Desired, DesiredCache, i
 import { createConvergenceGuard, REPAIRS_BEFORE_GUARD } from './guard.js';
 import { createInstalledFlows, type Dumped, type FlowSource } from './installed.js';
 import { createReconcileLoop, type ReconcileLoop, type Scope } from './loop.js';
+import { createBridgeRetries } from './retry.js';
 import { BRIDGE_CONCURRENCY, createPass, drain, type Pass, type PassMode, type Prepared, takeDrift, type TopologyRead } from './pass.js';
 import { bundleFor, type FlowPlan, planFlows, plannedTopology, planPorts, type PortPlan, sameOfports, withRequestedOfports } from './plan.js';
-import { type BridgeResult, peeringState } from './report.js';
+import { type BridgeResult, CommitSeqs, peeringState } from './report.js';
 
 export { BRIDGE_CONCURRENCY } from './pass.js';
 
@@ -65,9 +66,6 @@ const MAX_BACKOFF_MS = 250;
  * client's default 30 s timeout, above a pass of the largest host measured (10k peerings).
  */
 export const RECONCILE_RUN_DEADLINE_MS = 20_000;
-/** A bridge whose dump or bundle OVS refused is retried alone, from this delay doubling up to the max. */
-const BRIDGE_MIN_BACKOFF_MS = 250;
-const BRIDGE_MAX_BACKOFF_MS = 30_000;
 /** Flows of each side listed in the one log line of a bridge that does not converge. */
 const LOGGED_FLOWS = 20;
 
@@ -108,10 +106,8 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
   const guard = createConvergenceGuard();
   /** One object, so that an unchanged desired set stays the same objects from pass to pass. */
   const hookFlow = opts.unconvergingBridge === undefined ? null : unconvergingFlow(cookiePrefix);
-  /** Per bridge in error: its retry timer, and how many attempts failed in a row. */
-  const retries = new Map<string, { timer: NodeJS.Timeout | null; failures: number }>();
-  /** Record (`vpc:ID`, `peering:ID`) → seq of the last commit that put it (SPEC §5 `programmed`). */
-  const changedAt = new Map<string, number>();
+  const retries = createBridgeRetries((b) => loop.trigger(b));
+  const commitSeqs = new CommitSeqs();
   let lastDesired: Desired | null = null;
   let lastTopology: Topology | null = null;
   let closed = false;
@@ -458,7 +454,7 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
           want, converged: null, installed: applied ? countByCookie(want) : countByCookie(found), retryAt,
           flowsDoNotConverge: (previous?.flowsDoNotConverge ?? 0) + (verdict.kind === 'tripped' ? 1 : 0),
         });
-        retryBridge(bridge, verdict.retryAt - Date.now());
+        retries.after(bridge, verdict.retryAt - Date.now());
         return { added: applied ? added : 0, removed: applied ? removed : 0, unchanged: plan.unchanged, error: { reason: 'FLOWS_DO_NOT_CONVERGE', error }, lostAll: false };
       }
       if (previous !== undefined && added + removed > 0 && sameFlows(previous.want, want)) {
@@ -469,7 +465,7 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
       const converged = added + removed === 0 ? found : null;
       const counted = steady && previous ? previous.installed : countByCookie(want);
       record({ ok: true, at, added, removed, error: null, reason: null, want, converged, installed: counted, flowsLost: (previous?.flowsLost ?? 0) + (lostAll ? 1 : 0) });
-      bridgeRecovered(bridge);
+      retries.clear(bridge);
       return { added, removed, unchanged: plan.unchanged, error: null, lostAll };
     } catch (err) {
       // A bridge deleted between the topology read and the dump is not an error: it is not here.
@@ -484,7 +480,7 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
       logger.error('reconcile of a bridge failed', { bridge, err: error });
       if (!dryRun) {
         installed.distrust(bridge);
-        const retryAt = bridgeFailed(bridge);
+        const retryAt = new Date(Date.now() + retries.failed(bridge)).toISOString();
         record({ ok: false, at: now().toISOString(), added: 0, removed: 0, error, reason: 'OVS_COMMAND_FAILED', want: [], converged: null, installed: previous?.installed ?? new Map(), retryAt });
       }
       return { added: 0, removed: 0, unchanged: 0, error: { reason: 'OVS_COMMAND_FAILED', error }, lostAll: false };
@@ -496,37 +492,10 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
     return until !== null && until > Date.now();
   }
 
-  /** Asks for a pass of `bridge` in `delayMs` (one timer per bridge: the later ask replaces it). */
-  function retryBridge(bridge: string, delayMs: number): void {
-    const entry = retries.get(bridge) ?? { timer: null, failures: 0 };
-    if (entry.timer) clearTimeout(entry.timer);
-    entry.timer = setTimeout(() => {
-      entry.timer = null;
-      if (!closed) loop.trigger([bridge]);
-    }, Math.max(0, delayMs));
-    entry.timer.unref();
-    retries.set(bridge, entry);
-  }
-
-  /** A dump or bundle of `bridge` failed: retried alone, with backoff. Returns when (ISO-8601). */
-  function bridgeFailed(bridge: string): string {
-    const failures = (retries.get(bridge)?.failures ?? 0) + 1;
-    const delay = Math.min(BRIDGE_MAX_BACKOFF_MS, BRIDGE_MIN_BACKOFF_MS * 2 ** (failures - 1));
-    retryBridge(bridge, delay);
-    (retries.get(bridge) as { failures: number }).failures = failures;
-    return new Date(Date.now() + delay).toISOString();
-  }
-
-  function bridgeRecovered(bridge: string): void {
-    const entry = retries.get(bridge);
-    if (entry?.timer) clearTimeout(entry.timer);
-    retries.delete(bridge);
-  }
-
   function forgetBridge(bridge: string): void {
     bridges.delete(bridge);
     guard.forget(bridge);
-    bridgeRecovered(bridge);
+    retries.clear(bridge);
   }
 
   /**
@@ -548,23 +517,17 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
     start: () => loop.start(),
     onCommit(mutations, seq) {
       stateVersion = seq;
+      commitSeqs.note(mutations, seq);
       const view = opts.view();
       const touched = new Set<string>();
       for (const m of mutations) {
-        if (m.op === 'vpc.put') {
-          touched.add(m.vpc.bridge);
-          changedAt.set(`vpc:${m.vpc.id}`, seq);
-        }
+        if (m.op === 'vpc.put') touched.add(m.vpc.bridge);
         if (m.op === 'peering.put') {
-          changedAt.set(`peering:${m.peering.id}`, seq);
           for (const id of [m.peering.requesterVpcId, m.peering.accepterVpcId]) {
             const vpc = view.getVpc(id);
             if (vpc) touched.add(vpc.bridge);
           }
         }
-        // A deleted VPC has no live peering (VPC_IN_USE); a deleted peering record is reported no more.
-        if (m.op === 'vpc.del') changedAt.delete(`vpc:${m.id}`);
-        if (m.op === 'peering.del') changedAt.delete(`peering:${m.id}`);
       }
       // A deleted record's bridge is unknown by now; the periodic pass cleans up after it.
       if (touched.size === 0) return;
@@ -596,7 +559,7 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
         ovsError: lastAttemptAt === null ? null : lastError,
         lastReconcileAt,
         lastAttemptAt,
-        changedSeq: (q) => Math.max(changedAt.get(`peering:${q.id}`) ?? 0, changedAt.get(`vpc:${q.requesterVpcId}`) ?? 0, changedAt.get(`vpc:${q.accepterVpcId}`) ?? 0),
+        changedSeq: (q) => commitSeqs.of(q),
       }),
     reconcile: (req: ReconcileRequest) => {
       const scope: Scope = req.bridge ? { all: false, bridges: new Set([req.bridge]) } : { all: true };
@@ -614,7 +577,7 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
     },
     async close() {
       closed = true;
-      for (const bridge of [...retries.keys()]) bridgeRecovered(bridge);
+      retries.close();
       await loop.stop();
       await installed.close();
     },

@@ -1,7 +1,7 @@
 // What the data plane tells: the per-peering `dataplane` object of peering.get (SPEC §5), as a
 // pure function of the state and of what the last passes found. No I/O.
 import type { StateView } from '../domain/state-index.js';
-import type { Peering } from '../domain/types.js';
+import type { Mutation, Peering } from '../domain/types.js';
 import type { Flow } from '../ovs/flow.js';
 import type { Topology } from '../ovs/topology-parser.js';
 import type { BridgeStatus, DataplaneReason, OvsState, PeeringDataplane } from './dataplane.js';
@@ -108,4 +108,30 @@ function oldest(times: readonly (string | null)[]): string | null {
     if (min === null || t < min) min = t;
   }
   return min;
+}
+
+/**
+ * Per record, the seq of the last store commit that put it: what `programmed` and `inactive` are
+ * checked against (SPEC §5), rather than timestamps another host's clock will soon be writing.
+ * Empty after a start: every record loaded is older than any pass, seq 0.
+ */
+export class CommitSeqs {
+  private readonly seqs = new Map<string, number>();
+
+  /** Notes the records that a commit of `seq` put; forgets those it deleted. */
+  note(mutations: readonly Mutation[], seq: number): void {
+    for (const m of mutations) {
+      if (m.op === 'vpc.put') this.seqs.set(`vpc:${m.vpc.id}`, seq);
+      else if (m.op === 'peering.put') this.seqs.set(`peering:${m.peering.id}`, seq);
+      // A deleted VPC has no live peering (VPC_IN_USE); a deleted peering record is reported no more.
+      else if (m.op === 'vpc.del') this.seqs.delete(`vpc:${m.id}`);
+      else this.seqs.delete(`peering:${m.id}`);
+    }
+  }
+
+  /** The seq of the last commit that changed the peering or one of its VPCs (0: none since start). */
+  of(p: Peering): number {
+    const at = (key: string): number => this.seqs.get(key) ?? 0;
+    return Math.max(at(`peering:${p.id}`), at(`vpc:${p.requesterVpcId}`), at(`vpc:${p.accepterVpcId}`));
+  }
 }

@@ -8,7 +8,7 @@ import type { Peering, PeeringStatus, Vpc } from '../../../src/domain/types.js';
 import type { Topology } from '../../../src/ovs/topology-parser.js';
 import type { Desired, DesiredPeering } from '../../../src/reconcile/desired.js';
 import { peeringCookie } from '../../../src/reconcile/desired.js';
-import { type BridgeResult, peeringState, type ReportInput } from '../../../src/reconcile/report.js';
+import { type BridgeResult, CommitSeqs, peeringState, type ReportInput } from '../../../src/reconcile/report.js';
 
 const PREFIX = 0x5ee0;
 const AT = '2025-01-01T00:00:00.000Z';
@@ -84,4 +84,17 @@ t.test('not active: pending while some of its flows remain, inactive once none d
   t.match(peeringState(peering('deleted'), input({ bridges: stray })), { state: 'pending', flows: 7 }, 'flows of it on a bridge its VPCs do not name count');
   const failing = new Map([['br-a', result({ ok: false, reason: 'OVS_COMMAND_FAILED', error: 'refused' })], ['br-b', result({ installed: new Map() })]]);
   t.match(peeringState(peering('deleted'), input({ bridges: failing })), { state: 'error', reason: 'OVS_COMMAND_FAILED' }, 'flows left on a failing bridge');
+});
+
+t.test('CommitSeqs: the last commit that put the peering or one of its VPCs', async (t) => {
+  const seqs = new CommitSeqs();
+  const p = peering('active');
+  t.equal(seqs.of(p), 0, 'nothing since start');
+  seqs.note([{ op: 'vpc.put', vpc: vpc('a', 'br-a') }], 3);
+  seqs.note([{ op: 'peering.put', peering: p }], 4);
+  t.equal(seqs.of(p), 4);
+  seqs.note([{ op: 'vpc.put', vpc: vpc('b', 'br-b') }, { op: 'vpc.put', vpc: vpc('z', 'br-z') }], 9);
+  t.equal(seqs.of(p), 9, 'a VPC of it changed later');
+  seqs.note([{ op: 'vpc.del', id: 'b' }, { op: 'peering.del', id: ID }], 10);
+  t.equal(seqs.of(p), 3, 'deleted records are forgotten');
 });
