@@ -10,6 +10,7 @@ import {
   PEERING_ID_PATTERN,
   PeeringStatuses,
 } from '../../domain/types.js';
+import { DataplaneReasons } from '../../reconcile/dataplane.js';
 
 export const VpcId = z.string().regex(ID_PATTERN, 'must match ^[a-z0-9][a-z0-9-]{0,62}$');
 export const TenantId = z.string().regex(ID_PATTERN, 'must match ^[a-z0-9][a-z0-9-]{0,62}$');
@@ -33,10 +34,12 @@ export const VpcRecord = z.object({
 });
 
 export const DataplaneInfo = z.object({
-  state: z.enum(['programmed', 'not-local', 'pending', 'error', 'disabled']),
+  state: z.enum(['programmed', 'not-local', 'pending', 'inactive', 'error', 'disabled']),
   flows: z.number().int(),
-  lastReconciledAt: Timestamp.nullable(),
+  lastReconciledAt: Timestamp.nullable().describe('The last pass that reached OVS and succeeded on the peering\'s bridges.'),
+  lastAttemptAt: Timestamp.nullable().describe('The last pass, successful or not.'),
   error: z.string().optional(),
+  reason: z.enum(DataplaneReasons).optional(),
 });
 
 export const PeeringRecord = z.object({
