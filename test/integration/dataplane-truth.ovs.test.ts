@@ -89,7 +89,9 @@ t.test('a bridge whose flows never converge: FLOWS_DO_NOT_CONVERGE there, the ot
   await new Promise((r) => setTimeout(r, 1000));
   const after = (await call<Status>('status')).ovs;
   t.ok(after.driftRepaired - before.driftRepaired <= 2, `driftRepaired moved by ${after.driftRepaired - before.driftRepaired} in 1 s`);
-  t.equal(after.perBridge[brX]?.flowsDoNotConverge, 1, 'the storm counted once');
+  // Once per storm: a change of the bridge's desired flows (the accept of vpc-a–vpc-x) may end one and start another.
+  const storms = after.perBridge[brX]?.flowsDoNotConverge ?? 0;
+  t.ok(storms >= 1 && storms === before.perBridge[brX]?.flowsDoNotConverge, `the storm counted once (${storms} storm(s)), not once per repair`);
   t.ok(after.perBridge[brA]?.ok && after.perBridge[brB]?.ok, 'the other bridges are ok');
 
   const started = Date.now();
@@ -100,9 +102,9 @@ t.test('a bridge whose flows never converge: FLOWS_DO_NOT_CONVERGE there, the ot
 
   const families = (await call<{ families: { name: string; samples: { labels: Record<string, string>; value: number }[] }[] }>('metrics')).families;
   const metric = families.find((f) => f.name === 'vpc_peerd_flows_do_not_converge_total');
-  t.match(metric?.samples.find((s) => s.labels.bridge === brX), { value: 1 }, 'the metric counts it');
+  t.match(metric?.samples.find((s) => s.labels.bridge === brX), { value: storms }, 'the metric counts it');
   const logged = d.logs().split('\n').filter((l) => l.includes('"msg":"flows do not converge'));
-  t.equal(logged.length, 1, 'the differing flows logged once');
+  t.equal(logged.length, storms, 'the differing flows logged once per storm');
   t.match(logged[0], /dl_src=AA:00:00:00:00:01/, 'the log line names the flow');
 });
 
