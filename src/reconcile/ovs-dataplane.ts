@@ -153,7 +153,7 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
       const generation = desiredGeneration;
       const { ok, errors } = await cycle(scope, 'apply', 'reuse', newProgress());
       if (ok && errors.length === 0) appliedGeneration = Math.max(appliedGeneration, generation);
-      // A bridge in error is retried on its own timer (retryBridge): the loop backs off only
+      // A bridge in error is retried on its own timer (retry.ts): the loop backs off only
       // while OVS does not answer, so one failing bridge never holds back the others.
       return ok;
     },
