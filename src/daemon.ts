@@ -29,6 +29,8 @@ import { VERSION } from './version.js';
 export interface DaemonDeps {
   readonly logger: Logger;
   readonly now?: () => Date;
+  /** TEST ONLY: a bridge whose flows are made never to converge (OvsDataplaneOptions.unconvergingBridge). */
+  readonly unconvergingBridge?: string;
 }
 
 export interface Daemon {
@@ -166,8 +168,12 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
       logger: ovsLog,
       now,
       onReconciled: (durationMs) => metrics.observeReconcile(durationMs),
+      unconvergingBridge: deps.unconvergingBridge,
     });
-    const unsubscribe = store.onCommit((mutations) => dataplane.onCommit(mutations));
+    if (deps.unconvergingBridge !== undefined) {
+      log.warn('TEST HOOK: the flows of this bridge are made never to converge', { bridge: deps.unconvergingBridge });
+    }
+    const unsubscribe = store.onCommit((mutations, seq) => dataplane.onCommit(mutations, seq));
     dataplane.start();
     reconcileLoop = dataplane.loop;
     log.info('data plane: Open vSwitch', { rundir: config.ovs.rundir, cookie: `0x${config.ovs.cookie.toString(16)}` });

@@ -42,7 +42,7 @@ async function main(): Promise<number> {
   }
 
   const logger = createLogger({ level: config.log.level, fields: { nodeId: config.nodeId } });
-  const daemon = createDaemon(config, { logger });
+  const daemon = createDaemon(config, { logger, unconvergingBridge: testUnconvergingBridge() });
   const service = createService({
     notifier: await createNotifier({ socket: process.env.NOTIFY_SOCKET, logger: logger.child({ part: 'systemd' }) }),
     health: () => daemon.health(),
@@ -102,6 +102,16 @@ function testLimits(): Partial<Limits> {
   if (process.env.VPC_PEERD_TEST_HOOKS !== '1') return {};
   const stuck = Number(process.env.VPC_PEERD_TEST_STUCK_CYCLE_MS);
   return Number.isSafeInteger(stuck) && stuck > 0 ? { stuckCycleMs: stuck } : {};
+}
+
+/**
+ * Test hook, honoured only with VPC_PEERD_TEST_HOOKS=1 (test/integration/storm.ovs.test.ts):
+ * VPC_PEERD_TEST_UNCONVERGING_BRIDGE names a bridge given one desired flow that OVS prints
+ * otherwise than written, so that its flows never converge (the storm guard's test).
+ */
+function testUnconvergingBridge(): string | undefined {
+  if (process.env.VPC_PEERD_TEST_HOOKS !== '1') return undefined;
+  return process.env.VPC_PEERD_TEST_UNCONVERGING_BRIDGE || undefined;
 }
 
 process.on('uncaughtException', (err) => {

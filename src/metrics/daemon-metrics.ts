@@ -45,15 +45,18 @@ export function createDaemonMetrics(sources: MetricsSources): DaemonMetrics {
   registry.collected('vpc_peerd_reconcile_cycles_total', 'Reconcile cycles run since start (reconcile.run calls excluded).', 'counter', () =>
     one(sources.reconcile()?.cycles),
   );
-  registry.collected('vpc_peerd_reconcile_consecutive_failures', 'Reconcile cycles failed in a row (OVS down or a bridge failing); 0 once one converges.', 'gauge', () =>
+  registry.collected('vpc_peerd_reconcile_consecutive_failures', 'Reconcile cycles failed in a row (OVS not answering; a failing bridge is retried on its own, see status.ovs.perBridge); 0 once one reaches OVS.', 'gauge', () =>
     one(sources.reconcile()?.consecutiveFailures),
   );
   registry.collected('vpc_peerd_drift_repaired_flows_total', 'Flows added or removed to repair drift: changes made to our flows by someone else, or lost by OVS.', 'counter', () =>
     one(sources.ovs()?.driftRepaired),
   );
-  registry.collected('vpc_peerd_ovs_restarts_detected_total', 'Times a bridge was found without our canary flow (its flows were lost, e.g. ovs-vswitchd restarted).', 'counter', () =>
+  registry.collected('vpc_peerd_ovs_restarts_detected_total', 'Restarts of ovs-vswitchd seen (each counted once, however many bridges lost their flows).', 'counter', () =>
     one(sources.ovs()?.restartsDetected),
   );
+  registry.collected('vpc_peerd_flows_do_not_converge_total', 'Times a bridge\'s flows were found not to converge (the same diff after repeated repairs: FLOWS_DO_NOT_CONVERGE).', 'counter', () =>
+    Object.entries(sources.ovs()?.perBridge ?? {}).map(([bridge, b]) => ({ labels: { bridge }, value: b.flowsDoNotConverge })),
+  ['bridge']);
   registry.collected('vpc_peerd_ovs_state', 'The data plane state: 1 for the current one of enabled, disabled (no-op mode), unavailable.', 'gauge', () => {
     const state = sources.ovs()?.state;
     return state === undefined ? [] : OVS_STATES.map((s) => ({ labels: { state: s }, value: s === state ? 1 : 0 }));

@@ -40,6 +40,18 @@ export function sameFlow(a: Flow, b: Flow): boolean {
   return flowKey(a) === flowKey(b) && a.cookie === b.cookie && a.actions === b.actions;
 }
 
+/** Equal lists of flows, in the same order; cheap when they are the same objects (DesiredCache keeps them). */
+export function sameFlows(a: readonly Flow[], b: readonly Flow[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] as Flow;
+    const y = b[i] as Flow;
+    if (x !== y && !sameFlow(x, y)) return false;
+  }
+  return true;
+}
+
 /** An address field: `value` already reduced by `mask` (both as unsigned numbers of `bits` bits). */
 export interface AddressValue {
   readonly kind: 'address';

@@ -4,39 +4,81 @@
 import type { Peering } from '../domain/types.js';
 
 export type OvsState = 'enabled' | 'disabled' | 'unavailable';
-export type PeeringDataplaneState = 'programmed' | 'not-local' | 'pending' | 'error' | 'disabled';
+
+/** The UPPER_SNAKE `reason`s the data plane gives beside an `error` (docs/errors.md, "Data-plane reasons"). */
+export const DataplaneReasons = [
+  'OVS_UNAVAILABLE',
+  'OVS_COMMAND_FAILED',
+  'FLOWS_DO_NOT_CONVERGE',
+  'RECONCILE_DEADLINE_EXCEEDED',
+  'PEERING_ID_CLASH',
+  'VPC_NOT_KNOWN',
+  'SAME_BRIDGE',
+  'STEERING_CLASH',
+  'PATCH_PORT_FAILED',
+] as const;
+export type DataplaneReason = (typeof DataplaneReasons)[number];
+/**
+ * SPEC §5: `programmed` = verified on this host by the last pass that reached OVS; `inactive` = a
+ * peering that is not active, none of whose flows remain here (`pending` while some do); `error`
+ * carries `reason` (OVS_UNAVAILABLE with OVS unreachable).
+ */
+export type PeeringDataplaneState = 'programmed' | 'not-local' | 'pending' | 'inactive' | 'error' | 'disabled';
 
 export interface OvsStatus {
   readonly state: OvsState;
   /** Why OVS is disabled or unavailable, for operators. */
   readonly reason: string | null;
   readonly bridges: readonly string[];
+  /** When the last pass that reached OVS and completed ended (per-bridge failures are in perBridge). */
   readonly lastReconcileAt: string | null;
+  /** When the last pass ended, whatever its outcome. */
+  readonly lastAttemptAt: string | null;
   readonly lastReconcileDurationMs: number | null;
   readonly driftRepaired: number;
   readonly lastError: string | null;
   /** Data-plane changes asked for by the store, and how many of them are on the wire. */
   readonly desiredGeneration: number;
   readonly appliedGeneration: number;
-  /** Times a bridge was found without our canary flow: its flows were lost (vswitchd restart). */
+  /**
+   * Restarts of ovs-vswitchd seen (its pid changed; without a readable pid, passes that found
+   * bridges without our canary flow): one restart counts once, however many bridges it wiped.
+   */
   readonly restartsDetected: number;
   readonly perBridge: Readonly<Record<string, BridgeStatus>>;
 }
 
+/** The last pass that looked at one bridge. */
 export interface BridgeStatus {
   readonly ok: boolean;
+  /** When that pass looked at it (successful or not). */
   readonly at: string;
   readonly durationMs: number;
   readonly added: number;
   readonly removed: number;
   readonly error: string | null;
+  /** With `error`: OVS_UNAVAILABLE, OVS_COMMAND_FAILED or FLOWS_DO_NOT_CONVERGE. */
+  readonly reason: DataplaneReason | null;
+  /** When a pass last reconciled it successfully. */
+  readonly lastReconciledAt: string | null;
+  /** When a bridge in error is looked at again (backoff), or null. */
+  readonly retryAt: string | null;
+  /** Times it was found without our canary flow (its flows were lost). */
+  readonly flowsLost: number;
+  /** Times its flows were found not to converge (FLOWS_DO_NOT_CONVERGE). */
+  readonly flowsDoNotConverge: number;
 }
 
 export interface PeeringDataplane {
   readonly state: PeeringDataplaneState;
   readonly flows: number;
+  /** Moves only on passes that reached OVS and succeeded on the peering's bridges. */
   readonly lastReconciledAt: string | null;
+  /** The last pass, successful or not. */
+  readonly lastAttemptAt: string | null;
   readonly error?: string;
+  /** With `error`: OVS_UNAVAILABLE, FLOWS_DO_NOT_CONVERGE, ... */
+  readonly reason?: DataplaneReason;
   /** The peering's two bridges when both are on this host (SPEC §5); empty otherwise. */
   readonly bridges: readonly PeeringBridge[];
 }
@@ -73,10 +115,9 @@ export interface BridgeChanges {
 }
 
 export interface ReconcileError {
-  /** The bridge, or `*` for the pass as a whole (OVS did not answer). */
+  /** The bridge, or `*` for the pass as a whole (OVS did not answer, the deadline passed). */
   readonly bridge: string;
-  /** UPPER_SNAKE, e.g. OVS_UNAVAILABLE. */
-  readonly reason: string;
+  readonly reason: DataplaneReason;
   readonly error: string;
 }
 
@@ -131,6 +172,7 @@ export function createDisabledDataplane(reason: string): Dataplane {
       reason,
       bridges: [],
       lastReconcileAt: null,
+      lastAttemptAt: null,
       lastReconcileDurationMs: null,
       driftRepaired: 0,
       lastError: null,
@@ -139,7 +181,7 @@ export function createDisabledDataplane(reason: string): Dataplane {
       restartsDetected: 0,
       perBridge: {},
     }),
-    peering: () => ({ state: 'disabled', flows: 0, lastReconciledAt: null, bridges: [] }),
+    peering: () => ({ state: 'disabled', flows: 0, lastReconciledAt: null, lastAttemptAt: null, bridges: [] }),
     reconcile: () =>
       Promise.resolve({ ovs: 'disabled', bridges: [], added: 0, removed: 0, unchanged: 0, durationMs: 0, errors: [] }),
     peeringFlows: () => Promise.reject(new DataplaneError('OVS_DISABLED', `OVS is disabled on this host (no-op mode): ${reason}.`)),

@@ -22,6 +22,7 @@ import type { StateView } from '../domain/state-index.js';
 import { PEERING_ID_PATTERN, type Peering, type Vpc } from '../domain/types.js';
 import { type Flow, canonicalActions, canonicalBlock, matchTemplate } from '../ovs/flow.js';
 import type { Topology } from '../ovs/topology-parser.js';
+import type { DataplaneReason } from './dataplane.js';
 
 /** One patch pair: `port` on `bridge` (requester side) ↔ `peerPort` on `peerBridge` (accepter side). */
 export interface DesiredPort {
@@ -48,6 +49,8 @@ export interface DesiredPeering {
   /** [requester bridge, accepter bridge], when both VPCs are known. */
   readonly bridges: readonly string[];
   readonly error?: string;
+  /** With `error`: PEERING_ID_CLASH, VPC_NOT_KNOWN, SAME_BRIDGE, STEERING_CLASH or PATCH_PORT_FAILED. */
+  readonly reason?: DataplaneReason;
 }
 
 export interface Desired {
@@ -317,22 +320,23 @@ export function computeDesired(input: DesiredInput): Desired {
   const bridgeFlows = new Map<string, Flow[]>();
 
   for (const p of active) {
-    const fail = (error: string, bridges: readonly string[] = []): void => {
-      peerings.set(p.id, { state: 'error', flows: 0, bridges, error });
+    const fail = (reason: DataplaneReason, error: string, bridges: readonly string[] = []): void => {
+      peerings.set(p.id, { state: 'error', flows: 0, bridges, error, reason });
     };
     if (!PEERING_ID_PATTERN.test(p.id)) {
-      fail(`The peering id ${JSON.stringify(p.id)} is malformed; it cannot name patch ports.`);
+      fail('PEERING_ID_CLASH', `The peering id ${JSON.stringify(p.id)} is malformed; it cannot name patch ports.`);
       continue;
     }
     const suffix = p.id.slice(4, 4 + SUFFIX_HEX);
     const cookie = canary.cookie | BigInt(`0x${suffix}`);
     if (cookie === canary.cookie) {
-      fail(`The peering ${p.id} maps to the cookie reserved for the canary flow; delete it and create it again to get a new id.`);
+      fail('PEERING_ID_CLASH', `The peering ${p.id} maps to the cookie reserved for the canary flow; delete it and create it again to get a new id.`);
       continue;
     }
     const holder = suffixOwner.get(suffix);
     if (holder !== undefined) {
       fail(
+        'PEERING_ID_CLASH',
         `The peering ${p.id} shares its patch port names and cookie with ${holder} (same first 12 hex digits); ` +
           `delete it and create it again to get a new id.`,
       );
@@ -344,12 +348,12 @@ export function computeDesired(input: DesiredInput): Desired {
     const r = view.getVpc(p.requesterVpcId);
     const a = view.getVpc(p.accepterVpcId);
     if (!r || !a) {
-      fail(`The VPC ${r ? p.accepterVpcId : p.requesterVpcId} of this peering is not known here yet.`);
+      fail('VPC_NOT_KNOWN', `The VPC ${r ? p.accepterVpcId : p.requesterVpcId} of this peering is not known here yet.`);
       continue;
     }
     if (r.bridge === a.bridge) {
       // A patch pair on one bridge would be a loop.
-      fail(`Both VPCs of this peering are on the bridge ${r.bridge}.`, [r.bridge, a.bridge]);
+      fail('SAME_BRIDGE', `Both VPCs of this peering are on the bridge ${r.bridge}.`, [r.bridge, a.bridge]);
       continue;
     }
     if (!topology.bridges.has(r.bridge) || !topology.bridges.has(a.bridge)) {
@@ -365,6 +369,7 @@ export function computeDesired(input: DesiredInput): Desired {
     ]);
     if (clash) {
       fail(
+        'STEERING_CLASH',
         `The peering ${p.id} would steer ${clash.pair.replace(' ', ' → ')} on the bridge ${clash.bridge}, ` +
           `as the peering ${clash.owner} already does; their peer CIDRs overlap.`,
         bridges,
@@ -384,7 +389,7 @@ export function computeDesired(input: DesiredInput): Desired {
     } else if (rs.kind === 'failed' || as.kind === 'failed') {
       // The pair stays wanted: removing and re-creating it every cycle would not clear the error.
       const errors = [rs, as].flatMap((s) => (s.kind === 'failed' ? [s.error] : []));
-      peerings.set(p.id, { state: 'error', flows: 0, bridges, error: errors.join('; ') });
+      peerings.set(p.id, { state: 'error', flows: 0, bridges, error: errors.join('; '), reason: 'PATCH_PORT_FAILED' });
     } else {
       peerings.set(p.id, { state: 'pending', flows: 0, bridges });
     }

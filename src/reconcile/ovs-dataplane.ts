@@ -2,25 +2,28 @@
 // alongside the topology and the desired flows → stale ports deleted → per bridge: diff, one
 // bundle → new patch ports), driven by the loop in loop.ts and triggered by store commits, the
 // interval, and drift reported by the installed-flow cache (installed.ts). The pass's work queue
-// is pass.ts; what is reported per peering is report.ts. This module owns the OVS part of
-// `status`, the per-peering `dataplane` object, `reconcile.run` and `peering.flows`; the text of
-// the changes it reports is changes.ts, where a peering lives on this host peering-detail.ts.
+// is pass.ts; what is reported per peering is report.ts; the storm guard (a bridge whose flows do
+// not converge) is guard.ts. This module owns the OVS part of `status`, the per-peering
+// `dataplane` object, `reconcile.run` and `peering.flows`; the text of the changes it reports is
+// changes.ts, where a peering lives on this host peering-detail.ts.
 import type { StateView } from '../domain/state-index.js';
 import type { Mutation } from '../domain/types.js';
 import type { Logger } from '../log/logger.js';
-import { type Flow, sameFlow } from '../ovs/flow.js';
+import { type Flow, flowText, sameFlows } from '../ovs/flow.js';
 import type { Ovs, PatchPair } from '../ovs/ovs.js';
 import { OvsError } from '../ovs/runner.js';
 import type { PortInfo, Topology } from '../ovs/topology-parser.js';
-import { createChangeLog, type Detail } from './changes.js';
-import { type Dataplane, DataplaneError, type OvsStatus, type ReconcileError, type ReconcileRequest, type ReconcileResult } from './dataplane.js';
-import { canaryCookie, computeDesired, type Desired, DesiredCache, isOurPort, peeringCookie } from './desired.js';
+import { createChangeLog, type ChangeLog, type Detail } from './changes.js';
+import { type BridgeStatus, type Dataplane, DataplaneError, type OvsStatus, type ReconcileRequest, type ReconcileResult } from './dataplane.js';
+import { canaryCookie, canaryFlow, computeDesired, type Desired, DesiredCache, isOurPort, peeringCookie } from './desired.js';
+import { createConvergenceGuard, REPAIRS_BEFORE_GUARD } from './guard.js';
 import { createInstalledFlows, type Dumped, type FlowSource } from './installed.js';
 import { createReconcileLoop, type ReconcileLoop, type Scope } from './loop.js';
+import { createBridgeRetries } from './retry.js';
 import { BRIDGE_CONCURRENCY, createPass, drain, type Pass, type PassMode, type Prepared, takeDrift, type TopologyRead } from './pass.js';
 import { bundleFor, type FlowPlan, planFlows, plannedTopology, planPorts, type PortPlan, sameOfports, withRequestedOfports } from './plan.js';
 import { localBridges, peeringBridges } from './peering-detail.js';
-import { type BridgeResult, peeringState } from './report.js';
+import { type BridgeResult, CommitSeqs, peeringState } from './report.js';
 
 export { BRIDGE_CONCURRENCY } from './pass.js';
 
@@ -34,12 +37,20 @@ export interface OvsDataplaneOptions {
   readonly now?: () => Date;
   /** Told the duration of every pass that is not a dry run, when it ends (metrics). */
   readonly onReconciled?: (durationMs: number) => void;
+  /** How long reconcile.run may take before it replies with what is done (RECONCILE_RUN_DEADLINE_MS). */
+  readonly runDeadlineMs?: number;
+  /**
+   * TEST ONLY (VPC_PEERD_TEST_UNCONVERGING_BRIDGE, see docs/TESTING.md): this bridge is given one
+   * more desired flow, written in a spelling OVS prints otherwise, so that its flows never
+   * converge and the storm guard must catch it. Never set in production.
+   */
+  readonly unconvergingBridge?: string;
 }
 
 export interface OvsDataplane extends Dataplane {
   start(): void;
-  /** Marks what a store commit touched as dirty (wired to Store.onCommit). */
-  onCommit(mutations: readonly Mutation[]): void;
+  /** Marks what a store commit touched as dirty (wired to Store.onCommit, with the commit's seq). */
+  onCommit(mutations: readonly Mutation[], seq: number): void;
   readonly loop: ReconcileLoop;
 }
 
@@ -53,6 +64,38 @@ interface Computed {
 
 /** The longest wait between two attempts while OVS does not answer. */
 const MAX_BACKOFF_MS = 250;
+/**
+ * reconcile.run replies within this, with what was done by then (the pass goes on): below the
+ * client's default 30 s timeout, above a pass of the largest host measured (10k peerings).
+ */
+export const RECONCILE_RUN_DEADLINE_MS = 20_000;
+/** Flows of each side listed in the one log line of a bridge that does not converge. */
+const LOGGED_FLOWS = 20;
+
+type PassError = ReconcileResult['errors'][number];
+/** What a pass did on one bridge. `lostAll`: found without its canary (its flows were lost). */
+interface BridgeOutcome {
+  readonly added: number;
+  readonly removed: number;
+  readonly unchanged: number;
+  readonly error: Omit<PassError, 'bridge'> | null;
+  readonly lostAll: boolean;
+  /** The flows changed (or, in a dry run, to change) on the bridge; null when none were. */
+  readonly plan: FlowPlan | null;
+}
+/** A bridge's result as reconcileBridge sets it; the rest defaults to what the last result said. */
+type Recorded = Pick<BridgeResult, 'ok' | 'at' | 'added' | 'removed' | 'error' | 'reason' | 'want' | 'converged' | 'installed'> &
+  Partial<Pick<BridgeResult, 'flowsLost' | 'flowsDoNotConverge' | 'retryAt'>>;
+/** What a pass has done so far: reconcile.run replies with it at its deadline. */
+interface Progress {
+  readonly bridges: string[];
+  added: number;
+  removed: number;
+  unchanged: number;
+  readonly errors: PassError[];
+  /** With `detail` 'changes' (dryRun, verbose): what was changed per bridge; null otherwise. */
+  readonly changes: ChangeLog | null;
+}
 
 export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
   const { ovs, logger, cookiePrefix } = opts;
@@ -61,9 +104,17 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
   let state: OvsStatus['state'] = 'unavailable';
   let lastError: string | null = null;
   let lastReconcileAt: string | null = null;
+  let lastAttemptAt: string | null = null;
   let lastReconcileDurationMs: number | null = null;
   let driftRepaired = 0;
   let restartsDetected = 0;
+  /** ovs-vswitchd's pid as last read: a different one means it restarted. */
+  let vswitchdPid: number | null = null;
+  const guard = createConvergenceGuard();
+  /** One object, so that an unchanged desired set stays the same objects from pass to pass. */
+  const hookFlow = opts.unconvergingBridge === undefined ? null : unconvergingFlow(cookiePrefix);
+  const retries = createBridgeRetries((b) => loop.trigger(b));
+  const commitSeqs = new CommitSeqs();
   let lastDesired: Desired | null = null;
   let lastTopology: Topology | null = null;
   let closed = false;
@@ -76,7 +127,10 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
    * over everything reads it (see cycle), so ports changed by someone else are seen by the next.
    */
   let known: Topology | null = null;
-  /** Bumped by every commit: the desired flows of an unchanged state and topology are reused. */
+  /**
+   * The seq of the last store commit announced (onCommit): the desired flows of an unchanged
+   * state and topology are reused, and a bridge's result records the seq its flows reflect.
+   */
   let stateVersion = 0;
   let computed: Computed | null = null;
   let pass: Pass | null = null;
@@ -85,6 +139,8 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
     cookiePrefix,
     logger,
     onDrift: (bridge) => {
+      // A bridge held by the storm guard is looked at again when its backoff ends, not on each event.
+      if (isHeld(bridge)) return;
       // A pass running now takes the bridge next (once it knows the topology); otherwise a pass follows.
       const p = pass;
       if (p?.open && p.prepared === null) p.early.add(bridge);
@@ -102,8 +158,10 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
       // Every commit at or below this generation marked its bridges dirty before this cycle
       // took the dirty set, so a cycle that converges has applied them all.
       const generation = desiredGeneration;
-      const { ok } = await cycle(scope, 'apply', 'reuse');
-      if (ok) appliedGeneration = Math.max(appliedGeneration, generation);
+      const { ok, errors } = await cycle(scope, 'apply', 'reuse', newProgress('counts'));
+      if (ok && errors.length === 0) appliedGeneration = Math.max(appliedGeneration, generation);
+      // A bridge in error is retried on its own timer (retry.ts): the loop backs off only
+      // while OVS does not answer, so one failing bridge never holds back the others.
       return ok;
     },
     intervalMs: opts.intervalMs,
@@ -117,9 +175,19 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
   function compute(topology: Topology, reuse: boolean): Computed {
     if (reuse && computed !== null && computed.version === stateVersion && computed.topology === topology) return computed;
     const version = stateVersion;
-    const desired = computeDesired({ view: opts.view(), topology, cookiePrefix, cache });
+    const desired = desiredOf(topology);
     computed = { version, topology, desired, ports: planPorts(desired, topology) };
     return computed;
+  }
+
+  /** computeDesired, plus the test hook's flow (unconvergingBridge) when it is set. */
+  function desiredOf(topology: Topology): Desired {
+    const desired = computeDesired({ view: opts.view(), topology, cookiePrefix, cache });
+    const hooked = opts.unconvergingBridge;
+    if (hooked === undefined || hookFlow === null || !topology.bridges.has(hooked)) return desired;
+    const flows = new Map(desired.flows);
+    flows.set(hooked, [...(flows.get(hooked) ?? [canaryFlow(cookiePrefix)]), hookFlow]);
+    return { ...desired, flows };
   }
 
   /**
@@ -132,16 +200,13 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
    * wait for its topology read: it works from `known` at once, provided that needs no port
    * change, and once the read is in, does again with it every bridge already done if our ports,
    * the bridges or the desired flows turn out different. `read` 'fresh': read the topology and
-   * compute the desired flows first, whatever the scope (reconcile.run). `detail` 'changes':
-   * the result also lists what was changed (or would be, in a dry run) per bridge.
+   * compute the desired flows first, whatever the scope (reconcile.run). What is done is added to
+   * `result` as it is done (with its changes, when it keeps them). `ok`: the pass reached OVS
+   * (per-bridge errors are in `errors`).
    */
-  async function cycle(scope: Scope, mode: PassMode, read: TopologyRead, detail: Detail = 'counts'): Promise<ReconcileResult & { ok: boolean }> {
+  async function cycle(scope: Scope, mode: PassMode, read: TopologyRead, result: Progress): Promise<ReconcileResult & { ok: boolean }> {
     const dryRun = mode === 'dry-run';
     const started = performance.now();
-    const asOf = now().toISOString();
-    const result = { bridges: [] as string[], added: 0, removed: 0, unchanged: 0, errors: [] as ReconcileError[] };
-    const changes = detail === 'changes' ? createChangeLog() : null;
-    const detailed = (): Pick<ReconcileResult, 'changes'> => (changes === null ? {} : { changes: changes.list() });
     const current: Pass = createPass(mode);
     if (!dryRun) pass = current;
     try {
@@ -156,6 +221,8 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
       const done = new Set<string>();
       /** Bridges diffed against the provisional topology. */
       const doneEarly: string[] = [];
+      /** Whether a bridge of this pass was found without its canary (its flows were lost). */
+      let canaryLost = false;
       /** Starts the preparation once a dump succeeded, when it must wait for one. */
       let waitForDump: (() => unknown) | null = null;
       const work = async (bridge: string): Promise<void> => {
@@ -175,17 +242,19 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
           current.parked.set(bridge, dumped);
           return;
         }
-        const outcome = await reconcileBridge(bridge, dumped, prep, mode, asOf);
+        const outcome = await reconcileBridge(bridge, dumped, prep, mode);
         // The provisional topology was replaced meanwhile: this bridge is done again with the read one.
         if (current.prepared !== prep) current.queue.push(bridge);
         else if (prep === provisional) doneEarly.push(bridge);
         if (outcome === null) return;
+        canaryLost ||= outcome.lostAll;
+        if (!done.has(bridge)) result.bridges.push(bridge);
         done.add(bridge);
         result.added += outcome.added;
         result.removed += outcome.removed;
         result.unchanged += outcome.unchanged;
         if (outcome.error) result.errors.push({ bridge, ...outcome.error });
-        if (outcome.plan !== null) changes?.flows(bridge, outcome.plan);
+        if (outcome.plan !== null) result.changes?.flows(bridge, outcome.plan);
       };
       /**
        * Dumps of the next bridges of the queue, BRIDGE_CONCURRENCY at most in flight, so that a
@@ -250,7 +319,6 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
       current.open = false;
       current.halted = true;
       await Promise.all(current.pending);
-      result.bridges.push(...done);
 
       const { desired, pairs, touched } = prep;
       let final: Topology = prep.planned;
@@ -269,25 +337,34 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
           loop.trigger(touched);
         }
       }
-      changes?.ports(created, prep.doomed, prep.topology);
+      result.changes?.ports(created, prep.doomed, prep.topology);
       if (!dryRun) {
         lastDesired = desired;
         lastTopology = final;
         known = final;
         installed.follow(final);
+        for (const bridge of [...bridges.keys()]) if (!final.bridges.has(bridge)) forgetBridge(bridge);
+        await noteRestart(canaryLost);
+        lastReconcileAt = now().toISOString();
       }
       state = 'enabled';
       lastError = result.errors[0]?.error ?? null;
-      result.bridges.sort();
-      return { ovs: state, ...result, ...detailed(), durationMs: ms(started), ok: result.errors.length === 0 };
+      return { ovs: state, ...sortedResult(result), durationMs: ms(started), ok: true };
     } catch (err) {
       installed.distrustAll();
       if (!(err instanceof OvsError)) throw err;
       if (state !== 'unavailable') logger.warn('OVS unavailable; retrying with backoff', { err: err.message });
-      if (err.kind === 'unavailable' || err.kind === 'timeout') state = 'unavailable';
+      const down = err.kind === 'unavailable' || err.kind === 'timeout';
+      if (down) state = 'unavailable';
       lastError = err.message;
-      const errors = [{ bridge: '*', ...failure(err) }];
-      return { ovs: state, ...result, ...detailed(), durationMs: ms(started), ok: false, errors };
+      const failure: PassError = { bridge: '*', reason: down ? 'OVS_UNAVAILABLE' : 'OVS_COMMAND_FAILED', error: err.message };
+      // What the last passes found is no longer known to hold: no bridge stays `ok`.
+      if (!dryRun) {
+        const at = now().toISOString();
+        for (const [bridge, r] of bridges) bridges.set(bridge, { ...r, ok: false, at, error: err.message, reason: failure.reason });
+      }
+      result.errors.push(failure);
+      return { ovs: state, ...sortedResult(result), durationMs: ms(started), ok: false };
     } finally {
       current.open = false;
       if (pass === current) pass = null;
@@ -295,7 +372,7 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
       const left = [...current.early, ...current.drifted];
       if (left.length > 0) loop.trigger(left);
       if (!dryRun) {
-        lastReconcileAt = now().toISOString();
+        lastAttemptAt = now().toISOString();
         lastReconcileDurationMs = ms(started);
         opts.onReconciled?.(lastReconcileDurationMs);
       }
@@ -326,73 +403,107 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
     if (mode === 'apply' && doomed.length > 0) await ovs.deletePorts(doomed);
     const pairs = withRequestedOfports(ports.add, topology, doomed);
     const planned = plannedTopology(topology, pairs, doomed);
-    const desired = pairs.length === 0 && doomed.length === 0 ? first : computeDesired({ view: opts.view(), topology: planned, cookiePrefix, cache });
+    const desired = pairs.length === 0 && doomed.length === 0 ? first : desiredOf(planned);
     const touched = new Set(pairs.flatMap((p) => [p.bridge, p.peerBridge]));
     const inScope = [...topology.bridges.keys()].filter((b) => scope.all || scope.bridges.has(b) || touched.has(b)).sort();
     return { version, topology, desired, pairs, doomed, planned, inScope, touched };
   }
 
   /** Diffs and patches one bridge from its dump; null when the topology does not list it (not here). */
-  async function reconcileBridge(
-    bridge: string,
-    dumped: Dumped,
-    prep: Prepared,
-    mode: PassMode,
-    asOf: string,
-  ): Promise<{ added: number; removed: number; unchanged: number; error: Omit<ReconcileError, 'bridge'> | null; plan: FlowPlan | null } | null> {
+  async function reconcileBridge(bridge: string, dumped: Dumped, prep: Prepared, mode: PassMode): Promise<BridgeOutcome | null> {
     const started = performance.now();
     const dryRun = mode === 'dry-run';
     // A guessed bridge that the topology does not list is not ours to look at, whatever the dump said.
     if (!prep.topology.bridges.has(bridge)) return null;
     const want = prep.desired.flows.get(bridge) ?? [];
+    const previous = bridges.get(bridge);
+    const record = (r: Recorded): void => {
+      bridges.set(bridge, {
+        durationMs: ms(started),
+        seq: prep.version,
+        flowsLost: previous?.flowsLost ?? 0,
+        flowsDoNotConverge: previous?.flowsDoNotConverge ?? 0,
+        lastReconciledAt: r.ok ? r.at : (previous?.lastReconciledAt ?? null),
+        retryAt: null,
+        ...r,
+      });
+    };
     try {
       if (dumped.flows === null) throw dumped.err;
       const found = dumped.flows;
-      const previous = bridges.get(bridge);
       // ovs.dumpFlows returns the very array of the last dump when OVS printed the same: a
       // steady bridge is not diffed again.
-      const steady = previous?.converged === found && sameFlows(previous.want, want);
+      const steady = previous?.ok === true && previous.converged === found && sameFlows(previous.want, want);
       const plan = steady ? { add: [], modify: [], remove: [], unchanged: want.length } : planFlows(want, found, cookiePrefix);
       const added = plan.add.length + plan.modify.length;
       const removed = plan.remove.length;
-      if (!dryRun) {
-        if (added + removed > 0) {
-          installed.expectEchoes(bridge, plan);
-          try {
-            await ovs.applyBundle(bridge, bundleFor(plan));
-          } catch (err) {
-            installed.bundleFailed(bridge);
-            throw err;
-          }
+      const canary = canaryCookie(cookiePrefix);
+      const lostAll = previous !== undefined && want.length > 0 && !found.some((f) => f.cookie === canary) && sameFlows(previous.want, want);
+      if (dryRun) return { added, removed, unchanged: plan.unchanged, error: null, lostAll: false, plan };
+      const at = now().toISOString();
+      // A wiped table (vswitchd restarted) gives the same diff every time: that is loss, not a storm.
+      if (lostAll) guard.forget(bridge);
+      const verdict = guard.observe(bridge, want, plan, Date.now());
+      if (verdict.kind === 'apply' && verdict.recovered) logger.info('flows of the bridge converge again', { bridge });
+      if (verdict.kind === 'tripped') logger.error('flows do not converge; not applied again until the backoff ends', { bridge, ...differing(plan) });
+      if (verdict.kind !== 'hold' && verdict.kind !== 'tripped' && added + removed > 0) {
+        installed.expectEchoes(bridge, plan);
+        try {
+          await ovs.applyBundle(bridge, bundleFor(plan));
+        } catch (err) {
+          installed.bundleFailed(bridge);
+          throw err;
         }
-        if (previous?.ok && added + removed > 0 && sameFlows(previous.want, want)) {
-          driftRepaired += added + removed;
-          const canary = canaryCookie(cookiePrefix);
-          const lostAll = want.length > 0 && !found.some((f) => f.cookie === canary);
-          if (lostAll) restartsDetected += 1;
-          logger.info('drift repaired', { bridge, added, removed, flowsLost: lostAll });
-        }
-        installed.applied(bridge, dumped, want);
-        const converged = added + removed === 0 ? found : null;
-        bridges.set(bridge, { ok: true, at: now().toISOString(), asOf, durationMs: ms(started), added, removed, error: null, want, converged });
       }
-      return { added, removed, unchanged: plan.unchanged, error: null, plan };
+      if (verdict.kind !== 'apply') {
+        // Held: what OVS has stays; a retry applied once more. Either way in error until a pass finds nothing to do.
+        const retryAt = new Date(verdict.retryAt).toISOString();
+        const error =
+          `The flows of ${bridge} do not converge: the same ${added} flows to add and ${removed} to remove came back after ` +
+          `${REPAIRS_BEFORE_GUARD} repairs with no change of desired state; looked at again at ${retryAt}.`;
+        const applied = verdict.kind === 'retry';
+        record({
+          ok: false, at, added: applied ? added : 0, removed: applied ? removed : 0, error, reason: 'FLOWS_DO_NOT_CONVERGE',
+          want, converged: null, installed: applied ? countByCookie(want) : countByCookie(found), retryAt,
+          flowsDoNotConverge: (previous?.flowsDoNotConverge ?? 0) + (verdict.kind === 'tripped' ? 1 : 0),
+        });
+        retries.after(bridge, verdict.retryAt - Date.now());
+        return {
+          added: applied ? added : 0,
+          removed: applied ? removed : 0,
+          unchanged: plan.unchanged,
+          error: { reason: 'FLOWS_DO_NOT_CONVERGE', error },
+          lostAll: false,
+          plan: applied ? plan : null,
+        };
+      }
+      if (previous !== undefined && added + removed > 0 && sameFlows(previous.want, want)) {
+        driftRepaired += added + removed;
+        logger.info('drift repaired', { bridge, added, removed, flowsLost: lostAll });
+      }
+      installed.applied(bridge, dumped, want);
+      const converged = added + removed === 0 ? found : null;
+      const counted = steady && previous ? previous.installed : countByCookie(want);
+      record({ ok: true, at, added, removed, error: null, reason: null, want, converged, installed: counted, flowsLost: (previous?.flowsLost ?? 0) + (lostAll ? 1 : 0) });
+      retries.clear(bridge);
+      return { added, removed, unchanged: plan.unchanged, error: null, lostAll, plan };
     } catch (err) {
       // A bridge deleted between the topology read and the dump is not an error: it is not here.
       if (err instanceof OvsError && err.kind === 'no-such-bridge') {
-        bridges.delete(bridge);
+        forgetBridge(bridge);
         installed.distrust(bridge);
         known = null;
-        return { added: 0, removed: 0, unchanged: 0, error: null, plan: null };
+        return { added: 0, removed: 0, unchanged: 0, error: null, lostAll: false, plan: null };
       }
       if (err instanceof OvsError && err.kind !== 'failed') throw err;
       const error = err instanceof Error ? err.message : String(err);
       logger.error('reconcile of a bridge failed', { bridge, err: error });
       if (!dryRun) {
         installed.distrust(bridge);
-        bridges.set(bridge, { ok: false, at: now().toISOString(), asOf, durationMs: ms(started), added: 0, removed: 0, error, want: [], converged: null });
+        const retryAt = new Date(Date.now() + retries.failed(bridge)).toISOString();
+        record({ ok: false, at: now().toISOString(), added: 0, removed: 0, error, reason: 'OVS_COMMAND_FAILED', want: [], converged: null, installed: previous?.installed ?? new Map(), retryAt });
       }
-      return { added: 0, removed: 0, unchanged: 0, error: failure(err), plan: null };
+      return { added: 0, removed: 0, unchanged: 0, error: { reason: 'OVS_COMMAND_FAILED', error }, lostAll: false, plan: null };
     }
   }
 
@@ -427,11 +538,37 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
     }
   }
 
+  function isHeld(bridge: string): boolean {
+    const until = guard.heldUntil(bridge);
+    return until !== null && until > Date.now();
+  }
+
+  function forgetBridge(bridge: string): void {
+    bridges.delete(bridge);
+    guard.forget(bridge);
+    retries.clear(bridge);
+  }
+
+  /**
+   * Counts a restart of ovs-vswitchd once, whatever the number of bridges it wiped: by its pid
+   * changing; when no pid can be read, by a pass finding bridges without their canary.
+   */
+  async function noteRestart(canaryLost: boolean): Promise<void> {
+    const pid = await ovs.vswitchdPid();
+    if (pid !== null) {
+      if (vswitchdPid !== null && pid !== vswitchdPid) restartsDetected += 1;
+      vswitchdPid = pid;
+    } else if (canaryLost) {
+      restartsDetected += 1;
+    }
+  }
+
   return {
     loop,
     start: () => loop.start(),
-    onCommit(mutations) {
-      stateVersion += 1;
+    onCommit(mutations, seq) {
+      stateVersion = seq;
+      commitSeqs.note(mutations, seq);
       const view = opts.view();
       const touched = new Set<string>();
       for (const m of mutations) {
@@ -453,35 +590,49 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
       reason: state === 'unavailable' ? lastError : null,
       bridges: lastTopology ? [...lastTopology.bridges.keys()].sort() : [],
       lastReconcileAt,
+      lastAttemptAt,
       lastReconcileDurationMs,
       driftRepaired,
       desiredGeneration,
       appliedGeneration,
       restartsDetected,
       lastError,
-      perBridge: Object.fromEntries(
-        [...bridges].map(([b, r]) => [b, { ok: r.ok, at: r.at, durationMs: r.durationMs, added: r.added, removed: r.removed, error: r.error }]),
-      ),
+      perBridge: Object.fromEntries([...bridges].map(([b, r]) => [b, bridgeStatus(r)])),
     }),
     peering: (p) => {
       const view = opts.view();
-      return {
-        ...peeringState(p, { view, topology: lastTopology, desired: lastDesired, bridges, lastReconcileAt }),
-        bridges: peeringBridges(p, { view, topology: lastTopology, bridges, cookiePrefix }),
-      };
+      const reported = peeringState(p, {
+        view,
+        topology: lastTopology,
+        desired: lastDesired,
+        bridges,
+        cookiePrefix,
+        ovs: state,
+        ovsError: lastAttemptAt === null ? null : lastError,
+        lastReconcileAt,
+        lastAttemptAt,
+        changedSeq: (q) => commitSeqs.of(q),
+      });
+      return { ...reported, bridges: peeringBridges(p, { view, topology: lastTopology, bridges, cookiePrefix }) };
     },
-    reconcile: (req: ReconcileRequest) =>
-      loop.exclusive(async () => {
-        const bridge = req.bridge;
+    reconcile: (req: ReconcileRequest) => {
+      const bridge = req.bridge;
+      const scope: Scope = bridge === undefined ? { all: true } : { all: false, bridges: new Set([bridge]) };
+      const progress = newProgress(req.dryRun === true || req.verbose === true ? 'changes' : 'counts');
+      const started = performance.now();
+      const run = loop.exclusive(async () => {
         if (bridge !== undefined) await requireBridge(bridge);
-        const scope: Scope = bridge === undefined ? { all: true } : { all: false, bridges: new Set([bridge]) };
-        const mode = req.dryRun === true ? 'dry-run' : 'apply';
-        const detail = req.dryRun === true || req.verbose === true ? 'changes' : 'counts';
-        const { ok: _ok, ...result } = await cycle(scope, mode, 'fresh', detail);
+        const { ok: _ok, ...result } = await cycle(scope, req.dryRun === true ? 'dry-run' : 'apply', 'fresh', progress);
         // The bridge went away between the check and the pass's own topology read.
         if (bridge !== undefined && result.errors.length === 0 && !result.bridges.includes(bridge)) throw bridgeNotFound(bridge);
         return result;
-      }),
+      });
+      return withDeadline(run, opts.runDeadlineMs ?? RECONCILE_RUN_DEADLINE_MS, (deadlineMs) => {
+        const error = `The pass did not end within ${deadlineMs} ms; it goes on, and status shows its outcome per bridge when it ends.`;
+        const partial = sortedResult(progress);
+        return { ovs: state, ...partial, durationMs: ms(started), errors: [...partial.errors, { bridge: '*', reason: 'RECONCILE_DEADLINE_EXCEEDED', error }] };
+      });
+    },
     async peeringFlows(p) {
       const cookie = peeringCookie(cookiePrefix, p.id);
       const topology = known ?? (await readTopology());
@@ -500,6 +651,7 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
     },
     async close() {
       closed = true;
+      retries.close();
       await loop.stop();
       await installed.close();
     },
@@ -508,21 +660,6 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
 
 /** Selects one cookie exactly: `cookie=C/-1`. */
 const EXACT_MASK = (1n << 64n) - 1n;
-
-/** The reason in `ReconcileResult.errors` of each kind of OVS failure. */
-const REASONS: Readonly<Record<OvsError['kind'], string>> = {
-  unavailable: 'OVS_UNAVAILABLE',
-  timeout: 'OVS_TIMEOUT',
-  'no-such-bridge': 'BRIDGE_NOT_FOUND',
-  failed: 'OVS_COMMAND_FAILED',
-  'bad-output': 'OVS_BAD_OUTPUT',
-  'missing-binary': 'OVS_MISSING',
-};
-
-function failure(err: unknown): Omit<ReconcileError, 'bridge'> {
-  if (err instanceof OvsError) return { reason: REASONS[err.kind], error: err.message };
-  return { reason: 'RECONCILE_FAILED', error: err instanceof Error ? err.message : String(err) };
-}
 
 function bridgeNotFound(bridge: string): DataplaneError {
   return new DataplaneError('BRIDGE_NOT_FOUND', `The bridge ${bridge} is not on this host (ovs-vsctl list-br does not show it).`);
@@ -555,14 +692,53 @@ function sameOurPorts(a: ReadonlyMap<string, PortInfo>, b: ReadonlyMap<string, P
   return true;
 }
 
-/** Equal lists of flows; cheap when they are the same objects (DesiredCache keeps them). */
-function sameFlows(a: readonly Flow[], b: readonly Flow[]): boolean {
-  if (a === b) return true;
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i] as Flow;
-    const y = b[i] as Flow;
-    if (x !== y && !sameFlow(x, y)) return false;
-  }
-  return true;
+/**
+ * The test hook's flow: a MAC written in capitals, which OVS prints in lower case (the canonical
+ * form keeps a MAC as written: the daemon never writes one). In table 251, which nothing of ours
+ * uses, with the canary's cookie, so that it is ours and removable.
+ */
+function unconvergingFlow(cookiePrefix: number): Flow {
+  return { table: 251, priority: 1, cookie: canaryCookie(cookiePrefix), match: 'dl_src=AA:00:00:00:00:01', actions: 'drop' };
+}
+
+function newProgress(detail: Detail): Progress {
+  return { bridges: [], added: 0, removed: 0, unchanged: 0, errors: [], changes: detail === 'changes' ? createChangeLog() : null };
+}
+
+/** A copy of `p` with its bridges sorted (a pass finishes them in any order), with its changes when kept. */
+function sortedResult(p: Progress): Omit<ReconcileResult, 'durationMs' | 'ovs'> {
+  const counts = { bridges: [...p.bridges].sort(), added: p.added, removed: p.removed, unchanged: p.unchanged, errors: [...p.errors] };
+  return p.changes === null ? counts : { ...counts, changes: p.changes.list() };
+}
+
+/** Our flows by cookie. */
+function countByCookie(flows: readonly Flow[]): Map<bigint, number> {
+  const counts = new Map<bigint, number>();
+  for (const f of flows) counts.set(f.cookie, (counts.get(f.cookie) ?? 0) + 1);
+  return counts;
+}
+
+/** The flows of a plan that does not converge, for its one log line (LOGGED_FLOWS of each side at most). */
+function differing(plan: FlowPlan): { wanted: string[]; found: string[]; more: number } {
+  const wanted = [...plan.add, ...plan.modify].map(flowText);
+  const found = plan.remove.map(flowText);
+  const more = Math.max(0, wanted.length - LOGGED_FLOWS) + Math.max(0, found.length - LOGGED_FLOWS);
+  return { wanted: wanted.slice(0, LOGGED_FLOWS), found: found.slice(0, LOGGED_FLOWS), more };
+}
+
+/** The public part of a bridge's result (status.ovs.perBridge). */
+function bridgeStatus(r: BridgeResult): BridgeStatus {
+  const { ok, at, durationMs, added, removed, error, reason, lastReconciledAt, retryAt, flowsLost, flowsDoNotConverge } = r;
+  return { ok, at, durationMs, added, removed, error, reason, lastReconciledAt, retryAt, flowsLost, flowsDoNotConverge };
+}
+
+/** `work`'s outcome, or `late(deadlineMs)` if it has not settled by then (work goes on). */
+function withDeadline<T>(work: Promise<T>, deadlineMs: number, late: (deadlineMs: number) => T): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<T>((resolve) => {
+    timer = setTimeout(() => resolve(late(deadlineMs)), deadlineMs);
+  });
+  // A pass that fails after the deadline was already answered for; its failure is in status.
+  work.catch(() => undefined);
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }

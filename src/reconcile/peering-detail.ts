@@ -21,7 +21,7 @@ export interface DetailInput {
 /**
  * The two sides of the peering when both of its bridges are on this host (its patch pair can
  * only exist then), requester side first; otherwise none. `flows` counts the flows with the
- * peering's cookie that the last pass to reach the bridge left there (0 after a failed pass).
+ * peering's cookie installed on the bridge as of its last result (report.ts BridgeResult.installed).
  */
 export function peeringBridges(p: Peering, input: DetailInput): PeeringBridge[] {
   const sides = peeringSides(p, input.view);
@@ -29,8 +29,7 @@ export function peeringBridges(p: Peering, input: DetailInput): PeeringBridge[] 
   if (sides.length < 2 || topology === null || !sides.every((s) => topology.bridges.has(s.bridge))) return [];
   const cookie = peeringCookie(input.cookiePrefix, p.id);
   return sides.map((s) => {
-    const applied = input.bridges.get(s.bridge);
-    const flows = applied?.ok ? applied.want.reduce((n, f) => (f.cookie === cookie ? n + 1 : n), 0) : 0;
+    const flows = input.bridges.get(s.bridge)?.installed.get(cookie) ?? 0;
     return { ...s, cookie: `0x${cookie.toString(16)}`, flows };
   });
 }

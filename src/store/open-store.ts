@@ -185,7 +185,7 @@ class JournalStore implements Store {
       this.lastWriteAt = now;
       for (const listener of this.listeners) {
         try {
-          listener(w.mutations);
+          listener(w.mutations, w.seq);
         } catch (err) {
           this.logger.error('store: a commit listener threw', { err });
         }

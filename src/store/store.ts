@@ -22,8 +22,8 @@ export interface StoreStats {
   readonly compactions: number;
 }
 
-/** Called after each commit is durable, with the mutations it carried. */
-export type CommitListener = (mutations: readonly Mutation[]) => void;
+/** Called after each commit is durable, with the mutations it carried and its seq (ascending, one per commit). */
+export type CommitListener = (mutations: readonly Mutation[], seq: number) => void;
 
 export interface Store {
   /** The live state. Reads see every commit that has been accepted (even before its fsync). */

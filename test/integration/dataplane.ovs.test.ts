@@ -8,6 +8,7 @@ import t from 'tap';
 import type { RpcClient } from '../../src/rpc/client.js';
 import { startDaemon } from '../helpers/daemon.js';
 import { type Instance, type OvsSandbox, startOvs } from '../helpers/ovs.js';
+import { until } from '../helpers/poll.js';
 
 const run = promisify(execFile);
 const OUR_COOKIES = 'cookie=0x5ee0000000000000/0xffff000000000000';
@@ -17,16 +18,6 @@ interface Peering {
   id: string;
   status: string;
   dataplane: { state: string; flows: number };
-}
-
-/** Polls `check` until it holds or the deadline passes; returns whether it held and how long it took. */
-async function until(check: () => Promise<boolean>, deadlineMs: number, everyMs = 10): Promise<{ ok: boolean; ms: number }> {
-  const start = Date.now();
-  for (;;) {
-    if (await check()) return { ok: true, ms: Date.now() - start };
-    if (Date.now() - start > deadlineMs) return { ok: false, ms: Date.now() - start };
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
 }
 
 async function ourFlows(ovs: OvsSandbox, bridge: string): Promise<string[]> {

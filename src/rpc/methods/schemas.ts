@@ -11,6 +11,7 @@ import {
   PeeringStatuses,
 } from '../../domain/types.js';
 import { BRIDGE_RULE, ID_RULE } from '../../domain/validate.js';
+import { DataplaneReasons } from '../../reconcile/dataplane.js';
 
 export const VpcId = z.string().regex(ID_PATTERN, `must be ${ID_RULE}`);
 export const TenantId = z.string().regex(ID_PATTERN, `must be ${ID_RULE}`);
@@ -34,9 +35,10 @@ export const VpcRecord = z.object({
 });
 
 export const DataplaneInfo = z.object({
-  state: z.enum(['programmed', 'not-local', 'pending', 'error', 'disabled']),
+  state: z.enum(['programmed', 'not-local', 'pending', 'inactive', 'error', 'disabled']),
   flows: z.number().int(),
-  lastReconciledAt: Timestamp.nullable(),
+  lastReconciledAt: Timestamp.nullable().describe('The last pass that reached OVS and succeeded on the peering\'s bridges.'),
+  lastAttemptAt: Timestamp.nullable().describe('The last pass, successful or not.'),
   error: z.string().optional(),
   bridges: z
     .array(
@@ -49,6 +51,7 @@ export const DataplaneInfo = z.object({
       }),
     )
     .describe('Both bridges of the peering when both are on this host; empty otherwise.'),
+  reason: z.enum(DataplaneReasons).optional(),
 });
 
 export const PeeringRecord = z.object({

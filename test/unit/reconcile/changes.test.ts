@@ -122,11 +122,16 @@ t.test('the change log lists only the side of a pair that is not already as it s
   ], 'a side deleted to be re-created is both removed and added');
 });
 
-t.test('peeringBridges: both sides with their patch ports, cookie and flows as the last pass left them', async (t) => {
-  const result = (bridge: string, ok = true): BridgeResult => ({
-    ok, at: AT, asOf: AT, durationMs: 1, added: 0, removed: 0, error: ok ? null : 'failed',
-    want: ok ? (desired.flows.get(bridge) ?? []) : [], converged: null,
-  });
+t.test('peeringBridges: both sides with their patch ports, cookie and flows as installed per the last result', async (t) => {
+  const result = (bridge: string, ok = true): BridgeResult => {
+    const want = ok ? (desired.flows.get(bridge) ?? []) : [];
+    const installed = new Map<bigint, number>();
+    for (const f of want) installed.set(f.cookie, (installed.get(f.cookie) ?? 0) + 1);
+    return {
+      ok, at: AT, durationMs: 1, added: 0, removed: 0, error: ok ? null : 'failed', reason: ok ? null : 'OVS_COMMAND_FAILED',
+      lastReconciledAt: ok ? AT : null, retryAt: null, flowsLost: 0, flowsDoNotConverge: 0, seq: 1, installed, want, converged: null,
+    };
+  };
   const bridges = new Map([['br-a', result('br-a')], ['br-b', result('br-b')]]);
   const perSide = (b: string): number => (desired.flows.get(b) ?? []).filter((f) => f.cookie !== canaryFlow(PREFIX).cookie).length;
   const got = peeringBridges(PEERING, { view, topology: topology(), bridges, cookiePrefix: PREFIX });
@@ -136,7 +141,7 @@ t.test('peeringBridges: both sides with their patch ports, cookie and flows as t
   ]);
   t.equal((got[0]?.flows ?? 0) + (got[1]?.flows ?? 0), desired.peerings.get(ID)?.flows, 'the per-bridge counts add up to the peering\'s flows');
   const failed = new Map([['br-a', result('br-a', false)], ['br-b', result('br-b')]]);
-  t.equal(peeringBridges(PEERING, { view, topology: topology(), bridges: failed, cookiePrefix: PREFIX })[0]?.flows, 0, 'a failed pass left nothing known');
+  t.equal(peeringBridges(PEERING, { view, topology: topology(), bridges: failed, cookiePrefix: PREFIX })[0]?.flows, 0, 'nothing of it installed: 0');
   const oneSide: Topology = { bridges: new Map([...topology().bridges].filter(([n]) => n === 'br-a')) };
   t.same(peeringBridges(PEERING, { view, topology: oneSide, bridges, cookiePrefix: PREFIX }), [], 'one bridge here: no patch pair, no sides');
   t.same(peeringBridges(PEERING, { view, topology: null, bridges, cookiePrefix: PREFIX }), [], 'before the first pass: none');

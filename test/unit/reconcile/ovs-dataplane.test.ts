@@ -12,9 +12,12 @@ import type { FlowEvent } from '../../../src/ovs/dump-parser.js';
 import { type MonitorOptions, type Ovs, OvsError, type PatchPair, type PortInfo, type PortRef, type Topology } from '../../../src/ovs/ovs.js';
 import { isOurCookie } from '../../../src/reconcile/desired.js';
 import { type Flow, flowKey, flowText, strictFlowText } from '../../../src/ovs/flow.js';
-import { createOvsDataplane, type OvsDataplane } from '../../../src/reconcile/ovs-dataplane.js';
+import { createOvsDataplane, type OvsDataplane, type OvsDataplaneOptions } from '../../../src/reconcile/ovs-dataplane.js';
+import { REPAIRS_BEFORE_GUARD } from '../../../src/reconcile/guard.js';
 
 const PREFIX = 0x5ee0;
+/** The store's commit seq, as the tests' commits advance it. */
+let commitSeq = 0;
 const AT = '2025-01-01T00:00:00.000Z';
 
 const vpc = (n: number): Vpc => ({ id: `vpc-${n}`, tenantId: 't1', cidrs: [`10.${n}.0.0/16`], bridge: `br-${n}`, createdAt: AT, updatedAt: AT });
@@ -34,6 +37,10 @@ class FakeOvs implements Ovs {
   /** Set to hold topology reads until the test lets them answer. */
   topologyGate: Promise<void> | null = null;
   dumpDelayMs = 0;
+  /** Set while ovsdb-server and ovs-vswitchd do not answer. */
+  down = false;
+  /** Bridges whose bundles OVS refuses. */
+  readonly refuse = new Set<string>();
 
   addBridge(name: string): void {
     this.bridges.set(name, { ports: new Map([['vm', { name: 'vm', ofport: 1, type: '', peer: null, error: null }]]), flows: new Map() });
@@ -42,6 +49,7 @@ class FakeOvs implements Ovs {
   async topology(): Promise<Topology> {
     this.calls.topology += 1;
     if (this.topologyGate) await this.topologyGate;
+    if (this.down) throw new OvsError('unavailable', 'ovs-vsctl: database connection failed');
     return { bridges: new Map([...this.bridges].map(([name, b]) => [name, { name, ports: new Map(b.ports) }])) };
   }
 
@@ -49,7 +57,7 @@ class FakeOvs implements Ovs {
     this.calls.dumps.push(bridge);
     if (this.dumpDelayMs > 0) await new Promise((r) => setTimeout(r, this.dumpDelayMs));
     const b = this.bridges.get(bridge);
-    if (!b) throw new OvsError('unavailable', `ovs-ofctl: ${bridge} is not a bridge or a socket`);
+    if (!b || this.down) throw new OvsError('unavailable', `ovs-ofctl: ${bridge} is not a bridge or a socket`);
     return [...b.flows.values()].filter((f) => (f.cookie & mask) === (cookie & mask));
   }
 
@@ -60,19 +68,21 @@ class FakeOvs implements Ovs {
   async applyBundle(bridge: string, lines: readonly string[]): Promise<void> {
     await Promise.resolve();
     const b = this.bridges.get(bridge);
-    if (!b) throw new OvsError('unavailable', `ovs-ofctl: ${bridge} is not a bridge or a socket`);
+    if (!b || this.down) throw new OvsError('unavailable', `ovs-ofctl: ${bridge} is not a bridge or a socket`);
+    if (this.refuse.has(bridge)) throw new OvsError('failed', `ovs-ofctl: ${bridge}: OFPT_ERROR: OFPBMC_BAD_FIELD`);
     this.calls.bundles.push(bridge);
     for (const line of lines) {
       const add = ADD.exec(line);
       const del = DELETE.exec(line);
       if (add) {
         const [, cookie = '', table = '', priority = '', match = '', actions = ''] = add;
-        const f: Flow = { cookie: BigInt(`0x${cookie}`), table: Number(table), priority: Number(priority), match, actions };
+        // Kept as OVS prints it: a MAC in lower case (the only upper case a match of ours may hold is the test hook's).
+        const f: Flow = { cookie: BigInt(`0x${cookie}`), table: Number(table), priority: Number(priority), match: match.toLowerCase(), actions };
         b.flows.set(flowKey(f), f);
         this.emit(bridge, 'added', f);
       } else if (del) {
         const [, , table = '', priority = '', match = ''] = del;
-        const key = flowKey({ table: Number(table), priority: Number(priority), match });
+        const key = flowKey({ table: Number(table), priority: Number(priority), match: match.toLowerCase() });
         const f = b.flows.get(key);
         if (f) {
           b.flows.delete(key);
@@ -111,7 +121,9 @@ class FakeOvs implements Ovs {
 
   bridgeHints = async (): Promise<string[]> => [...this.bridges.keys()].sort();
   probe = async (): Promise<'up' | 'down'> => 'up';
-  vswitchdPid = async (): Promise<number | null> => 1;
+  /** ovs-vswitchd's pid; null: not readable (hidden /proc). */
+  pid: number | null = 1;
+  vswitchdPid = async (): Promise<number | null> => this.pid;
 
   /** Someone else deletes one of our flows. */
   foreignDelete(bridge: string, pick: (f: Flow) => boolean): Flow {
@@ -150,13 +162,13 @@ interface Rig {
 }
 
 /** `bridges` VPCs on their own bridges; VPC 0 peered with every other one. */
-async function rig(t: Test, bridges: number): Promise<Rig> {
+async function rig(t: Test, bridges: number, extra: Partial<OvsDataplaneOptions> = {}): Promise<Rig> {
   const ovs = new FakeOvs();
   const vpcs = Array.from({ length: bridges }, (_, i) => vpc(i));
   for (const v of vpcs) ovs.addBridge(v.bridge);
   const peerings = vpcs.slice(1).map((v, i) => peering(i + 1, 0, Number(v.id.slice(4))));
   const view = new StateIndex({ vpcs: Object.fromEntries(vpcs.map((v) => [v.id, v])), peerings: Object.fromEntries(peerings.map((p) => [p.id, p])) });
-  const dp = createOvsDataplane({ ovs, view: () => view, cookiePrefix: PREFIX, intervalMs: 3_600_000, logger: silentLogger() });
+  const dp = createOvsDataplane({ ovs, view: () => view, cookiePrefix: PREFIX, intervalMs: 3_600_000, logger: silentLogger(), ...extra });
   t.teardown(() => dp.close());
   dp.start();
   await dp.loop.idle();
@@ -202,13 +214,22 @@ t.test('drift: one dump and one bundle of the bridge, no topology read, no cycle
 
 t.test('monitors that end (vswitchd died) are started again by the pass they trigger', async (t) => {
   const { ovs, dp } = await rig(t, 3);
-  // vswitchd restarted: its flows are gone, its monitors ended.
+  // vswitchd restarted: its flows are gone, its monitors ended, its pid is another.
   for (const b of ovs.bridges.values()) b.flows.clear();
+  ovs.pid = 2;
   ovs.endMonitors();
   await until(() => ovs.monitors.size === 3, 'monitors again');
   await dp.loop.idle();
   t.same([0, 1, 2].map((i) => ovs.ourFlows(`br-${i}`).length), [15, 8, 8], 'every flow back');
-  t.equal(dp.status().restartsDetected, 3, 'the lost canary counted on every bridge');
+  t.equal(dp.status().restartsDetected, 1, 'one restart of the switch counted once');
+  t.same(Object.values(dp.status().perBridge).map((b) => b.flowsLost), [1, 1, 1], 'and the lost canary once per bridge');
+  // Without a readable pid, a pass that finds canaries lost counts one restart.
+  ovs.pid = null;
+  for (const b of ovs.bridges.values()) b.flows.clear();
+  ovs.endMonitors();
+  await until(() => ovs.monitors.size === 3, 'monitors again');
+  await dp.loop.idle();
+  t.equal(dp.status().restartsDetected, 2, 'counted once more, not once per bridge');
   const lost = ovs.foreignDelete('br-1', steering);
   await until(() => ovs.ourFlows('br-1').some((f) => flowKey(f) === flowKey(lost)), 'drift heard by the new monitor');
 });
@@ -255,7 +276,7 @@ t.test('a cycle of a bridge the known topology lacks reads the topology', async 
   const reads = ovs.calls.topology;
   const v = vpc(9);
   view.apply([{ op: 'vpc.put', vpc: v }, { op: 'peering.put', peering: peering(9, 0, 9) }]);
-  dp.onCommit([{ op: 'vpc.put', vpc: v }, { op: 'peering.put', peering: peering(9, 0, 9) }]);
+  dp.onCommit([{ op: 'vpc.put', vpc: v }, { op: 'peering.put', peering: peering(9, 0, 9) }], ++commitSeq);
   await dp.loop.idle();
   t.ok(ovs.calls.topology > reads, 'read');
   t.equal(ovs.ourFlows('br-9').length, 8, 'the new peering programmed');
@@ -270,7 +291,7 @@ t.test('a commit is planned from what our last bundle left while the monitor hea
   const from = { dumps: ovs.calls.dumps.length, bundles: ovs.calls.bundles.length };
   const p = peering(7, 1, 2);
   view.apply([{ op: 'peering.put', peering: p }]);
-  dp.onCommit([{ op: 'peering.put', peering: p }]);
+  dp.onCommit([{ op: 'peering.put', peering: p }], ++commitSeq);
   await dp.loop.idle();
   t.same(ovs.calls.dumps.slice(from.dumps), [], 'no dump');
   t.same(ovs.calls.bundles.slice(from.bundles).sort(), ['br-1', 'br-2'], 'one bundle per bridge of the peering');
@@ -302,7 +323,7 @@ t.test('after drift the bridge is dumped again: what the monitor reported is not
   from = ovs.calls.dumps.length;
   const p = peering(7, 1, 2);
   view.apply([{ op: 'peering.put', peering: p }]);
-  dp.onCommit([{ op: 'peering.put', peering: p }]);
+  dp.onCommit([{ op: 'peering.put', peering: p }], ++commitSeq);
   await dp.loop.idle();
   t.same(ovs.calls.dumps.slice(from), [], 'and the commit after it planned from memory');
   // vswitchd died: every monitor ended, the pass they trigger runs before the new monitors.
@@ -312,7 +333,7 @@ t.test('after drift the bridge is dumped again: what the monitor reported is not
   const stopped = { ...(view.getPeering(p.id) ?? p), status: 'deleted' as const };
   const after = ovs.calls.dumps.length;
   view.apply([{ op: 'peering.put', peering: stopped }]);
-  dp.onCommit([{ op: 'peering.put', peering: stopped }]);
+  dp.onCommit([{ op: 'peering.put', peering: stopped }], ++commitSeq);
   await dp.loop.idle();
   t.same(ovs.calls.dumps.slice(after).sort(), ['br-1', 'br-2'], 'a commit after the monitors ended dumps');
   t.equal(ovs.ourFlows('br-2').length, 8, 'the deleted peering’s flows gone');
@@ -366,4 +387,106 @@ t.test('peering(): both bridges with patch ports, cookie and flows; peeringFlows
   t.same(flows.bridges.map((b) => [b.bridge, b.flows.length]), [['br-0', 7], ['br-1', 7]], 'only this peering’s flows, not the other one’s on br-0');
   t.ok(flows.bridges.every((b) => b.flows.every((l) => l.startsWith('cookie=0x5ee0000000000001,'))));
   t.same(ovs.calls.dumps.slice(dumps), ['br-0', 'br-1'], 'one dump per bridge');
+});
+
+t.test('a bridge whose flows do not converge goes to error, is not repaired in a loop, and holds no other bridge back', async (t) => {
+  const { ovs, dp, view } = await rig(t, 3, { unconvergingBridge: 'br-1' });
+  // The first pass ran before the monitors; from this one on, each repair's monitor events (OVS's
+  // spelling, not ours: not taken for our echoes) ask for the next pass, as on a real OVS.
+  dp.loop.trigger('all');
+  await until(() => dp.status().perBridge['br-1']?.reason === 'FLOWS_DO_NOT_CONVERGE', 'the guard trips');
+  const tripped = { bundles: ovs.calls.bundles.filter((b) => b === 'br-1').length, cycles: dp.loop.health().cycles };
+  t.ok(tripped.bundles <= REPAIRS_BEFORE_GUARD + 2, `bundles on br-1 before it tripped: ${tripped.bundles}`);
+  t.equal(dp.status().perBridge['br-1']?.flowsDoNotConverge, 1, 'counted once');
+  t.ok(dp.status().perBridge['br-1']?.retryAt, 'with a retry time');
+  await new Promise((r) => setTimeout(r, 300));
+  t.equal(ovs.calls.bundles.filter((b) => b === 'br-1').length, tripped.bundles, 'no bundle while held');
+  t.equal(dp.loop.health().cycles, tripped.cycles, 'and no cycle');
+  t.equal(dp.loop.health().consecutiveFailures, 0, 'the loop is not backing off');
+  t.match(dp.peering(peering(1, 0, 1)), { state: 'error', reason: 'FLOWS_DO_NOT_CONVERGE' }, 'its peering says so');
+  t.equal(dp.peering(peering(2, 0, 2)).state, 'programmed', 'the other peering is programmed');
+
+  // Another bridge's drift is repaired at once.
+  const lost = ovs.foreignDelete('br-2', steering);
+  const started = Date.now();
+  await until(() => ovs.ourFlows('br-2').some((f) => flowKey(f) === flowKey(lost)), 'br-2 repaired');
+  t.ok(Date.now() - started < 1000, `br-2 repaired in ${Date.now() - started} ms`);
+
+  const run = await dp.reconcile({});
+  t.match(run.errors, [{ bridge: 'br-1', reason: 'FLOWS_DO_NOT_CONVERGE', error: /do not converge/ }], 'reconcile.run replies with what happened on br-1');
+  t.ok(run.bridges.includes('br-2'), 'and did the others');
+
+  // A change of its desired state is applied at once.
+  const before = ovs.calls.bundles.filter((b) => b === 'br-1').length;
+  const p = peering(7, 1, 2);
+  view.apply([{ op: 'peering.put', peering: p }]);
+  dp.onCommit([{ op: 'peering.put', peering: p }], ++commitSeq);
+  await until(() => ovs.calls.bundles.filter((b) => b === 'br-1').length > before, 'a bundle for the new desired state');
+  t.ok(ovs.ourFlows('br-1').some((f) => f.cookie === (0x5ee0n << 48n | 7n)), 'the new peering is on br-1');
+});
+
+t.test('OVS not answering: peerings say error OVS_UNAVAILABLE, no bridge stays ok, timestamps of success stand still', async (t) => {
+  const { ovs, dp } = await rig(t, 2);
+  const p = peering(1, 0, 1);
+  t.equal(dp.peering(p).state, 'programmed');
+  const before = dp.status();
+  const reconciled = dp.peering(p).lastReconciledAt;
+  ovs.down = true;
+  await new Promise((r) => setTimeout(r, 5));
+  dp.loop.trigger('all');
+  await until(() => dp.status().state === 'unavailable', 'unavailable');
+  await until(() => dp.status().lastAttemptAt !== before.lastAttemptAt, 'an attempt after');
+  const s = dp.status();
+  t.equal(s.lastReconcileAt, before.lastReconcileAt, 'lastReconcileAt does not move on a failed pass');
+  t.ok(Object.values(s.perBridge).every((b) => !b.ok && b.reason === 'OVS_UNAVAILABLE'), 'no stale ok: true');
+  t.match(dp.peering(p), { state: 'error', reason: 'OVS_UNAVAILABLE', lastReconciledAt: reconciled }, 'the peering\'s success time stands still too');
+  const run = await dp.reconcile({});
+  t.match(run.errors, [{ bridge: '*', reason: 'OVS_UNAVAILABLE' }]);
+  ovs.down = false;
+  await until(() => dp.peering(p).state === 'programmed', 'programmed again');
+  t.not(dp.status().lastReconcileAt, before.lastReconcileAt, 'and the success time moves');
+});
+
+t.test('a stopped peering is pending while its flows remain, inactive once they are gone', async (t) => {
+  const { ovs, dp, view } = await rig(t, 2);
+  const p = { ...peering(1, 0, 1), status: 'deleted' as const };
+  ovs.topologyGate = new Promise(() => undefined);
+  view.apply([{ op: 'peering.put', peering: p }]);
+  t.match(dp.peering(p), { state: 'pending' }, 'flows still there');
+  t.ok(dp.peering(p).flows > 0);
+  ovs.topologyGate = null;
+  dp.onCommit([{ op: 'peering.put', peering: p }], ++commitSeq);
+  await dp.loop.idle();
+  t.same(ovs.ourFlows('br-1'), [], 'its flows are gone');
+  t.match(dp.peering(p), { state: 'inactive', flows: 0 });
+});
+
+t.test('reconcile.run replies by its deadline with what it has done', async (t) => {
+  const { ovs, dp } = await rig(t, 2, { runDeadlineMs: 100 });
+  let open = (): void => undefined;
+  ovs.topologyGate = new Promise<void>((resolve) => (open = resolve));
+  const started = Date.now();
+  const run = await dp.reconcile({});
+  t.ok(Date.now() - started < 1000, `replied in ${Date.now() - started} ms`);
+  t.match(run.errors, [{ bridge: '*', reason: 'RECONCILE_DEADLINE_EXCEEDED' }]);
+  ovs.topologyGate = null;
+  open();
+  await dp.loop.idle();
+});
+
+t.test('a bridge whose bundles OVS refuses is retried on its own, with backoff, and holds no other bridge back', async (t) => {
+  const { ovs, dp } = await rig(t, 3);
+  ovs.refuse.add('br-1');
+  ovs.foreignDelete('br-1', steering);
+  await until(() => dp.status().perBridge['br-1']?.reason === 'OVS_COMMAND_FAILED', 'br-1 fails');
+  t.ok(dp.status().perBridge['br-1']?.retryAt, 'with a retry time');
+  t.equal(dp.loop.health().consecutiveFailures, 0, 'the loop does not back off for it');
+  t.match(dp.peering(peering(1, 0, 1)), { state: 'error', reason: 'OVS_COMMAND_FAILED' });
+  const lost = ovs.foreignDelete('br-2', steering);
+  const started = Date.now();
+  await until(() => ovs.ourFlows('br-2').some((f) => flowKey(f) === flowKey(lost)), 'br-2 repaired');
+  t.ok(Date.now() - started < 1000, `another bridge's drift repaired in ${Date.now() - started} ms`);
+  ovs.refuse.delete('br-1');
+  await until(() => dp.status().perBridge['br-1']?.ok === true, 'br-1 retried by its own timer', 5000);
+  t.equal(dp.peering(peering(1, 0, 1)).state, 'programmed', 'and its peering programmed');
 });
