@@ -10,7 +10,7 @@
 //             {"seq":N+1,"m":[Mutation,…],"crc":…}                      one line per commit
 import { crc32 } from 'node:zlib';
 import type { Mutation, Peering, State, Vpc } from '../domain/types.js';
-import { isMutationList, stateProblem } from './record-guard.js';
+import { isMutationList, stateProblem } from '../domain/records.js';
 
 export const FORMAT_NAME = 'vpc-peerd';
 export const FORMAT_VERSION = 1;

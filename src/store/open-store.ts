@@ -13,7 +13,7 @@ import type { Logger } from '../log/logger.js';
 import { JournalAdapter, type JournalDoc } from './journal-adapter.js';
 import { encodeRecord } from './journal-format.js';
 import { ensureDir } from './durable-fs.js';
-import { mutationProblem } from './record-guard.js';
+import { mutationProblem } from '../domain/records.js';
 import { acquireStoreLock, type StoreLock } from './store-lock.js';
 import type { CommitListener, RecoveryReport, Store, StoreStats } from './store.js';
 
