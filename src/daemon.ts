@@ -182,7 +182,7 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
 
   /** Expires overdue pending requests and compacts old terminal records. */
   async function runSweep(store: Store): Promise<void> {
-    const mutations = sweep(store.view, now(), policy());
+    const mutations = sweep(store.stagedView, now(), policy());
     if (mutations.length === 0) return;
     try {
       await store.commit(mutations);

@@ -196,6 +196,31 @@ export class JournalAdapter implements Adapter<JournalDoc> {
     });
   }
 
+  /**
+   * After a failure: makes the files hold exactly the durable state again, and reopens the
+   * journal. First the journal is cut back to its durable end (what the failed writes left past
+   * it must never be replayed, and a cut needs no free space); then a snapshot of `durable` (the
+   * state at durableSeq) replaces the old one and a fresh journal starts after it, through new
+   * file descriptions (an fsync error is reported once per description, so the old one cannot be
+   * trusted). Throws, leaving the adapter failed, while the disk still refuses.
+   */
+  async recover(durable: SnapshotSource): Promise<void> {
+    if (durable.seq !== this.durable) throw new Error(`store: recover() given seq ${durable.seq}, durable seq is ${this.durable}`);
+    await this.compactionDone;
+    await this.exclusive(async () => {
+      const old = this.handle;
+      this.handle = null;
+      await old?.close().catch(() => undefined);
+      await this.beforeSync?.();
+      await truncateFile(this.journalPath, this.bytes);
+      this.snapshotBytes = await replaceFile(this.snapshotPath, snapshotPieces(durable));
+      ({ handle: this.handle, bytes: this.bytes } = await this.installJournal(encodeHeader(durable.seq)));
+      this.compaction = null;
+      this.compactAt = this.threshold();
+      this.fatal = null;
+    });
+  }
+
   private async append(doc: JournalDoc): Promise<void> {
     if (this.fatal) throw this.fatal;
     if (!this.handle) throw new Error('store: the journal is closed');
@@ -268,8 +293,13 @@ export class JournalAdapter implements Adapter<JournalDoc> {
     try {
       await fsyncDir(dirname(this.journalPath));
     } catch (err) {
-      // The rename may not survive a crash, and appends to either file could then be lost.
+      // The rename may not survive a crash, and appends to either file could then be lost. The
+      // file now named journalPath is the fresh one: record its size for recover().
       await fresh.handle.close().catch(() => undefined);
+      await this.handle.close().catch(() => undefined);
+      this.handle = null;
+      this.bytes = fresh.bytes;
+      this.compaction = null;
       this.fail(err, 'fsync of the store folder failed while replacing the journal');
       return false;
     }
@@ -360,6 +390,23 @@ async function readIfExists(file: string): Promise<Buffer> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return Buffer.alloc(0);
     throw err;
+  }
+}
+
+/** Cuts `file` to `length` bytes, durably; a missing file is left missing. */
+async function truncateFile(file: string, length: number): Promise<void> {
+  let handle: FileHandle;
+  try {
+    handle = await open(file, 'r+');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  try {
+    if ((await handle.stat()).size > length) await handle.truncate(length);
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }
 

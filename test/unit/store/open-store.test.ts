@@ -46,7 +46,7 @@ t.test('an empty folder opens as an empty store, with private files', async (t) 
   t.equal(statSync(join(dir, 'var')).mode & 0o777, 0o750, 'folder created 0750');
   t.equal(statSync(journal).mode & 0o777, 0o600, 'journal 0600');
   t.notOk(existsSync(path), 'no snapshot until the first compaction');
-  t.match(store.stats(), { path, state: 'open', records: 0, seq: 0, commits: 0, syncs: 0, lastWriteAt: null });
+  t.match(store.stats(), { path, state: 'ok', records: 0, seq: 0, commits: 0, syncs: 0, lastWriteAt: null });
 });
 
 t.test('commits round-trip through a reopen, in order', async (t) => {
@@ -72,14 +72,16 @@ t.test('commits round-trip through a reopen, in order', async (t) => {
   t.equal(second.store.stats().seq, 6, 'seq carries on');
 });
 
-t.test('a commit is visible at once and acknowledged after its sync', async (t) => {
+t.test('a commit is staged at once, and read and acknowledged after its sync', async (t) => {
   const { open } = setup(t);
   const { store } = await open();
   const done = store.commit([putVpc('a')]);
-  t.equal(store.view.getVpc('a')?.id, 'a', 'applied synchronously');
+  t.equal(store.stagedView.getVpc('a')?.id, 'a', 'staged synchronously, for the next writer');
+  t.equal(store.view.getVpc('a'), undefined, 'reads do not see it before it is on disk');
   t.equal(store.stats().seq, 0, 'not durable yet');
   await done;
   t.equal(store.stats().seq, 1);
+  t.equal(store.view.getVpc('a')?.id, 'a', 'reads see it once durable');
 });
 
 t.test('group commit: concurrent commits share fdatasyncs', async (t) => {
@@ -255,7 +257,7 @@ t.test('a failed compaction step is logged, loses nothing, and is retried', asyn
       await first.store.commit([putVpc('a'), putVpc('b')]);
       for (let i = 0; i < 30; i++) await first.store.commit([putPeering(i)]);
       t.equal(first.store.stats().compactions, 0);
-      t.equal(first.store.stats().state, 'open', 'the store carries on');
+      t.equal(first.store.stats().state, 'ok', 'the store carries on');
       t.ok(lines.some((l) => l.level === 'error' && /compaction will be retried/.test(String(l.msg))));
       if (blocked === 'journal') {
         // The new snapshot is in place beside the old journal: a copy of the two files opens
@@ -358,29 +360,51 @@ t.test('close waits for syncs in flight, is idempotent, and later commits are re
   t.equal(store.stats().state, 'closed');
 });
 
-t.test('a failed sync fails the store for good', async (t) => {
+t.test('a failed sync is rolled back from every view, and the store recovers by itself', async (t) => {
   const { open } = setup(t);
   const { logger, lines } = capture();
-  let syncs = 0;
+  let failing = false;
   const { store } = await open({
     logger,
+    retryMs: 20,
     beforeSync: () => {
-      if (++syncs === 2) throw Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+      if (failing) throw Object.assign(new Error('ENOSPC: no space left on device, fdatasync'), { code: 'ENOSPC' });
     },
   });
   await store.commit([putVpc('a')]);
-  const failing = store.commit([putVpc('b')]);
-  await t.rejects(failing, isUnavailable);
-  await t.rejects(store.commit([putVpc('c')]), isUnavailable);
-  await t.rejects(store.commit([]), isUnavailable);
-  t.equal(store.stats().state, 'failed');
-  t.equal(store.stats().seq, 1);
-  t.ok(lines.some((l) => l.level === 'error' && /refusing every further commit/.test(String(l.msg))));
+  failing = true;
+  const refused = store.commit([putVpc('b')]);
+  const after = store.commit([putVpc('c')]); // queued behind the failing one: refused with it
+  await t.rejects(refused, isUnavailable);
+  await t.rejects(after, isUnavailable);
+  t.equal(store.view.getVpc('b'), undefined, 'reads never showed the failed commit');
+  t.equal(store.stagedView.getVpc('b'), undefined, 'and writers no longer see it');
+  t.equal(store.stagedView.getVpc('c'), undefined);
+  t.match(store.stats(), { state: /degraded|recovering/, seq: 1, lastError: /ENOSPC/ });
+  await t.rejects(store.commit([putVpc('d')]), isUnavailable, 'degraded: commits refused');
+  t.ok(lines.some((l) => l.level === 'error' && /journal failed/.test(String(l.msg))));
+
+  // Retries fail while the disk refuses, then succeed once it takes writes again.
+  await until(() => lines.some((l) => /still cannot rewrite/.test(String(l.msg))));
+  failing = false;
+  await until(() => store.stats().state === 'ok');
+  t.match(store.stats(), { recoveries: 1, lastError: null, degradedSince: null });
+  await store.commit([putVpc('e')]);
+  t.ok(store.view.getVpc('e'), 'commits are taken again');
   await store.close();
 
   const reopened = await open();
-  t.ok(reopened.store.view.getVpc('a'), 'the acknowledged commit is on disk');
+  t.same([...reopened.store.view.vpcs()].map((v) => v.id).sort(), ['a', 'e'], 'on disk: the acknowledged commits, and only those');
 });
+
+/** Polls `check` every 5 ms until it holds, for at most 5 s. */
+async function until(check: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not met within 5 s');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
 
 t.test('misuse throws at once', async (t) => {
   await t.rejects(openStore({ path: '', logger: silentLogger() }), /path is required/);
