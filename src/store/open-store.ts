@@ -34,6 +34,8 @@ export interface OpenStoreOptions {
   readonly beforeSync?: () => void | Promise<void>;
   /** First wait before a degraded store retries; doubled after each failed retry up to 5 s. */
   readonly retryMs?: number;
+  /** Start on a journal damaged in the middle, cutting it at the damage (vpc-peerd --recover-journal). */
+  readonly recoverJournal?: boolean;
 }
 
 const DEFAULT_RETRY_MS = 250;
@@ -48,7 +50,11 @@ export async function openStore(opts: OpenStoreOptions): Promise<{ store: Store;
   }
   await ensureDir(dirname(opts.path));
   const lock = await acquireStoreLock(`${opts.path}.lock`);
-  const store = new JournalStore(opts.path, opts.logger, compactAfterBytes, lock, opts.beforeSync, opts.retryMs ?? DEFAULT_RETRY_MS);
+  const store = new JournalStore(opts.path, opts.logger, compactAfterBytes, lock, {
+    beforeSync: opts.beforeSync,
+    retryMs: opts.retryMs ?? DEFAULT_RETRY_MS,
+    recoverJournal: opts.recoverJournal ?? false,
+  });
   try {
     return { store, recovery: await store.load() };
   } catch (err) {
@@ -97,16 +103,15 @@ class JournalStore implements Store {
     logger: Logger,
     compactAfterBytes: number,
     lock: StoreLock,
-    beforeSync: (() => void | Promise<void>) | undefined,
-    retryMs: number,
+    opts: { beforeSync: (() => void | Promise<void>) | undefined; retryMs: number; recoverJournal: boolean },
   ) {
     this.path = path;
     this.lock = lock;
     this.logger = logger;
-    this.retryMs = retryMs;
-    this.firstRetryMs = retryMs;
+    this.retryMs = opts.retryMs;
+    this.firstRetryMs = opts.retryMs;
     this.adapter = new JournalAdapter({
-      path, logger, compactAfterBytes, beforeSync, onFatal: (err) => this.fail(err),
+      path, logger, compactAfterBytes, beforeSync: opts.beforeSync, recoverJournal: opts.recoverJournal, onFatal: (err) => this.fail(err),
     });
     this.db = new Low<JournalDoc>(this.adapter, { index: new StateIndex(), outbox: [], lastSeq: 0 });
   }

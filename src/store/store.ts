@@ -81,5 +81,13 @@ export interface RecoveryReport {
      * torn last write: they may include acknowledged commits an operator can still recover).
      */
     readonly savedTo: string | null;
+    /** Intact records among the cut lines: non-zero only with --recover-journal. */
+    readonly intactRecords: number;
   } | null;
+  /**
+   * What the start repaired or could not account for, as sentences (each also logged at warn):
+   * a cut tail, a missing or empty journal beside a snapshot, a journal cut before the
+   * snapshot's seq. Empty when the files were sound.
+   */
+  readonly warnings: readonly string[];
 }

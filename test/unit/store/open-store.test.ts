@@ -1,4 +1,4 @@
-import { appendFileSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import type { StateView } from '../../../src/domain/state-index.js';
@@ -7,7 +7,7 @@ import { createLogger, silentLogger, type Logger } from '../../../src/log/logger
 import { encodeHeader, encodeRecord } from '../../../src/store/journal-format.js';
 import { openStore, type OpenStoreOptions } from '../../../src/store/open-store.js';
 import type { Store } from '../../../src/store/store.js';
-import { peering, peeringId, putPeering, putVpc, snapshotText, vpc } from '../../helpers/store-records.js';
+import { JOURNAL_ID, peering, peeringId, putPeering, putVpc, snapshotText, vpc } from '../../helpers/store-records.js';
 
 function setup(t: Test) {
   const dir = t.testdir();
@@ -41,7 +41,7 @@ const isUnavailable = { name: 'RpcError', reason: 'UNAVAILABLE', code: 503 };
 t.test('an empty folder opens as an empty store, with private files', async (t) => {
   const { dir, path, journal, open } = setup(t);
   const { store, recovery } = await open();
-  t.same(recovery, { snapshotRecords: 0, journalEntries: 0, seq: 0, droppedTail: null });
+  t.same(recovery, { snapshotRecords: 0, journalEntries: 0, seq: 0, droppedTail: null, warnings: [] }, 'a new store: nothing to warn about');
   t.same(contents(store.view), { vpcs: [], peerings: [] });
   t.equal(statSync(join(dir, 'var')).mode & 0o777, 0o750, 'folder created 0750');
   t.equal(statSync(journal).mode & 0o777, 0o600, 'journal 0600');
@@ -67,7 +67,7 @@ t.test('commits round-trip through a reopen, in order', async (t) => {
 
   const second = await open();
   t.same(contents(second.store.view), before);
-  t.same(second.recovery, { snapshotRecords: 0, journalEntries: 5, seq: 5, droppedTail: null });
+  t.same(second.recovery, { snapshotRecords: 0, journalEntries: 5, seq: 5, droppedTail: null, warnings: [] });
   await second.store.commit([putVpc('d')]);
   t.equal(second.store.stats().seq, 6, 'seq carries on');
 });
@@ -154,12 +154,13 @@ t.test('a torn last line is cut off, reported, and the store carries on', async 
   const { logger, lines } = capture();
   const second = await open({ logger });
   t.same(second.recovery.droppedTail, {
-    offset: good, bytes: torn.length, reason: 'unterminated last line (seq 3 expected)', savedTo: null,
+    offset: good, bytes: torn.length, reason: 'unterminated last line (seq 3 expected)', savedTo: null, intactRecords: 0,
   });
   t.equal(statSync(journal).size, good, 'truncated to the last good record');
   t.same([...second.store.view.vpcs()].map((v) => v.id), ['a', 'b']);
+  t.match(second.recovery.warnings, [/last write before the previous stop was torn \(40 bytes, never acknowledged\).*starts at seq 2/]);
   const warning = lines.find((l) => l.level === 'warn');
-  t.match(warning, { offset: good, bytes: torn.length, file: journal });
+  t.match(warning, { msg: /store: the last write .* was torn/, file: journal });
 
   await second.store.commit([putVpc('c')]);
   await second.store.close();
@@ -168,7 +169,7 @@ t.test('a torn last line is cut off, reported, and the store carries on', async 
   t.equal(third.recovery.droppedTail, null);
 });
 
-t.test('a corrupt middle line: keep the records before it, save the rest aside', async (t) => {
+t.test('a corrupt middle line followed by intact records: refuse, unless told to recover', async (t) => {
   const { dir, journal, open } = setup(t);
   const first = await open();
   for (const id of ['a', 'b', 'c', 'd', 'e']) await first.store.commit([putVpc(id)]);
@@ -179,15 +180,32 @@ t.test('a corrupt middle line: keep the records before it, save the rest aside',
   lines[3] = lines[3]!.replace('10.0.0.0', '10.0.0.9'); // still JSON, but the checksum fails
   writeFileSync(journal, lines.join('\n'));
 
-  const second = await open();
+  await t.rejects(open(), /refusing to start on .*: it is damaged in the middle \(checksum mismatch \(seq 3 expected\) at byte \d+\), and 2 intact records follow.*run vpc-peerd --recover-journal/s);
+  t.equal(readFileSync(journal, 'utf8'), lines.join('\n'), 'the journal is left as it was');
+
+  const second = await open({ recoverJournal: true });
   const dropped = second.recovery.droppedTail;
-  t.match(dropped, { offset, bytes: Buffer.byteLength(text) - offset, reason: /checksum mismatch \(seq 3 expected\)/ });
-  t.same([...second.store.view.vpcs()].map((v) => v.id).sort(), ['a', 'b']);
-  t.ok(dropped?.savedTo?.startsWith(`${journal}.dropped-`), 'the dropped lines are kept for an operator');
+  t.match(dropped, { offset, bytes: Buffer.byteLength(text) - offset, reason: /checksum mismatch \(seq 3 expected\)/, intactRecords: 2 });
+  t.same([...second.store.view.vpcs()].map((v) => v.id).sort(), ['a', 'b'], 'starts on the last good record');
+  t.ok(dropped?.savedTo?.startsWith(`${journal}.dropped-`), 'the cut records are kept for an operator');
   t.equal(readFileSync(dropped!.savedTo!, 'utf8'), lines.slice(3).join('\n'));
   t.equal(statSync(dropped!.savedTo!).mode & 0o777, 0o600);
   t.equal(statSync(journal).size, offset);
+  t.match(second.recovery.warnings, [/damaged in the middle .*--recover-journal.* seq 2.* 2 intact records/]);
   t.same(readdirSync(join(dir, 'var')).filter((f) => f.includes('.dropped-')).length, 1);
+});
+
+t.test('a corrupt last line is cut and saved aside without asking', async (t) => {
+  const { journal, open } = setup(t);
+  const first = await open();
+  for (const id of ['a', 'b', 'c']) await first.store.commit([putVpc(id)]);
+  await first.store.close();
+  const lines = readFileSync(journal, 'utf8').split('\n');
+  lines[3] = lines[3]!.replace('10.0.0.0', '10.0.0.9');
+  writeFileSync(journal, lines.join('\n'));
+  const second = await open();
+  t.match(second.recovery.droppedTail, { intactRecords: 0, savedTo: /\.dropped-/ });
+  t.match(second.recovery.warnings, [/the last line of the journal was corrupt .* starts at seq 2/]);
 });
 
 t.test('refuses to start on a file that is not ours, and leaves it alone', async (t) => {
@@ -209,15 +227,48 @@ t.test('refuses to start on a file that is not ours, and leaves it alone', async
   }
 });
 
-t.test('empty files are an empty store', async (t) => {
+t.test('empty files are an empty store, and an empty journal is reported', async (t) => {
   const { path, journal, open } = setup(t);
   await (await open()).store.close();
   writeFileSync(path, '');
   writeFileSync(journal, '');
-  const { store, recovery } = await open();
+  const { logger, lines } = capture();
+  const { store, recovery } = await open({ logger });
   t.equal(recovery.seq, 0);
+  t.match(recovery.warnings, [/journal .* is empty \(0 bytes\), but every journal starts with a header line: it was truncated/]);
+  t.ok(lines.some((l) => l.level === 'warn' && /was truncated/.test(String(l.msg))), 'and logged at warn');
   await store.commit([putVpc('a')]);
   t.equal(store.view.vpcCount, 1);
+});
+
+t.test('a journal missing or empty beside a snapshot is reported, and the snapshot is loaded', async (t) => {
+  for (const damage of ['missing', 'empty'] as const) {
+    await t.test(damage, async (t) => {
+      const { path, journal, open } = setup(t);
+      await (await open()).store.close();
+      writeFileSync(path, snapshotText(4, { vpcs: { a: vpc('a') }, peerings: {} }));
+      if (damage === 'missing') rmSync(journal);
+      else writeFileSync(journal, '');
+      const { store, recovery } = await open();
+      t.same([...store.view.vpcs()].map((v) => v.id), ['a']);
+      t.match(recovery, { seq: 4, warnings: [new RegExp(`journal .* is ${damage}.* beside the snapshot at seq 4 \\(which expects journal ${JOURNAL_ID}\\).*commits after seq 4, if there were any, are lost`)] });
+      t.match(store.stats().recovery, recovery, 'status.store.recovery says the same');
+      await store.commit([putVpc('b')]);
+      t.equal(store.stats().seq, 5, 'a fresh journal carries on from the snapshot');
+    });
+  }
+});
+
+t.test('a journal that is not the one the snapshot names is refused', async (t) => {
+  const { path, journal, open } = setup(t);
+  await (await open()).store.close();
+  writeFileSync(path, snapshotText(2, { vpcs: { a: vpc('a') }, peerings: {} }));
+  writeFileSync(journal, encodeHeader(2, '00000000000000bb') + encodeRecord(3, [putVpc('b')]));
+  await t.rejects(open(), /refusing to start on .*journal: it is journal 00000000000000bb, but the snapshot .* \(seq 2\) was written for journal 00000000000000aa/);
+  // A journal the snapshot names as its predecessor is the crash window of a compaction: fine.
+  writeFileSync(path, snapshotText(2, { vpcs: { a: vpc('a') }, peerings: {} }, undefined, { id: JOURNAL_ID, previous: '00000000000000bb' }));
+  const { store } = await open();
+  t.same([...store.view.vpcs()].map((v) => v.id).sort(), ['a', 'b']);
 });
 
 t.test('compaction: commits keep flowing and a reopen sees the same state', async (t) => {
@@ -294,7 +345,7 @@ t.test('crash windows of a compaction', async (t) => {
     await first.store.commit([putVpc('a')]);
     await first.store.close();
     writeFileSync(`${path}.tmp`, '{"snapshot":"vpc-pe');
-    writeFileSync(`${journal}.tmp`, encodeHeader(1));
+    writeFileSync(`${journal}.tmp`, encodeHeader(1, JOURNAL_ID));
     const second = await open();
     t.equal(second.recovery.seq, 1);
     t.ok(second.store.view.getVpc('a'));
@@ -305,24 +356,26 @@ t.test('crash windows of a compaction', async (t) => {
   await t.test('snapshot renamed, old journal still in place: records in the snapshot are not replayed twice', async (t) => {
     const { path, journal, open } = setup(t);
     await (await open()).store.close();
-    writeFileSync(path, snapshotText(3, state(ids(3))));
-    writeFileSync(journal, encodeHeader(0) + records(1, 5));
+    // The new snapshot names the journal that will follow it and, as previous, the one still here.
+    writeFileSync(path, snapshotText(3, state(ids(3)), undefined, { id: '00000000000000cc', previous: JOURNAL_ID }));
+    writeFileSync(journal, encodeHeader(0, JOURNAL_ID) + records(1, 5));
     const { store, recovery } = await open();
-    t.same(recovery, { snapshotRecords: 3, journalEntries: 2, seq: 5, droppedTail: null });
+    t.same(recovery, { snapshotRecords: 3, journalEntries: 2, seq: 5, droppedTail: null, warnings: [] });
     t.same([...store.view.vpcs()].map((v) => v.id).sort(), ids(5));
     await store.commit([putVpc('v6')]);
     await store.close();
-    t.same((await open()).recovery, { snapshotRecords: 3, journalEntries: 3, seq: 6, droppedTail: null });
+    t.same((await open()).recovery, { snapshotRecords: 3, journalEntries: 3, seq: 6, droppedTail: null, warnings: [] });
   });
 
-  await t.test('a journal that ends before the snapshot is restarted at the snapshot', async (t) => {
+  await t.test('a journal that ends before the snapshot is reported and restarted at the snapshot', async (t) => {
     const { path, journal, open } = setup(t);
     await (await open()).store.close();
-    writeFileSync(path, snapshotText(5, state(ids(5))));
-    writeFileSync(journal, encodeHeader(0) + records(1, 3) + '{"seq":4,"m');
+    writeFileSync(path, snapshotText(5, state(ids(5)), undefined, { id: '00000000000000cc', previous: JOURNAL_ID }));
+    writeFileSync(journal, encodeHeader(0, JOURNAL_ID) + records(1, 3) + '{"seq":4,"m');
     const { store, recovery } = await open();
     t.match(recovery, { seq: 5, journalEntries: 0 });
-    t.equal(readFileSync(journal, 'utf8'), encodeHeader(5));
+    t.match(recovery.warnings, [/torn/, /the journal ends at seq 3, before the snapshot's seq 5: it was cut/]);
+    t.equal(readFileSync(journal, 'utf8'), encodeHeader(5, '00000000000000cc'), 'a fresh journal, the one the snapshot expects');
     await store.commit([putVpc('v6')]);
     await store.close();
     const again = await open();
@@ -333,14 +386,14 @@ t.test('crash windows of a compaction', async (t) => {
     const { path, journal, open } = setup(t);
     await (await open()).store.close();
     writeFileSync(path, snapshotText(5, state(ids(5))));
-    writeFileSync(journal, encodeHeader(7) + records(8, 9));
+    writeFileSync(journal, encodeHeader(7, JOURNAL_ID) + records(8, 9));
     await t.rejects(open(), /refusing to start on .*state\.json\.journal: it continues from seq 7.*only up to seq 5/);
   });
 
   await t.test('a journal that starts after seq 0 with no snapshot is refused', async (t) => {
     const { journal, open } = setup(t);
     await (await open()).store.close();
-    writeFileSync(journal, encodeHeader(3) + records(4, 4));
+    writeFileSync(journal, encodeHeader(3, JOURNAL_ID) + records(4, 4));
     await t.rejects(open(), /refusing to start on .*: it continues from seq 3.*is missing/);
   });
 });
