@@ -30,6 +30,8 @@ import { VERSION } from './version.js';
 export interface DaemonDeps {
   readonly logger: Logger;
   readonly now?: () => Date;
+  /** vpc-peerd --recover-journal: start on a journal damaged in the middle, cutting it (SPEC §10). */
+  readonly recoverJournal?: boolean;
 }
 
 export interface Daemon {
@@ -71,6 +73,7 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
       path: config.store.path,
       compactAfterBytes: config.store.compactAfterBytes,
       logger: log.child({ part: 'store' }),
+      recoverJournal: deps.recoverJournal ?? false,
     });
     const store = metrics.instrumentStore(journal);
     undo.push(() => store.close());

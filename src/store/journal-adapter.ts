@@ -33,7 +33,7 @@ import type { Adapter } from 'lowdb';
 import { StateIndex } from '../domain/state-index.js';
 import type { Logger } from '../log/logger.js';
 import { createSynced, ensureDir, fsyncDir, replaceFile, writeAll } from './durable-fs.js';
-import { decodeSnapshot, encodeHeader, scanJournal, snapshotPieces, type Snapshot, type StateCapture } from './journal-format.js';
+import { decodeSnapshot, encodeEnd, encodeHeader, scanJournal, snapshotPieces, type Snapshot, type StateCapture } from './journal-format.js';
 import type { RecoveryReport } from './store.js';
 
 /** One commit, encoded, waiting for the next journal write. */
@@ -196,8 +196,14 @@ export class JournalAdapter implements Adapter<JournalDoc> {
       warnings.push(`the journal ${this.journalPath} is empty (0 bytes), but every journal starts with a header line: it was truncated; with no snapshot the store starts empty`);
     }
 
+    // Journals written before end lines existed (no id) never have one: nothing to say then.
+    if (scan.kind === 'journal' && scan.id !== null && !scan.cleanEnd && !scan.tail && journalSeq >= snapSeq) {
+      warnings.push(`the journal does not end with the line a clean stop writes: the previous run was stopped by a crash, kill -9 or power loss (every acknowledged commit up to seq ${journalSeq} is here), or the journal was cut, and then commits after seq ${journalSeq} are lost`);
+    }
+
     if (scan.kind === 'journal' && journalSeq >= snapSeq) {
-      this.handle = await openJournal(this.journalPath, scan.tail ? scan.goodBytes : null);
+      // The end line (if any) goes: appends continue right after the last record.
+      this.handle = await openJournal(this.journalPath, scan.tail || scan.cleanEnd ? scan.goodBytes : null);
       this.bytes = scan.goodBytes;
       this.journalId = scan.id;
     } else {
@@ -232,13 +238,27 @@ export class JournalAdapter implements Adapter<JournalDoc> {
     return this.exclusive(() => this.append(doc));
   }
 
-  /** Waits for a compaction in progress, then closes the journal. Appends must have stopped. */
+  /**
+   * Waits for a compaction in progress, then ends the journal with the end line of a clean stop
+   * (so that the next start can tell a journal cut at a record boundary from a clean stop) and
+   * closes it. Appends must have stopped.
+   */
   async close(): Promise<void> {
     await this.compactionDone;
     await this.exclusive(async () => {
       const handle = this.handle;
       this.handle = null;
-      await handle?.close();
+      if (!handle) return;
+      try {
+        if (!this.fatal) {
+          await writeAll(handle, Buffer.from(encodeEnd(this.durable)));
+          await handle.datasync();
+        }
+      } catch (err) {
+        this.logger.warn('store: could not write the end line of the journal; the next start will report an unclean stop', { err, file: this.journalPath });
+      } finally {
+        await handle.close();
+      }
     });
   }
 
@@ -427,7 +447,7 @@ export class JournalAdapter implements Adapter<JournalDoc> {
   private middleDamage(lastGoodSeq: number, tail: { offset: number; reason: string; intactAfter: number }): Error {
     return new Error(
       `store: refusing to start on ${this.journalPath}: it is damaged in the middle (${tail.reason} at byte ${tail.offset}), ` +
-        `and ${tail.intactAfter} intact record${tail.intactAfter === 1 ? '' : 's'} follow the damage; they may be acknowledged commits, ` +
+        `and ${tail.intactAfter === 1 ? '1 intact record follows' : `${tail.intactAfter} intact records follow`} the damage; they may be acknowledged commits, ` +
         'so the daemon does not drop them by itself. To start on the last good record ' +
         `(seq ${lastGoodSeq}) and keep the cut part in ${this.journalPath}.dropped-<time>, run vpc-peerd --recover-journal ` +
         'with the same --config (once hosts replicate, their peers hold the cut records); or restore the store from a backup.',

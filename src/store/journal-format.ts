@@ -8,6 +8,7 @@
 //   snapshot  {"snapshot":"vpc-peerd","version":1,"seq":N,"journal":{"id":J,"previous":P},"state":{…},"crc":…}
 //   journal   {"journal":"vpc-peerd","version":1,"baseSeq":N,"id":J,"crc":…}   header, first line
 //             {"seq":N+1,"m":[Mutation,…],"crc":…}                             one line per commit
+//             {"end":"clean","seq":M,"crc":…}     last line after a clean stop; cut off at start
 // `id` names a journal file; a snapshot names the journal that follows it (`journal.id`) and the
 // one it replaces (`journal.previous`, still in place if a compaction stopped between its two
 // renames), so that a journal swapped, lost or restored from elsewhere is told apart from ours.
@@ -93,6 +94,14 @@ export function encodeHeader(baseSeq: number, id: string): string {
   return seal(JSON.stringify({ journal: FORMAT_NAME, version: FORMAT_VERSION, baseSeq, id }));
 }
 
+/**
+ * The line a clean stop appends after the last record (seq M): a journal that ends without it
+ * was stopped by a crash, kill -9 or power loss — or was cut, even exactly at a record boundary.
+ */
+export function encodeEnd(seq: number): string {
+  return seal(JSON.stringify({ end: 'clean', seq }));
+}
+
 export function encodeRecord(seq: number, mutations: readonly Mutation[]): string {
   return seal(JSON.stringify({ seq, m: mutations }));
 }
@@ -164,8 +173,10 @@ export type JournalScan =
       /** The header's journal id; null in journals written before ids existed. */
       readonly id: string | null;
       readonly records: readonly JournalRecord[];
-      /** Length of the sound prefix: the header and every good record. */
+      /** Length of the sound prefix: the header and every good record (not the end line). */
       readonly goodBytes: number;
+      /** Whether the journal ends with the end line of a clean stop (only ever as its last line). */
+      readonly cleanEnd: boolean;
       /** The bad part from the first unsound line to the end, when there is one. */
       readonly tail: {
         readonly offset: number;
@@ -206,10 +217,15 @@ export function scanJournal(bytes: Buffer): JournalScan {
   const records: JournalRecord[] = [];
   let offset = headerEnd + 1;
   let reason: string | null = null;
+  let cleanEnd = false;
   while (offset < bytes.length) {
     const end = bytes.indexOf(NEWLINE, offset);
     if (end < 0) {
       reason = 'unterminated last line';
+      break;
+    }
+    if (end + 1 === bytes.length && isEndLine(bytes.subarray(offset, end), baseSeq + records.length)) {
+      cleanEnd = true;
       break;
     }
     const record = decodeRecord(bytes.subarray(offset, end), baseSeq + records.length + 1);
@@ -227,17 +243,24 @@ export function scanJournal(bytes: Buffer): JournalScan {
     completeLines: countNewlines(bytes.subarray(offset)),
     intactAfter: countIntactAfter(bytes, offset),
   };
-  return { kind: 'journal', baseSeq, id: id ?? null, records, goodBytes: offset, tail };
+  return { kind: 'journal', baseSeq, id: id ?? null, records, goodBytes: offset, cleanEnd, tail };
 }
 
-/** Sealed lines (checksum holds) after the line that starts at `offset`. */
+/** Whether a line is the end line of a clean stop after record `lastSeq`. */
+function isEndLine(line: Buffer, lastSeq: number): boolean {
+  const sealed = unseal(line);
+  return typeof sealed !== 'string' && field(sealed.value, 'end') === 'clean' && field(sealed.value, 'seq') === lastSeq;
+}
+
+/** Sealed lines (checksum holds) after the line that starts at `offset`, end lines aside. */
 function countIntactAfter(bytes: Buffer, offset: number): number {
   let n = 0;
   let start = bytes.indexOf(NEWLINE, offset) + 1;
   while (start > 0 && start < bytes.length) {
     const end = bytes.indexOf(NEWLINE, start);
     if (end < 0) break;
-    if (typeof unseal(bytes.subarray(start, end)) !== 'string') n++;
+    const sealed = unseal(bytes.subarray(start, end));
+    if (typeof sealed !== 'string' && field(sealed.value, 'end') === undefined) n++;
     start = end + 1;
   }
   return n;

@@ -34,7 +34,7 @@ t.test('scanJournal reads a sound journal', (t) => {
   const bytes = journal(encodeHeader(4, JOURNAL_ID), encodeRecord(5, [putVpc('a')]), encodeRecord(6, [putPeering(1)]));
   const scan = scanJournal(bytes);
   t.same(scan, {
-    kind: 'journal', baseSeq: 4, id: JOURNAL_ID, goodBytes: bytes.length, tail: null,
+    kind: 'journal', baseSeq: 4, id: JOURNAL_ID, goodBytes: bytes.length, cleanEnd: false, tail: null,
     records: [{ seq: 5, mutations: [putVpc('a')] }, { seq: 6, mutations: [putPeering(1)] }],
   });
   t.end();

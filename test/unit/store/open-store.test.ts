@@ -147,6 +147,7 @@ t.test('a torn last line is cut off, reported, and the store carries on', async 
   await first.store.commit([putVpc('a')]);
   await first.store.commit([putVpc('b')]);
   await first.store.close();
+  crashed(journal);
   const good = statSync(journal).size;
   const torn = encodeRecord(3, [putVpc('c')]).slice(0, 40);
   appendFileSync(journal, torn);
@@ -205,7 +206,7 @@ t.test('a corrupt last line is cut and saved aside without asking', async (t) =>
   writeFileSync(journal, lines.join('\n'));
   const second = await open();
   t.match(second.recovery.droppedTail, { intactRecords: 0, savedTo: /\.dropped-/ });
-  t.match(second.recovery.warnings, [/the last line of the journal was corrupt .* starts at seq 2/]);
+  t.match(second.recovery.warnings, [/the last lines? of the journal (was|were) corrupt .* starts at seq 2/]);
 });
 
 t.test('refuses to start on a file that is not ours, and leaves it alone', async (t) => {
@@ -360,7 +361,7 @@ t.test('crash windows of a compaction', async (t) => {
     writeFileSync(path, snapshotText(3, state(ids(3)), undefined, { id: '00000000000000cc', previous: JOURNAL_ID }));
     writeFileSync(journal, encodeHeader(0, JOURNAL_ID) + records(1, 5));
     const { store, recovery } = await open();
-    t.same(recovery, { snapshotRecords: 3, journalEntries: 2, seq: 5, droppedTail: null, warnings: [] });
+    t.match(recovery, { snapshotRecords: 3, journalEntries: 2, seq: 5, droppedTail: null, warnings: [/does not end with the line a clean stop writes/] });
     t.same([...store.view.vpcs()].map((v) => v.id).sort(), ids(5));
     await store.commit([putVpc('v6')]);
     await store.close();
@@ -450,6 +451,14 @@ t.test('a failed sync is rolled back from every view, and the store recovers by 
   t.same([...reopened.store.view.vpcs()].map((v) => v.id).sort(), ['a', 'e'], 'on disk: the acknowledged commits, and only those');
 });
 
+/** Removes the end line a clean stop wrote, leaving the journal as a crash would. */
+function crashed(journal: string): void {
+  const text = readFileSync(journal, 'utf8');
+  const cut = text.lastIndexOf('\n', text.length - 2) + 1;
+  if (!text.slice(cut).startsWith('{"end":"clean"')) throw new Error('no end line to remove');
+  writeFileSync(journal, text.slice(0, cut));
+}
+
 /** Polls `check` every 5 ms until it holds, for at most 5 s. */
 async function until(check: () => boolean): Promise<void> {
   const deadline = Date.now() + 5000;
@@ -462,4 +471,26 @@ async function until(check: () => boolean): Promise<void> {
 t.test('misuse throws at once', async (t) => {
   await t.rejects(openStore({ path: '', logger: silentLogger() }), /path is required/);
   await t.rejects(openStore({ path: 'x', logger: silentLogger(), compactAfterBytes: 0 }), /compactAfterBytes/);
+});
+
+t.test('a journal cut exactly at a record boundary is told from a clean stop', async (t) => {
+  const { journal, open } = setup(t);
+  const first = await open();
+  for (const id of ['a', 'b', 'c']) await first.store.commit([putVpc(id)]);
+  await first.store.close();
+  t.match(readFileSync(journal, 'utf8'), /\{"end":"clean","seq":3,"crc":"[0-9a-f]{8}"\}\n$/, 'a clean stop ends the journal');
+
+  const second = await open();
+  t.same(second.recovery.warnings, [], 'a clean stop: nothing to report');
+  t.notMatch(readFileSync(journal, 'utf8'), /"end"/, 'the end line is cut off before appending');
+  await second.store.commit([putVpc('d')]);
+  await second.store.close();
+
+  // Cut the last record and the end line: the journal is sound, one record shorter.
+  const lines = readFileSync(journal, 'utf8').split('\n');
+  writeFileSync(journal, lines.slice(0, -3).join('\n') + '\n');
+  const { store, recovery } = await open();
+  t.equal(recovery.seq, 3);
+  t.match(recovery.warnings, [/does not end with the line a clean stop writes: .*crash, kill -9 or power loss .*up to seq 3.*or the journal was cut, and then commits after seq 3 are lost/]);
+  t.same(store.stats().recovery.warnings, recovery.warnings, 'status.store.recovery carries it');
 });
