@@ -45,7 +45,7 @@ export const Catalogue = {
   SELF_PEERING: [ErrorCodes.CONFLICT, 'A VPC cannot peer with itself.'],
   CROSS_TENANT: [ErrorCodes.CONFLICT, 'The two VPCs belong to different tenants (cross-tenant peering is v2).'],
   LIMIT_EXCEEDED: [ErrorCodes.CONFLICT, 'The VPC already has peering.maxActivePerVpc active peerings.'],
-  UNAVAILABLE: [ErrorCodes.UNAVAILABLE, 'The daemon cannot serve this now (shutting down, or its journal failed).'],
+  UNAVAILABLE: [ErrorCodes.UNAVAILABLE, 'The daemon cannot serve this now (shutting down, or the disk refused the journal write: status.store says so, and the store retries by itself).'],
 } as const satisfies Record<string, readonly [ErrorCode, string]>;
 
 export type Reason = keyof typeof Catalogue;
