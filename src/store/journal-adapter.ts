@@ -241,23 +241,28 @@ export class JournalAdapter implements Adapter<JournalDoc> {
   /**
    * Waits for a compaction in progress, then ends the journal with the end line of a clean stop
    * (so that the next start can tell a journal cut at a record boundary from a clean stop) and
-   * closes it. Appends must have stopped.
+   * closes it; a failed journal is instead cut back to its durable end. Appends must have stopped.
    */
   async close(): Promise<void> {
     await this.compactionDone;
     await this.exclusive(async () => {
       const handle = this.handle;
       this.handle = null;
-      if (!handle) return;
       try {
-        if (!this.fatal) {
-          await writeAll(handle, Buffer.from(encodeEnd(this.durable)));
-          await handle.datasync();
+        if (this.fatal) {
+          // Never leave a refused commit's line behind for the next start to replay.
+          await handle?.close();
+          await truncateFile(this.journalPath, this.bytes);
+        } else if (handle) {
+          try {
+            await writeAll(handle, Buffer.from(encodeEnd(this.durable)));
+            await handle.datasync();
+          } finally {
+            await handle.close();
+          }
         }
       } catch (err) {
-        this.logger.warn('store: could not write the end line of the journal; the next start will report an unclean stop', { err, file: this.journalPath });
-      } finally {
-        await handle.close();
+        this.logger.warn('store: could not finish the journal on close; the next start will report an unclean stop', { err, file: this.journalPath });
       }
     });
   }
@@ -277,8 +282,8 @@ export class JournalAdapter implements Adapter<JournalDoc> {
       const old = this.handle;
       this.handle = null;
       await old?.close().catch(() => undefined);
-      await this.beforeSync?.();
       await truncateFile(this.journalPath, this.bytes);
+      await this.beforeSync?.();
       const nextId = newJournalId();
       this.snapshotBytes = await replaceFile(this.snapshotPath, snapshotPieces({ ...durable, journal: { id: nextId, previous: this.journalId } }));
       ({ handle: this.handle, bytes: this.bytes } = await this.installJournal(encodeHeader(durable.seq, nextId)));

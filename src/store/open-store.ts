@@ -256,7 +256,9 @@ class JournalStore implements Store {
     this.db.data = { ...doc, index: new StateIndex(this.durable.toState()) };
     const error = this.unavailable();
     for (const w of this.waiters.splice(0)) w.reject(error);
-    if (!this.closing) this.scheduleRetry();
+    // The first retry at once: its first step cuts the refused lines off the journal, which
+    // should not wait for the disk to have space again.
+    if (!this.closing) void this.retry();
   }
 
   private scheduleRetry(): void {

@@ -494,3 +494,22 @@ t.test('a journal cut exactly at a record boundary is told from a clean stop', a
   t.match(recovery.warnings, [/does not end with the line a clean stop writes: .*crash, kill -9 or power loss .*up to seq 3.*or the journal was cut, and then commits after seq 3 are lost/]);
   t.same(store.stats().recovery.warnings, recovery.warnings, 'status.store.recovery carries it');
 });
+
+t.test('a refused line is cut off the journal, so a store closed while degraded leaves none for the next start', async (t) => {
+  const { journal, open } = setup(t);
+  let failing = false;
+  const { store } = await open({
+    retryMs: 60_000,
+    beforeSync: () => {
+      if (failing) throw Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+    },
+  });
+  await store.commit([putVpc('a')]);
+  failing = true;
+  await t.rejects(store.commit([putVpc('b')]), isUnavailable);
+  t.match(readFileSync(journal, 'utf8'), /"id":"b"/, 'the refused line reached the file (only its sync failed)');
+  await store.close();
+  t.notMatch(readFileSync(journal, 'utf8'), /"id":"b"/, 'cut off');
+  const reopened = await open();
+  t.same([...reopened.store.view.vpcs()].map((v) => v.id), ['a']);
+});
