@@ -141,16 +141,18 @@ function isObject(v: unknown): v is Obj {
 
 const optional = (rule: Rule): Rule => (v) => (v === undefined ? null : rule(v));
 
+type Rules = readonly (readonly [string, Rule])[];
+
 /** The first field of `record` that breaks its rule, as `field problem`, or null. */
-function firstProblem(record: Obj, rules: Readonly<Record<string, Rule>>): string | null {
-  for (const [field, rule] of Object.entries(rules)) {
+function firstProblem(record: Obj, rules: Rules): string | null {
+  for (const [field, rule] of rules) {
     const problem = rule(record[field]);
     if (problem) return `${field} ${problem}`;
   }
   return null;
 }
 
-const vpcRules: Readonly<Record<string, Rule>> = {
+const vpcRules: Rules = Object.entries({
   id: idProblem,
   tenantId: idProblem,
   name: optional(nameProblem),
@@ -158,11 +160,11 @@ const vpcRules: Readonly<Record<string, Rule>> = {
   bridge: bridgeProblem,
   createdAt: timestampProblem,
   updatedAt: timestampProblem,
-};
+});
 
 const statusProblem: Rule = (v) => ((PeeringStatuses as readonly unknown[]).includes(v) ? null : 'is not a peering status');
 
-const peeringRules: Readonly<Record<string, Rule>> = {
+const peeringRules: Rules = Object.entries({
   id: peeringIdProblem,
   tenantId: idProblem,
   requesterVpcId: idProblem,
@@ -175,7 +177,7 @@ const peeringRules: Readonly<Record<string, Rule>> = {
   createdAt: timestampProblem,
   updatedAt: timestampProblem,
   expiresAt: timestampProblem,
-};
+});
 
 /** The first problem with a VPC record (SPEC §2), or null when it is sound. */
 export function vpcProblem(v: unknown): string | null {
