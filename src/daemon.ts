@@ -31,6 +31,8 @@ export interface DaemonDeps {
   readonly now?: () => Date;
   /** TEST ONLY: a bridge whose flows are made never to converge (OvsDataplaneOptions.unconvergingBridge). */
   readonly unconvergingBridge?: string;
+  /** vpc-peerd --recover-journal: start on a journal damaged in the middle, cutting it (SPEC §10). */
+  readonly recoverJournal?: boolean;
 }
 
 export interface Daemon {
@@ -72,6 +74,7 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
       path: config.store.path,
       compactAfterBytes: config.store.compactAfterBytes,
       logger: log.child({ part: 'store' }),
+      recoverJournal: deps.recoverJournal ?? false,
     });
     const store = metrics.instrumentStore(journal);
     undo.push(() => store.close());
@@ -193,7 +196,7 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
 
   /** Expires overdue pending requests and compacts old terminal records. */
   async function runSweep(store: Store): Promise<void> {
-    const mutations = sweep(store.view, now(), policy());
+    const mutations = sweep(store.stagedView, now(), policy());
     if (mutations.length === 0) return;
     try {
       await store.commit(mutations);

@@ -49,7 +49,7 @@ export const Catalogue = {
   SELF_PEERING: [ErrorCodes.CONFLICT, 'A VPC cannot peer with itself.'],
   CROSS_TENANT: [ErrorCodes.CONFLICT, 'The two VPCs belong to different tenants (cross-tenant peering is v2).'],
   LIMIT_EXCEEDED: [ErrorCodes.CONFLICT, 'The VPC already has peering.maxActivePerVpc active peerings.'],
-  UNAVAILABLE: [ErrorCodes.UNAVAILABLE, 'The daemon cannot serve this now (shutting down, or its journal failed).'],
+  UNAVAILABLE: [ErrorCodes.UNAVAILABLE, 'The daemon cannot serve this now (shutting down, or the disk refused the journal write: status.store says so, and the store retries by itself).'],
   OVS_DISABLED: [ErrorCodes.UNAVAILABLE, 'OVS is disabled on this host (no-op mode): there are no flows to show.'],
   OVS_UNAVAILABLE: [ErrorCodes.UNAVAILABLE, 'Open vSwitch does not answer on this host now; retry once status says ovs enabled.'],
   IDLE_TIMEOUT: [ErrorCodes.UNAVAILABLE, 'The connection sent nothing and had no call running for socket.idleTimeoutMs; it is closed.'],

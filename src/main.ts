@@ -8,15 +8,19 @@ import { createNotifier } from './systemd/notify.js';
 import { createService, watchdogPingMs, type Limits } from './systemd/service.js';
 import { VERSION } from './version.js';
 
-const USAGE = 'usage: vpc-peerd [--config PATH]   (default /etc/vpc-peerd/config.json)';
+const USAGE = `usage: vpc-peerd [--config PATH] [--recover-journal]
+  --config PATH        the config file (default /etc/vpc-peerd/config.json)
+  --recover-journal    start even if the journal is damaged in the middle: start on the last good
+                       record and keep the cut records in a file beside the journal (docs/STORE.md)`;
 /** Shutdown gets this long before the process gives up on it (the unit's TimeoutStopSec is 30 s). */
 const STOP_DEADLINE_MS = 25_000;
 
 async function main(): Promise<number> {
   let configPath: string;
+  let recoverJournal: boolean;
   try {
     const { values } = parseArgs({
-      options: { config: { type: 'string' }, version: { type: 'boolean' }, help: { type: 'boolean' } },
+      options: { config: { type: 'string' }, 'recover-journal': { type: 'boolean' }, version: { type: 'boolean' }, help: { type: 'boolean' } },
       strict: true,
     });
     if (values.help) {
@@ -28,6 +32,7 @@ async function main(): Promise<number> {
       return 0;
     }
     configPath = values.config ?? '/etc/vpc-peerd/config.json';
+    recoverJournal = values['recover-journal'] ?? false;
   } catch (err) {
     console.error(`vpc-peerd: ${(err as Error).message}\n${USAGE}`);
     return 2;
@@ -42,7 +47,7 @@ async function main(): Promise<number> {
   }
 
   const logger = createLogger({ level: config.log.level, fields: { nodeId: config.nodeId } });
-  const daemon = createDaemon(config, { logger, unconvergingBridge: testUnconvergingBridge() });
+  const daemon = createDaemon(config, { logger, recoverJournal, unconvergingBridge: testUnconvergingBridge() });
   const service = createService({
     notifier: await createNotifier({ socket: process.env.NOTIFY_SOCKET, logger: logger.child({ part: 'systemd' }) }),
     health: () => daemon.health(),

@@ -15,8 +15,6 @@
 //   they claim every mapped address too. Other IPv6 blocks, NAT64 `64:ff9b::/96` included, are
 //   plain IPv6.
 import { normalizeCidr, parseCidr } from 'cidr-tools';
-import { RpcError, invalidParams } from '../errors.js';
-import { MAX_CIDRS_PER_VPC } from './types.js';
 
 export type CidrFamily = 4 | 6;
 
@@ -25,7 +23,7 @@ export type CidrParse =
   | { readonly ok: false; readonly why: string };
 
 /** Longer than any valid text (`ffff:…:255.255.255.255/128` is 49), so the grammar never sees a megabyte. */
-const MAX_CIDR_TEXT = 64;
+export const MAX_CIDR_TEXT = 64;
 
 const OCTET = '(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])';
 const IPV4 = new RegExp(`^${OCTET}(?:\\.${OCTET}){3}$`);
@@ -77,33 +75,6 @@ export function parseCidrStrict(text: string): CidrParse {
     }
   }
   return { ok: true, cidr: normalizeCidr(text), family };
-}
-
-/**
- * Validates and normalises the CIDR list of one VPC (SPEC §2): 1 to 5 blocks, none overlapping
- * another (a duplicate, even spelt differently, overlaps). Keeps the caller's order.
- * Throws INVALID_PARAMS (data.field `cidrs` or `cidrs[i]`) or CIDR_OVERLAP.
- */
-export function normaliseCidrs(list: readonly string[]): string[] {
-  if (list.length < 1 || list.length > MAX_CIDRS_PER_VPC) {
-    throw invalidParams('cidrs', `A VPC has 1 to ${MAX_CIDRS_PER_VPC} CIDR blocks; ${list.length} were given.`);
-  }
-  const cidrs = list.map((text, i) => {
-    const parsed = parseCidrStrict(text);
-    if (!parsed.ok) throw invalidParams(`cidrs[${i}]`, `The CIDR block "${text}" ${parsed.why}.`);
-    return parsed.cidr;
-  });
-  for (let i = 0; i < cidrs.length; i++) {
-    const clash = cidrsOverlap([cidrs[i]!], cidrs.slice(i + 1));
-    if (clash) {
-      throw new RpcError(
-        'CIDR_OVERLAP',
-        `The CIDR blocks ${clash[0]} and ${clash[1]} overlap; the blocks of one VPC must be disjoint.`,
-        { cidr: clash[0], conflictsWith: clash[1] },
-      );
-    }
-  }
-  return cidrs;
 }
 
 interface Range {

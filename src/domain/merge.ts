@@ -20,6 +20,7 @@ import { sameCidrSet } from './cidr.js';
 import { compareHlc, type Hlc, maxHlc, successorHlc } from './hlc.js';
 import { acceptPeering } from './peering-ops.js';
 import { OPERATOR_TENANT } from './rbac.js';
+import { reasonText } from './records.js';
 import {
   canonicalJson,
   isTombstone,
@@ -216,7 +217,7 @@ function failed(p: VersionedPeering, c: Conflict): VersionedPeering {
     record: {
       ...p.record,
       status: 'failed',
-      statusReason: `Failed when the hosts' states were merged: ${c.message}`,
+      statusReason: reasonText(`Failed when the hosts' states were merged: ${c.message}`),
       updatedAt: new Date(version.wallMs).toISOString(),
     },
     version,

@@ -9,8 +9,9 @@ import { cidrsOverlap } from './cidr.js';
 import { canSee, requirePermission } from './rbac.js';
 import type { StateView } from './state-index.js';
 import type { Mutation, OpContext, OpResult, Peering, PeeringPolicy, PeeringStatus, Principal, Vpc } from './types.js';
+import { reasonText } from './records.js';
 import { PEERING_ID_PATTERN, PeeringStatuses, TerminalStatuses } from './types.js';
-import { compareText, optionalName, requireId } from './validate.js';
+import { actorOf, compareText, optionalName, requireId, requirePeeringId } from './validate.js';
 import { livePeeringsOf, visibleVpc } from './vpc-ops.js';
 
 export interface CreatePeeringParams {
@@ -36,12 +37,6 @@ const allowedFrom: Readonly<Record<Action, readonly PeeringStatus[]>> = {
   reject: ['pending-acceptance'],
   delete: ['pending-acceptance', 'active'],
 };
-
-function requirePeeringId(value: string): void {
-  if (!PEERING_ID_PATTERN.test(value)) {
-    throw invalidParams('id', `id "${value}" is not a peering id: it is pcx- followed by 17 lowercase hex digits.`);
-  }
-}
 
 /** The peering if it exists and the principal may see it; otherwise PEERING_NOT_FOUND (never 403). */
 function visiblePeering(view: StateView, principal: Principal, id: string): Peering {
@@ -80,6 +75,7 @@ function invalidState(p: Peering, action: Action): RpcError {
  */
 function startTransition(view: StateView, ctx: OpContext, id: string, action: Action): Peering | OpResult<Peering> {
   requirePermission(ctx.principal, `vpc_peering:${action}`);
+  actorOf(ctx.principal);
   requirePeeringId(id);
   const p = visiblePeering(view, ctx.principal, id);
   if (isOverdue(p, ctx.now)) {
@@ -182,6 +178,7 @@ function recheck(view: StateView, policy: PeeringPolicy, p: Peering): RpcError |
 /** Requests a peering; it starts `pending-acceptance` and expires after policy.pendingTtlSeconds. */
 export function createPeering(view: StateView, ctx: OpContext, params: CreatePeeringParams): OpResult<Peering> {
   requirePermission(ctx.principal, 'vpc_peering:create');
+  const requestedBy = actorOf(ctx.principal);
   requireId('requesterVpcId', params.requesterVpcId);
   requireId('accepterVpcId', params.accepterVpcId);
   const name = optionalName('name', params.name);
@@ -203,7 +200,7 @@ export function createPeering(view: StateView, ctx: OpContext, params: CreatePee
     accepterVpcId: accepter.id,
     ...(name === undefined ? {} : { name }),
     status: 'pending-acceptance',
-    requestedBy: ctx.principal.sub,
+    requestedBy,
     createdAt: now,
     updatedAt: now,
     expiresAt: new Date(ctx.now.getTime() + ctx.policy.pendingTtlSeconds * 1000).toISOString(),
@@ -224,7 +221,7 @@ export function acceptPeering(view: StateView, ctx: OpContext, params: PeeringRe
     const failed: Peering = {
       ...p,
       status: 'failed',
-      statusReason: `Acceptance by ${ctx.principal.sub} failed: ${refusal.message}`,
+      statusReason: reasonText(`Acceptance by ${ctx.principal.sub} failed: ${refusal.message}`),
       updatedAt: now,
     };
     return { ...put(failed), error: refusal };
@@ -238,7 +235,7 @@ export function rejectPeering(view: StateView, ctx: OpContext, params: PeeringRe
   return put({
     ...started,
     status: 'rejected',
-    statusReason: `Rejected by ${ctx.principal.sub}.`,
+    statusReason: reasonText(`Rejected by ${ctx.principal.sub}.`),
     updatedAt: ctx.now.toISOString(),
   });
 }
@@ -247,10 +244,11 @@ export function rejectPeering(view: StateView, ctx: OpContext, params: PeeringRe
 export function deletePeering(view: StateView, ctx: OpContext, params: PeeringRef): OpResult<Peering> {
   const started = startTransition(view, ctx, params.id, 'delete');
   if (isOpResult(started)) return started;
-  const statusReason =
+  const statusReason = reasonText(
     started.status === 'active'
       ? `Deleted by ${ctx.principal.sub}.`
-      : `Cancelled by ${ctx.principal.sub} before it was accepted.`;
+      : `Cancelled by ${ctx.principal.sub} before it was accepted.`,
+  );
   return put({ ...started, status: 'deleted', statusReason, updatedAt: ctx.now.toISOString() });
 }
 

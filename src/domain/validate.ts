@@ -1,42 +1,69 @@
-// Field checks the domain repeats even though the RPC layer validated the params: the domain is
+// The record rules (records.ts) as the domain enforces them on a request: each refusal is an
+// INVALID_PARAMS naming the field. The domain repeats what the RPC schemas checked because it is
 // the last guard before a record exists, and ids and bridges end up on OVS command lines (§3 rule 8).
-import { invalidParams } from '../errors.js';
-import { BRIDGE_PATTERN, ID_PATTERN, MAX_NAME_LENGTH } from './types.js';
-
-/** ID_PATTERN in words, for every message about an id (the RPC schema's too). */
-export const ID_RULE = "1 to 63 lowercase letters, digits and '-', starting with a letter or digit";
-/** BRIDGE_PATTERN in words. */
-export const BRIDGE_RULE = "1 to 15 letters, digits, '_' and '-'";
+import { RpcError, invalidParams } from '../errors.js';
+import { bridgeProblem, checkCidrList, idProblem, nameProblem, peeringIdProblem, principalProblem } from './records.js';
+import type { Principal } from './types.js';
 
 /** Throws INVALID_PARAMS unless `value` matches the VPC/tenant id pattern. */
 export function requireId(field: string, value: string): void {
-  if (!ID_PATTERN.test(value)) {
-    throw invalidParams(field, `${field} "${value}" is not a valid id: use ${ID_RULE}.`);
-  }
+  const problem = idProblem(value);
+  if (problem) throw invalidParams(field, `${field} "${value}" ${problem}.`);
 }
 
 /** Throws INVALID_PARAMS unless `value` is a valid OVS bridge name. */
 export function requireBridge(field: string, value: string): void {
-  if (!BRIDGE_PATTERN.test(value)) {
-    throw invalidParams(field, `${field} "${value}" is not a valid bridge name: use ${BRIDGE_RULE}.`);
-  }
+  const problem = bridgeProblem(value);
+  if (problem) throw invalidParams(field, `${field} "${value}" ${problem}.`);
+}
+
+/** Throws INVALID_PARAMS (field `id`) unless `value` is a peering id. */
+export function requirePeeringId(value: string): void {
+  const problem = peeringIdProblem(value);
+  if (problem) throw invalidParams('id', `id "${value}" ${problem}.`);
 }
 
 /**
  * Checks an optional name and returns what to store: `undefined` for no name. An empty string
- * means "no name", so that an update can clear it. Control characters are refused: a name is
- * free text, but it is printed in tables and log lines, where a newline or escape would forge
- * output. Length counts code points, not UTF-16 units.
+ * means "no name", so that an update can clear it; anything else must be a name records.ts allows.
  */
 export function optionalName(field: string, value: string | undefined): string | undefined {
   if (value === undefined || value === '') return undefined;
-  if ([...value].length > MAX_NAME_LENGTH) {
-    throw invalidParams(field, `${field} is longer than ${MAX_NAME_LENGTH} characters; shorten it.`);
-  }
-  if (/\p{Cc}/u.test(value)) {
-    throw invalidParams(field, `${field} contains a control character (such as a newline or tab); remove it.`);
-  }
+  const problem = nameProblem(value);
+  if (problem) throw invalidParams(field, `${field} ${problem}.`);
   return value;
+}
+
+/**
+ * Validates and normalises the CIDR list of one VPC (SPEC §2): 1 to 5 blocks, none overlapping
+ * another. Keeps the caller's order. Throws INVALID_PARAMS (data.field `cidrs` or `cidrs[i]`) or
+ * CIDR_OVERLAP.
+ */
+export function normaliseCidrs(list: readonly string[]): string[] {
+  const check = checkCidrList(list);
+  if (check.ok) return check.cidrs;
+  switch (check.kind) {
+    case 'count':
+      throw invalidParams('cidrs', `${check.why}.`);
+    case 'syntax':
+      throw invalidParams(`cidrs[${check.index}]`, `The CIDR block "${String(list[check.index])}" ${check.why}.`);
+    case 'overlap':
+      throw new RpcError(
+        'CIDR_OVERLAP',
+        `The CIDR blocks ${check.cidr} and ${check.conflictsWith} overlap; the blocks of one VPC must be disjoint.`,
+        { cidr: check.cidr, conflictsWith: check.conflictsWith },
+      );
+  }
+}
+
+/**
+ * The `sub` that a record will name as requestedBy/acceptedBy. The authenticator already bounds
+ * the claim; this holds the record rule even for a principal made some other way.
+ */
+export function actorOf(principal: Principal): string {
+  const problem = principalProblem(principal.sub);
+  if (problem) throw new RpcError('TOKEN_INVALID', `The token's "sub" claim ${problem}; it cannot be recorded.`);
+  return principal.sub;
 }
 
 /** Code-point order, so that listings sort the same on every host whatever its locale. */

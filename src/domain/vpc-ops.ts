@@ -3,12 +3,12 @@
 // persists. Order of checks in every operation: permission, params, visibility, rules — so a
 // principal of another tenant learns nothing beyond 404.
 import { RpcError } from '../errors.js';
-import { normaliseCidrs, sameCidrSet } from './cidr.js';
+import { sameCidrSet } from './cidr.js';
 import { canSee, requirePermission } from './rbac.js';
 import type { StateView } from './state-index.js';
 import type { OpContext, OpResult, Peering, Principal, Vpc } from './types.js';
 import { LiveStatuses } from './types.js';
-import { compareText, optionalName, requireBridge, requireId } from './validate.js';
+import { compareText, normaliseCidrs, optionalName, requireBridge, requireId } from './validate.js';
 
 export interface CreateVpcParams {
   readonly id: string;

@@ -99,6 +99,9 @@ export function createDaemonMetrics(sources: MetricsSources): DaemonMetrics {
         get view() {
           return store.view;
         },
+        get stagedView() {
+          return store.stagedView;
+        },
         async commit(mutations) {
           // An empty commit is a barrier (it only waits for earlier ones), not a write.
           if (mutations.length === 0) return store.commit(mutations);

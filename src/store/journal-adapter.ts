@@ -25,6 +25,7 @@
 // fsynced, renamed over P, and the folder fsynced — all without holding up appends. Then, between two
 // batches, a fresh journal (header baseSeq = S plus the records appended meanwhile) is written
 // to P.journal.tmp, fsynced and renamed over P.journal, and appends continue on it.
+import { randomBytes } from 'node:crypto';
 import { open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -32,7 +33,7 @@ import type { Adapter } from 'lowdb';
 import { StateIndex } from '../domain/state-index.js';
 import type { Logger } from '../log/logger.js';
 import { createSynced, ensureDir, fsyncDir, replaceFile, writeAll } from './durable-fs.js';
-import { decodeSnapshot, encodeHeader, scanJournal, snapshotPieces, type Snapshot, type SnapshotSource } from './journal-format.js';
+import { decodeSnapshot, encodeEnd, encodeHeader, scanJournal, snapshotPieces, type Snapshot, type StateCapture } from './journal-format.js';
 import type { RecoveryReport } from './store.js';
 
 /** One commit, encoded, waiting for the next journal write. */
@@ -56,10 +57,17 @@ export interface JournalAdapterOptions {
   /** Called once when the journal can no longer be written (the store then refuses commits). */
   readonly onFatal: (err: Error) => void;
   readonly beforeSync?: (() => void | Promise<void>) | undefined;
+  /**
+   * Start even when the journal is damaged in the middle (intact records after a bad one): cut
+   * at the damage and keep the cut bytes in a file (vpc-peerd --recover-journal, SPEC §10).
+   */
+  readonly recoverJournal?: boolean | undefined;
 }
 
 interface Compaction {
   readonly seq: number;
+  /** The id of the journal that will follow the snapshot. */
+  readonly nextId: string;
   /** Batches appended after the capture: they go on into the fresh journal. */
   readonly tail: Buffer[];
 }
@@ -71,6 +79,9 @@ export class JournalAdapter implements Adapter<JournalDoc> {
   private readonly compactAfterBytes: number;
   private readonly onFatal: (err: Error) => void;
   private readonly beforeSync: (() => void | Promise<void>) | undefined;
+  private readonly recoverJournal: boolean;
+  /** The id in the current journal's header; null for a journal written before ids existed. */
+  private journalId: string | null = null;
 
   private handle: FileHandle | null = null;
   private bytes = 0;
@@ -95,6 +106,7 @@ export class JournalAdapter implements Adapter<JournalDoc> {
     this.compactAt = opts.compactAfterBytes;
     this.onFatal = opts.onFatal;
     this.beforeSync = opts.beforeSync;
+    this.recoverJournal = opts.recoverJournal ?? false;
   }
 
   get journalBytes(): number {
@@ -119,7 +131,11 @@ export class JournalAdapter implements Adapter<JournalDoc> {
     return this.report;
   }
 
-  /** Loads and repairs the files (see docs/STORE.md, "Recovery"); throws on a foreign file. */
+  /**
+   * Loads and repairs the files (see docs/STORE.md, "Recovery at start"). Throws, naming the file
+   * and what to do, on a foreign or mismatched file and on damage in the middle of the journal.
+   * Whatever it repairs or cannot account for is logged at warn and listed in the report.
+   */
   async read(): Promise<JournalDoc> {
     const started = performance.now();
     await ensureDir(dirname(this.snapshotPath));
@@ -129,10 +145,12 @@ export class JournalAdapter implements Adapter<JournalDoc> {
     const snapshot = await this.loadSnapshot();
     const snapSeq = snapshot?.seq ?? 0;
     const index = new StateIndex(snapshot?.state);
+    const journalExists = await stat(this.journalPath).then(() => true, () => false);
     const bytes = await readIfExists(this.journalPath);
     const scan = scanJournal(bytes);
     if (scan.kind === 'foreign') throw refusal(this.journalPath, scan.reason);
 
+    const warnings: string[] = [];
     let journalEntries = 0;
     let droppedTail: RecoveryReport['droppedTail'] = null;
     // -1: no usable journal; a fresh one is created below.
@@ -142,34 +160,68 @@ export class JournalAdapter implements Adapter<JournalDoc> {
         throw refusal(this.journalPath, `it continues from seq ${scan.baseSeq}, but the snapshot ${this.snapshotPath} ` +
           (snapshot ? `holds only up to seq ${snapSeq}` : 'is missing'));
       }
+      const expected = snapshot?.journal;
+      if (expected && scan.id !== null && scan.id !== expected.id && scan.id !== expected.previous) {
+        throw refusal(this.journalPath, `it is journal ${scan.id}, but the snapshot ${this.snapshotPath} (seq ${snapSeq}) ` +
+          `was written for journal ${expected.id}: the journal was replaced or restored from elsewhere (moved aside, the store starts on the snapshot alone)`);
+      }
+      const tail = scan.tail;
+      if (tail && tail.intactAfter > 0 && !this.recoverJournal) throw this.middleDamage(scan.baseSeq + scan.records.length, tail);
       for (const record of scan.records) {
         if (record.seq <= snapSeq) continue; // already in the snapshot: a compaction was cut short
         index.apply(record.mutations);
         journalEntries++;
       }
       journalSeq = scan.baseSeq + scan.records.length;
-      if (scan.tail) {
-        const savedTo = scan.tail.completeLines > 0 ? await this.saveDropped(bytes.subarray(scan.tail.offset)) : null;
-        droppedTail = { offset: scan.tail.offset, bytes: scan.tail.bytes, reason: scan.tail.reason, savedTo };
-        this.logger.warn('store: cut a torn or corrupt tail off the journal', { file: this.journalPath, ...droppedTail });
+      if (tail) {
+        const savedTo = tail.completeLines > 0 ? await this.saveDropped(bytes.subarray(tail.offset)) : null;
+        droppedTail = { offset: tail.offset, bytes: tail.bytes, reason: tail.reason, savedTo, intactRecords: tail.intactAfter };
+        warnings.push(
+          tail.intactAfter > 0
+            ? `the journal was damaged in the middle (${tail.reason} at byte ${tail.offset}); as asked (--recover-journal) the store starts on the last good record, seq ${journalSeq}, and the cut part, with ${tail.intactAfter} intact records, is kept in ${savedTo}`
+            : tail.completeLines > 0
+              ? `the last line${tail.completeLines > 1 ? 's' : ''} of the journal ${tail.completeLines > 1 ? 'were' : 'was'} corrupt (${tail.reason} at byte ${tail.offset}) and ${tail.completeLines > 1 ? 'were' : 'was'} cut off, kept in ${savedTo}; the store starts at seq ${journalSeq}`
+              : `the last write before the previous stop was torn (${tail.bytes} bytes, never acknowledged) and was cut off; the store starts at seq ${journalSeq}`,
+        );
       }
+      if (journalSeq < snapSeq) {
+        warnings.push(`the journal ends at seq ${journalSeq}, before the snapshot's seq ${snapSeq}: it was cut; the store starts on the snapshot, and commits after seq ${snapSeq}, if there were any, are lost`);
+      } else if (expected && scan.id === expected.previous) {
+        this.logger.info('store: a compaction was cut short between its two renames; replaying the older journal after the snapshot', { file: this.journalPath });
+      }
+    } else if (snapshot) {
+      warnings.push(`the journal ${this.journalPath} is ${journalExists ? 'empty (0 bytes: not even its header line)' : 'missing'} beside the snapshot at seq ${snapSeq}` +
+        `${snapshot.journal ? ` (which expects journal ${snapshot.journal.id})` : ''}: the store starts on the snapshot, and commits after seq ${snapSeq}, if there were any, are lost`);
+    } else if (journalExists) {
+      warnings.push(`the journal ${this.journalPath} is empty (0 bytes), but every journal starts with a header line: it was truncated; with no snapshot the store starts empty`);
+    }
+
+    // Journals written before end lines existed (no id) never have one: nothing to say then.
+    if (scan.kind === 'journal' && scan.id !== null && !scan.cleanEnd && !scan.tail && journalSeq >= snapSeq) {
+      warnings.push(`the journal does not end with the line a clean stop writes: the previous run was stopped by a crash, kill -9 or power loss (every acknowledged commit up to seq ${journalSeq} is here), or the journal was cut, and then commits after seq ${journalSeq} are lost`);
     }
 
     if (scan.kind === 'journal' && journalSeq >= snapSeq) {
-      this.handle = await openJournal(this.journalPath, scan.tail ? scan.goodBytes : null);
+      // The end line (if any) goes: appends continue right after the last record.
+      this.handle = await openJournal(this.journalPath, scan.tail || scan.cleanEnd ? scan.goodBytes : null);
       this.bytes = scan.goodBytes;
+      this.journalId = scan.id;
     } else {
       // Missing, empty, or wholly older than the snapshot (its tail was cut): start one at the
-      // snapshot's seq, so the next record's seq follows on from both files.
-      ({ handle: this.handle, bytes: this.bytes } = await this.installJournal(encodeHeader(snapSeq)));
+      // snapshot's seq, so the next record's seq follows on from both files, under the id the
+      // snapshot expects.
+      this.journalId = snapshot?.journal?.id ?? newJournalId();
+      ({ handle: this.handle, bytes: this.bytes } = await this.installJournal(encodeHeader(snapSeq, this.journalId)));
     }
 
     this.durable = Math.max(snapSeq, journalSeq);
+    for (const finding of warnings) this.logger.warn(`store: ${finding}`, { file: this.journalPath });
     this.report = {
       snapshotRecords: snapshot ? Object.keys(snapshot.state.vpcs).length + Object.keys(snapshot.state.peerings).length : 0,
       journalEntries,
       seq: this.durable,
       droppedTail,
+      warnings,
     };
     this.logger.debug('store: loaded', {
       file: this.snapshotPath,
@@ -186,13 +238,59 @@ export class JournalAdapter implements Adapter<JournalDoc> {
     return this.exclusive(() => this.append(doc));
   }
 
-  /** Waits for a compaction in progress, then closes the journal. Appends must have stopped. */
+  /**
+   * Waits for a compaction in progress, then ends the journal with the end line of a clean stop
+   * (so that the next start can tell a journal cut at a record boundary from a clean stop) and
+   * closes it; a failed journal is instead cut back to its durable end. Appends must have stopped.
+   */
   async close(): Promise<void> {
     await this.compactionDone;
     await this.exclusive(async () => {
       const handle = this.handle;
       this.handle = null;
-      await handle?.close();
+      try {
+        if (this.fatal) {
+          // Never leave a refused commit's line behind for the next start to replay.
+          await handle?.close();
+          await truncateFile(this.journalPath, this.bytes);
+        } else if (handle) {
+          try {
+            await writeAll(handle, Buffer.from(encodeEnd(this.durable)));
+            await handle.datasync();
+          } finally {
+            await handle.close();
+          }
+        }
+      } catch (err) {
+        this.logger.warn('store: could not finish the journal on close; the next start will report an unclean stop', { err, file: this.journalPath });
+      }
+    });
+  }
+
+  /**
+   * After a failure: makes the files hold exactly the durable state again, and reopens the
+   * journal. First the journal is cut back to its durable end (what the failed writes left past
+   * it must never be replayed, and a cut needs no free space); then a snapshot of `durable` (the
+   * state at durableSeq) replaces the old one and a fresh journal starts after it, through new
+   * file descriptions (an fsync error is reported once per description, so the old one cannot be
+   * trusted). Throws, leaving the adapter failed, while the disk still refuses.
+   */
+  async recover(durable: StateCapture): Promise<void> {
+    if (durable.seq !== this.durable) throw new Error(`store: recover() given seq ${durable.seq}, durable seq is ${this.durable}`);
+    await this.compactionDone;
+    await this.exclusive(async () => {
+      const old = this.handle;
+      this.handle = null;
+      await old?.close().catch(() => undefined);
+      await truncateFile(this.journalPath, this.bytes);
+      await this.beforeSync?.();
+      const nextId = newJournalId();
+      this.snapshotBytes = await replaceFile(this.snapshotPath, snapshotPieces({ ...durable, journal: { id: nextId, previous: this.journalId } }));
+      ({ handle: this.handle, bytes: this.bytes } = await this.installJournal(encodeHeader(durable.seq, nextId)));
+      this.journalId = nextId;
+      this.compaction = null;
+      this.compactAt = this.threshold();
+      this.fatal = null;
     });
   }
 
@@ -223,17 +321,18 @@ export class JournalAdapter implements Adapter<JournalDoc> {
     if (capture) this.startCompaction(capture);
   }
 
-  private startCompaction(snapshot: SnapshotSource): void {
-    const compaction: Compaction = { seq: snapshot.seq, tail: [] };
+  private startCompaction(capture: StateCapture): void {
+    const compaction: Compaction = { seq: capture.seq, nextId: newJournalId(), tail: [] };
     this.compaction = compaction;
-    this.compactionDone = this.compact(snapshot, compaction);
+    this.compactionDone = this.compact(capture, compaction);
   }
 
   /** Never rejects: a failed snapshot is retried later, a failed swap fails the store. */
-  private async compact(snapshot: SnapshotSource, compaction: Compaction): Promise<void> {
+  private async compact(capture: StateCapture, compaction: Compaction): Promise<void> {
     const started = performance.now();
     try {
-      this.snapshotBytes = await replaceFile(this.snapshotPath, snapshotPieces(snapshot));
+      const journal = { id: compaction.nextId, previous: this.journalId };
+      this.snapshotBytes = await replaceFile(this.snapshotPath, snapshotPieces({ ...capture, journal }));
     } catch (err) {
       // The journal still holds every record, so nothing is at risk: carry on and retry later.
       this.giveUpCompaction(err, 'snapshot failed');
@@ -244,7 +343,7 @@ export class JournalAdapter implements Adapter<JournalDoc> {
     this.compactionCount++;
     this.logger.info('store: compacted', {
       file: this.snapshotPath,
-      seq: snapshot.seq,
+      seq: capture.seq,
       journalBytes: this.bytes,
       ms: Math.round(performance.now() - started),
     });
@@ -256,7 +355,7 @@ export class JournalAdapter implements Adapter<JournalDoc> {
     const tmp = `${this.journalPath}.tmp`;
     let fresh: { handle: FileHandle; bytes: number } | null = null;
     try {
-      fresh = await createSynced(tmp, [encodeHeader(compaction.seq), ...compaction.tail]);
+      fresh = await createSynced(tmp, [encodeHeader(compaction.seq, compaction.nextId), ...compaction.tail]);
       await rename(tmp, this.journalPath);
     } catch (err) {
       // Before the rename the old journal is untouched and still complete.
@@ -268,14 +367,21 @@ export class JournalAdapter implements Adapter<JournalDoc> {
     try {
       await fsyncDir(dirname(this.journalPath));
     } catch (err) {
-      // The rename may not survive a crash, and appends to either file could then be lost.
+      // The rename may not survive a crash, and appends to either file could then be lost. The
+      // file now named journalPath is the fresh one: record its size for recover().
       await fresh.handle.close().catch(() => undefined);
+      await this.handle.close().catch(() => undefined);
+      this.handle = null;
+      this.bytes = fresh.bytes;
+      this.journalId = compaction.nextId;
+      this.compaction = null;
       this.fail(err, 'fsync of the store folder failed while replacing the journal');
       return false;
     }
     const old = this.handle;
     this.handle = fresh.handle;
     this.bytes = fresh.bytes;
+    this.journalId = compaction.nextId;
     this.compactAt = this.threshold();
     this.compaction = null;
     await old.close().catch((err: unknown) => this.logger.warn('store: closing the old journal failed', { err }));
@@ -342,12 +448,27 @@ export class JournalAdapter implements Adapter<JournalDoc> {
     return file;
   }
 
+  /** The refusal to start on a journal damaged in the middle, saying how to proceed. */
+  private middleDamage(lastGoodSeq: number, tail: { offset: number; reason: string; intactAfter: number }): Error {
+    return new Error(
+      `store: refusing to start on ${this.journalPath}: it is damaged in the middle (${tail.reason} at byte ${tail.offset}), ` +
+        `and ${tail.intactAfter === 1 ? '1 intact record follows' : `${tail.intactAfter} intact records follow`} the damage; they may be acknowledged commits, ` +
+        'so the daemon does not drop them by itself. To start on the last good record ' +
+        `(seq ${lastGoodSeq}) and keep the cut part in ${this.journalPath}.dropped-<time>, run vpc-peerd --recover-journal ` +
+        'with the same --config (once hosts replicate, their peers hold the cut records); or restore the store from a backup.',
+    );
+  }
+
   private async removeLeftover(file: string): Promise<void> {
     const existed = await stat(file).then(() => true, () => false);
     if (!existed) return;
     await rm(file, { force: true });
     this.logger.info('store: removed the temp file of an interrupted compaction', { file });
   }
+}
+
+function newJournalId(): string {
+  return randomBytes(8).toString('hex');
 }
 
 function refusal(file: string, reason: string): Error {
@@ -360,6 +481,23 @@ async function readIfExists(file: string): Promise<Buffer> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return Buffer.alloc(0);
     throw err;
+  }
+}
+
+/** Cuts `file` to `length` bytes, durably; a missing file is left missing. */
+async function truncateFile(file: string, length: number): Promise<void> {
+  let handle: FileHandle;
+  try {
+    handle = await open(file, 'r+');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  try {
+    if ((await handle.stat()).size > length) await handle.truncate(length);
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }
 

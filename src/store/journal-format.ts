@@ -5,12 +5,17 @@
 // its own text: `{...,"crc":"89abcdef"}\n`, where the CRC covers the line as it would read
 // without the crc member (`{...}`). A checksum catches a flipped or zeroed byte that still parses;
 // the trailing newline catches a torn write.
-//   snapshot  {"snapshot":"vpc-peerd","version":1,"seq":N,"state":{"vpcs":{},"peerings":{}},"crc":…}
-//   journal   {"journal":"vpc-peerd","version":1,"baseSeq":N,"crc":…}   header, first line
-//             {"seq":N+1,"m":[Mutation,…],"crc":…}                      one line per commit
+//   snapshot  {"snapshot":"vpc-peerd","version":1,"seq":N,"journal":{"id":J,"previous":P},"state":{…},"crc":…}
+//   journal   {"journal":"vpc-peerd","version":1,"baseSeq":N,"id":J,"crc":…}   header, first line
+//             {"seq":N+1,"m":[Mutation,…],"crc":…}                             one line per commit
+//             {"end":"clean","seq":M,"crc":…}     last line after a clean stop; cut off at start
+// `id` names a journal file; a snapshot names the journal that follows it (`journal.id`) and the
+// one it replaces (`journal.previous`, still in place if a compaction stopped between its two
+// renames), so that a journal swapped, lost or restored from elsewhere is told apart from ours.
+// Files written before ids existed have neither member and load as they always did.
 import { crc32 } from 'node:zlib';
 import type { Mutation, Peering, State, Vpc } from '../domain/types.js';
-import { isMutationList, stateProblem } from './record-guard.js';
+import { isMutationList, stateProblem } from '../domain/records.js';
 
 export const FORMAT_NAME = 'vpc-peerd';
 export const FORMAT_VERSION = 1;
@@ -26,18 +31,33 @@ export interface JournalRecord {
   readonly mutations: readonly Mutation[];
 }
 
-/** A snapshot as loaded. */
+/** The journals a snapshot names: the one written after it, and the one before (null for none). */
+export interface JournalLink {
+  readonly id: string;
+  readonly previous: string | null;
+}
+
+/** A snapshot as loaded; `journal` is null in files written before journal ids existed. */
 export interface Snapshot {
   readonly seq: number;
+  readonly journal: JournalLink | null;
   readonly state: State;
 }
 
-/** What a snapshot is written from: the records as lists (the file keys them by id). */
-export interface SnapshotSource {
+/** The state at one seq, as lists of records (a snapshot file keys them by id). */
+export interface StateCapture {
   readonly seq: number;
   readonly vpcs: readonly Vpc[];
   readonly peerings: readonly Peering[];
 }
+
+/** What a snapshot is written from. */
+export interface SnapshotSource extends StateCapture {
+  readonly journal: JournalLink;
+}
+
+/** Journal ids: 16 lowercase hex digits. */
+const JOURNAL_ID = /^[0-9a-f]{16}$/;
 
 function hex(crc: number): string {
   return crc.toString(16).padStart(8, '0');
@@ -70,8 +90,16 @@ function field(v: unknown, key: string): unknown {
   return typeof v === 'object' && v !== null ? (v as Record<string, unknown>)[key] : undefined;
 }
 
-export function encodeHeader(baseSeq: number): string {
-  return seal(JSON.stringify({ journal: FORMAT_NAME, version: FORMAT_VERSION, baseSeq }));
+export function encodeHeader(baseSeq: number, id: string): string {
+  return seal(JSON.stringify({ journal: FORMAT_NAME, version: FORMAT_VERSION, baseSeq, id }));
+}
+
+/**
+ * The line a clean stop appends after the last record (seq M): a journal that ends without it
+ * was stopped by a crash, kill -9 or power loss — or was cut, even exactly at a record boundary.
+ */
+export function encodeEnd(seq: number): string {
+  return seal(JSON.stringify({ end: 'clean', seq }));
 }
 
 export function encodeRecord(seq: number, mutations: readonly Mutation[]): string {
@@ -95,7 +123,7 @@ export function* snapshotPieces(source: SnapshotSource, perPiece = 500): Generat
 
 /** The snapshot object, less its final closing brace. */
 function* unsealedSnapshot(source: SnapshotSource, perPiece: number): Generator<string> {
-  yield `{"snapshot":"${FORMAT_NAME}","version":${FORMAT_VERSION},"seq":${source.seq},"state":{"vpcs":{`;
+  yield `{"snapshot":"${FORMAT_NAME}","version":${FORMAT_VERSION},"seq":${source.seq},"journal":${JSON.stringify(source.journal)},"state":{"vpcs":{`;
   yield* keyedPieces(source.vpcs, perPiece);
   yield '},"peerings":{';
   yield* keyedPieces(source.peerings, perPiece);
@@ -121,10 +149,18 @@ export function decodeSnapshot(bytes: Buffer): Snapshot | string {
   if (field(v, 'version') !== FORMAT_VERSION) return `unsupported snapshot version ${String(field(v, 'version'))}`;
   const seq = field(v, 'seq');
   if (!isSeq(seq)) return 'snapshot seq is malformed';
+  const journal = field(v, 'journal');
+  if (journal !== undefined && !isJournalLink(journal)) return 'snapshot journal link is malformed';
   const state = field(v, 'state');
   const problem = stateProblem(state);
   if (problem) return problem;
-  return { seq, state: state as State };
+  return { seq, journal: journal ?? null, state: state as State };
+}
+
+function isJournalLink(v: unknown): v is JournalLink {
+  const id = field(v, 'id');
+  const previous = field(v, 'previous');
+  return typeof id === 'string' && JOURNAL_ID.test(id) && (previous === null || (typeof previous === 'string' && JOURNAL_ID.test(previous)));
 }
 
 export type JournalScan =
@@ -134,9 +170,13 @@ export type JournalScan =
   | {
       readonly kind: 'journal';
       readonly baseSeq: number;
+      /** The header's journal id; null in journals written before ids existed. */
+      readonly id: string | null;
       readonly records: readonly JournalRecord[];
-      /** Length of the sound prefix: the header and every good record. */
+      /** Length of the sound prefix: the header and every good record (not the end line). */
       readonly goodBytes: number;
+      /** Whether the journal ends with the end line of a clean stop (only ever as its last line). */
+      readonly cleanEnd: boolean;
       /** The bad part from the first unsound line to the end, when there is one. */
       readonly tail: {
         readonly offset: number;
@@ -144,6 +184,11 @@ export type JournalScan =
         readonly reason: string;
         /** Newline-terminated lines in the tail: 0 for a torn last write, more for corruption. */
         readonly completeLines: number;
+        /**
+         * Lines after the first bad one whose checksum holds: intact records past the damage,
+         * so the damage is in the middle and cutting there would drop acknowledged commits.
+         */
+        readonly intactAfter: number;
       } | null;
     };
 
@@ -166,14 +211,21 @@ export function scanJournal(bytes: Buffer): JournalScan {
   }
   const baseSeq = field(header.value, 'baseSeq');
   if (!isSeq(baseSeq)) return { kind: 'foreign', reason: 'header baseSeq is malformed' };
+  const id = field(header.value, 'id');
+  if (id !== undefined && !(typeof id === 'string' && JOURNAL_ID.test(id))) return { kind: 'foreign', reason: 'header id is malformed' };
 
   const records: JournalRecord[] = [];
   let offset = headerEnd + 1;
   let reason: string | null = null;
+  let cleanEnd = false;
   while (offset < bytes.length) {
     const end = bytes.indexOf(NEWLINE, offset);
     if (end < 0) {
       reason = 'unterminated last line';
+      break;
+    }
+    if (end + 1 === bytes.length && isEndLine(bytes.subarray(offset, end), baseSeq + records.length)) {
+      cleanEnd = true;
       break;
     }
     const record = decodeRecord(bytes.subarray(offset, end), baseSeq + records.length + 1);
@@ -189,8 +241,29 @@ export function scanJournal(bytes: Buffer): JournalScan {
     bytes: bytes.length - offset,
     reason: `${reason} (seq ${baseSeq + records.length + 1} expected)`,
     completeLines: countNewlines(bytes.subarray(offset)),
+    intactAfter: countIntactAfter(bytes, offset),
   };
-  return { kind: 'journal', baseSeq, records, goodBytes: offset, tail };
+  return { kind: 'journal', baseSeq, id: id ?? null, records, goodBytes: offset, cleanEnd, tail };
+}
+
+/** Whether a line is the end line of a clean stop after record `lastSeq`. */
+function isEndLine(line: Buffer, lastSeq: number): boolean {
+  const sealed = unseal(line);
+  return typeof sealed !== 'string' && field(sealed.value, 'end') === 'clean' && field(sealed.value, 'seq') === lastSeq;
+}
+
+/** Sealed lines (checksum holds) after the line that starts at `offset`, end lines aside. */
+function countIntactAfter(bytes: Buffer, offset: number): number {
+  let n = 0;
+  let start = bytes.indexOf(NEWLINE, offset) + 1;
+  while (start > 0 && start < bytes.length) {
+    const end = bytes.indexOf(NEWLINE, start);
+    if (end < 0) break;
+    const sealed = unseal(bytes.subarray(start, end));
+    if (typeof sealed !== 'string' && field(sealed.value, 'end') === undefined) n++;
+    start = end + 1;
+  }
+  return n;
 }
 
 /** Decodes one record line (without its newline); a string says why it is unsound. */

@@ -1,9 +1,14 @@
-// The store: the one writer of the daemon's state. A commit is checked, applied to the live
-// index at once (so a check-then-commit caller never interleaves with another), staged in the
-// lowdb document's outbox, and acknowledged once the journal adapter has made it durable. One
-// flush loop drains the outbox: while one fdatasync runs, new commits queue up and the next
-// write carries all of them (group commit). File format and recovery: journal-adapter.ts and
-// docs/STORE.md.
+// The store: the one writer of the daemon's state. A commit is checked, applied to the staged
+// index at once (so a check-then-commit caller never interleaves with another), put in the lowdb
+// document's outbox, and, once the journal adapter has made it durable, applied to the durable
+// index that reads see, then acknowledged. One flush loop drains the outbox: while one fdatasync
+// runs, new commits queue up and the next write carries all of them (group commit).
+//
+// A failed write or sync (disk full, I/O error) makes the store `degraded`: the commits not yet
+// durable are refused and dropped from the staged index (rebuilt from the durable one), further
+// commits are refused with 503, and a retry with backoff rewrites the files from the durable
+// state (JournalAdapter.recover) until the disk takes writes again. File format and recovery:
+// journal-adapter.ts and docs/STORE.md.
 import { dirname } from 'node:path';
 import { Low } from 'lowdb';
 import { StateIndex, type StateView } from '../domain/state-index.js';
@@ -13,7 +18,7 @@ import type { Logger } from '../log/logger.js';
 import { JournalAdapter, type JournalDoc } from './journal-adapter.js';
 import { encodeRecord } from './journal-format.js';
 import { ensureDir } from './durable-fs.js';
-import { mutationProblem } from './record-guard.js';
+import { mutationProblem } from '../domain/records.js';
 import { acquireStoreLock, type StoreLock } from './store-lock.js';
 import type { CommitListener, RecoveryReport, Store, StoreStats } from './store.js';
 
@@ -25,9 +30,16 @@ export interface OpenStoreOptions {
   readonly logger: Logger;
   /** Journal size past which the state is snapshotted and the journal restarted. */
   readonly compactAfterBytes?: number;
-  /** Tests only: runs before each journal fdatasync; throwing from it simulates a failing disk. */
+  /** Tests only: runs before each journal fdatasync and each recovery attempt; throwing from it simulates a failing disk. */
   readonly beforeSync?: () => void | Promise<void>;
+  /** First wait before a degraded store retries; doubled after each failed retry up to 5 s. */
+  readonly retryMs?: number;
+  /** Start on a journal damaged in the middle, cutting it at the damage (vpc-peerd --recover-journal). */
+  readonly recoverJournal?: boolean;
 }
+
+const DEFAULT_RETRY_MS = 250;
+const MAX_RETRY_MS = 5_000;
 
 /** Opens (recovering if needed) the store at `path`; throws when the files are not ours. */
 export async function openStore(opts: OpenStoreOptions): Promise<{ store: Store; recovery: RecoveryReport }> {
@@ -38,7 +50,11 @@ export async function openStore(opts: OpenStoreOptions): Promise<{ store: Store;
   }
   await ensureDir(dirname(opts.path));
   const lock = await acquireStoreLock(`${opts.path}.lock`);
-  const store = new JournalStore(opts.path, opts.logger, compactAfterBytes, lock, opts.beforeSync);
+  const store = new JournalStore(opts.path, opts.logger, compactAfterBytes, lock, {
+    beforeSync: opts.beforeSync,
+    retryMs: opts.retryMs ?? DEFAULT_RETRY_MS,
+    recoverJournal: opts.recoverJournal ?? false,
+  });
   try {
     return { store, recovery: await store.load() };
   } catch (err) {
@@ -65,9 +81,20 @@ class JournalStore implements Store {
   private readonly waiters: Waiter[] = [];
   private flushing: Promise<void> | null = null;
   private closing: Promise<void> | null = null;
+  /** The failure that made the store degraded; null when ok. */
   private failure: Error | null = null;
+  private recovering = false;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private retryMs: number;
+  private readonly firstRetryMs: number;
+  private lastError: string | null = null;
+  private degradedSince: string | null = null;
+  private recoveries = 0;
   private commits = 0;
   private lastWriteAt: string | null = null;
+  /** What reads see: every durable commit and nothing else. */
+  private durable = new StateIndex();
+  private report: RecoveryReport | null = null;
 
   private readonly lock: StoreLock;
 
@@ -76,13 +103,15 @@ class JournalStore implements Store {
     logger: Logger,
     compactAfterBytes: number,
     lock: StoreLock,
-    beforeSync?: () => void | Promise<void>,
+    opts: { beforeSync: (() => void | Promise<void>) | undefined; retryMs: number; recoverJournal: boolean },
   ) {
     this.path = path;
     this.lock = lock;
     this.logger = logger;
+    this.retryMs = opts.retryMs;
+    this.firstRetryMs = opts.retryMs;
     this.adapter = new JournalAdapter({
-      path, logger, compactAfterBytes, beforeSync, onFatal: (err) => this.fail(err),
+      path, logger, compactAfterBytes, beforeSync: opts.beforeSync, recoverJournal: opts.recoverJournal, onFatal: (err) => this.fail(err),
     });
     this.db = new Low<JournalDoc>(this.adapter, { index: new StateIndex(), outbox: [], lastSeq: 0 });
   }
@@ -91,10 +120,16 @@ class JournalStore implements Store {
     await this.db.read();
     const report = this.adapter.recovery;
     if (!report) throw new Error('store: the journal adapter reported no recovery');
+    this.report = report;
+    this.durable = new StateIndex(this.db.data.index.toState());
     return report;
   }
 
   get view(): StateView {
+    return this.durable;
+  }
+
+  get stagedView(): StateView {
     return this.db.data.index;
   }
 
@@ -128,10 +163,14 @@ class JournalStore implements Store {
   }
 
   stats(): StoreStats {
-    const index = this.db.data.index;
+    const index = this.durable;
     return {
       path: this.path,
-      state: this.failure ? 'failed' : this.closing ? 'closed' : 'open',
+      state: this.closing ? 'closed' : this.recovering ? 'recovering' : this.failure ? 'degraded' : 'ok',
+      lastError: this.lastError,
+      degradedSince: this.degradedSince,
+      recoveries: this.recoveries,
+      recovery: this.report!,
       records: index.vpcCount + index.peeringCount,
       lastWriteAt: this.lastWriteAt,
       journalBytes: this.adapter.journalBytes,
@@ -144,6 +183,8 @@ class JournalStore implements Store {
 
   close(): Promise<void> {
     this.closing ??= (async () => {
+      if (this.retryTimer) clearTimeout(this.retryTimer);
+      this.retryTimer = null;
       // Commits accepted before close still get their sync (SIGTERM flushes the journal).
       await this.flushing;
       try {
@@ -181,6 +222,7 @@ class JournalStore implements Store {
     const now = new Date().toISOString();
     for (const w of done) {
       if (w.mutations.length === 0) continue;
+      this.durable.apply(w.mutations);
       this.commits++;
       this.lastWriteAt = now;
       for (const listener of this.listeners) {
@@ -195,25 +237,65 @@ class JournalStore implements Store {
   }
 
   /**
-   * Fails the store for good. After a failed write or fdatasync the page cache may or may not
-   * reach the disk (Linux can drop dirty pages after reporting the error once), so the
-   * in-memory state, which already holds the unacknowledged commits, can no longer be trusted to
-   * match the disk: refuse every further commit and let a restart reload from the files.
+   * Degrades the store. After a failed write or fdatasync the page cache may or may not reach the
+   * disk (Linux can drop dirty pages after reporting the error once), so nothing not yet durable
+   * is kept: its commits are refused, the staged index is rebuilt from the durable one, and
+   * retries rewrite the files from the durable state (recover()).
    */
   private fail(err: Error): void {
     if (this.failure) return;
     this.failure = err;
-    this.logger.error('store: the journal failed; refusing every further commit until a restart', {
+    this.lastError = err.message;
+    this.degradedSince = new Date().toISOString();
+    this.logger.error('store: the journal failed; commits are refused until the files are rewritten (retrying)', {
       err, file: this.path,
     });
-    this.db.data.outbox.length = 0;
+    const doc = this.db.data;
+    doc.outbox.length = 0;
+    doc.lastSeq = this.adapter.durableSeq;
+    this.db.data = { ...doc, index: new StateIndex(this.durable.toState()) };
     const error = this.unavailable();
     for (const w of this.waiters.splice(0)) w.reject(error);
+    // The first retry at once: its first step cuts the refused lines off the journal, which
+    // should not wait for the disk to have space again.
+    if (!this.closing) void this.retry();
+  }
+
+  private scheduleRetry(): void {
+    this.retryTimer = setTimeout(() => void this.retry(), this.retryMs);
+    this.retryTimer.unref();
+    this.retryMs = Math.min(this.retryMs * 2, MAX_RETRY_MS);
+  }
+
+  /** One attempt to leave the degraded state; schedules the next on failure. */
+  private async retry(): Promise<void> {
+    this.retryTimer = null;
+    if (this.closing || !this.failure) return;
+    this.recovering = true;
+    try {
+      // Commits are refused meanwhile, so the durable index stands still at durableSeq.
+      await this.adapter.recover({ seq: this.adapter.durableSeq, vpcs: [...this.durable.vpcs()], peerings: [...this.durable.peerings()] });
+    } catch (err) {
+      this.recovering = false;
+      this.lastError = `retry failed: ${err instanceof Error ? err.message : String(err)}`;
+      this.logger.warn('store: still cannot rewrite the journal; retrying', { err, file: this.path, retryMs: this.retryMs });
+      if (!this.closing) this.scheduleRetry();
+      return;
+    }
+    this.recovering = false;
+    this.recoveries++;
+    this.logger.warn('store: recovered: the files were rewritten from the last durable state; commits are taken again', {
+      file: this.path, seq: this.adapter.durableSeq, degradedSince: this.degradedSince,
+    });
+    this.failure = null;
+    this.lastError = null;
+    this.degradedSince = null;
+    this.retryMs = this.firstRetryMs;
   }
 
   private unavailable(): RpcError {
-    return this.failure
-      ? new RpcError('UNAVAILABLE', 'The state journal failed to write; the daemon needs a restart.')
-      : new RpcError('UNAVAILABLE', 'The store is closed: the daemon is shutting down.');
+    return this.closing
+      ? new RpcError('UNAVAILABLE', 'The store is closed: the daemon is shutting down.')
+      : new RpcError('UNAVAILABLE', 'The state journal cannot be written (disk full or failing); nothing was stored. The daemon retries by itself: try again later, and see status.store.');
   }
 }

@@ -3,10 +3,24 @@
 import type { StateView } from '../domain/state-index.js';
 import type { Mutation } from '../domain/types.js';
 
+/**
+ * `ok`: commits are taken. `degraded`: a journal write or sync failed (disk full, I/O error);
+ * commits are refused with 503 and reads serve the last durable state while the store retries.
+ * `recovering`: a retry is rewriting the files. `closed`: shut down.
+ */
+export type StoreState = 'ok' | 'degraded' | 'recovering' | 'closed';
+
 export interface StoreStats {
   readonly path: string;
-  /** `failed` once a journal write or sync failed: every later commit is refused. */
-  readonly state: 'open' | 'closed' | 'failed';
+  readonly state: StoreState;
+  /** Why the store is degraded (the last failure or failed retry), null when ok. */
+  readonly lastError: string | null;
+  /** When the store last became degraded (ISO-8601), null when ok. */
+  readonly degradedSince: string | null;
+  /** Times the store recovered by itself from a failed write since start. */
+  readonly recoveries: number;
+  /** What loading found at the last start (docs/STORE.md, "Recovery at start"). */
+  readonly recovery: RecoveryReport;
   /** VPCs plus peerings. */
   readonly records: number;
   /** When the last commit became durable (ISO-8601), null if none since start. */
@@ -26,12 +40,19 @@ export interface StoreStats {
 export type CommitListener = (mutations: readonly Mutation[], seq: number) => void;
 
 export interface Store {
-  /** The live state. Reads see every commit that has been accepted (even before its fsync). */
+  /** The durable state: what reads show. A commit appears here once it is on disk, never before. */
   readonly view: StateView;
   /**
-   * Applies the mutations to the live state at once (synchronously, so a check-then-commit
-   * sequence is never interleaved) and resolves once they are on disk. Concurrent commits share
-   * one fdatasync. Rejects with RpcError('UNAVAILABLE') once the journal has failed or closed.
+   * The durable state plus the commits accepted and not yet on disk: what a writer computes its
+   * mutations against, in the same tick as its commit, so that it sees the writes queued ahead
+   * of it. Never shown to readers: a commit that fails is dropped from it.
+   */
+  readonly stagedView: StateView;
+  /**
+   * Applies the mutations to the staged state at once (synchronously, so a check-then-commit
+   * sequence is never interleaved), to the durable view once they are on disk, and then
+   * resolves. Concurrent commits share one fdatasync. Rejects with RpcError('UNAVAILABLE') while
+   * the store is degraded or recovering (nothing of the commit is kept) or once it is closed.
    * A mutation of the wrong shape is a bug in the caller: it rejects with a plain Error and
    * nothing is applied. An empty list resolves once every earlier commit is durable.
    */
@@ -60,5 +81,13 @@ export interface RecoveryReport {
      * torn last write: they may include acknowledged commits an operator can still recover).
      */
     readonly savedTo: string | null;
+    /** Intact records among the cut lines: non-zero only with --recover-journal. */
+    readonly intactRecords: number;
   } | null;
+  /**
+   * What the start repaired or could not account for, as sentences (each also logged at warn):
+   * a cut tail, a missing or empty journal beside a snapshot, a journal cut before the
+   * snapshot's seq. Empty when the files were sound.
+   */
+  readonly warnings: readonly string[];
 }

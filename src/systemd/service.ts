@@ -87,7 +87,7 @@ export function statusLine(phase: Phase, health: ServiceHealth, verdict: Verdict
     const failures = health.reconcile?.loop.consecutiveFailures ?? 0;
     parts.push(`OVS ${ovs.bridges} bridge${ovs.bridges === 1 ? '' : 's'}${failures > 0 ? `, ${failures} failed cycles` : ''}`);
   }
-  if (health.store !== null) parts.push(health.store === 'failed' ? 'store FAILED (restart to reload)' : `store ${health.store}`);
+  if (health.store !== null) parts.push(health.store === 'ok' || health.store === 'closed' ? `store ${health.store}` : `store ${health.store.toUpperCase()} (writes refused, retrying)`);
   return parts.join('; ');
 }
 

@@ -29,8 +29,8 @@ export interface DaemonHandle {
   /** A client already logged in as the operator. */
   admin(): Promise<RpcClient>;
   client(): Promise<RpcClient>;
-  /** Starts the process again on the same folder (after a kill). */
-  restart(): Promise<void>;
+  /** Starts the process again on the same folder (after a kill), with extra arguments if given. */
+  restart(args?: string[]): Promise<void>;
   kill(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
@@ -62,9 +62,9 @@ export async function startDaemon(t: Teardown, opts: DaemonOptions = {}): Promis
   const clients: RpcClient[] = [];
   let out = '';
 
-  const launch = async (): Promise<ChildProcess> => {
+  const launch = async (args: string[] = []): Promise<ChildProcess> => {
     const from = out.length; // a restart must see its own "listening", not the last run's
-    const child = spawn(process.execPath, [MAIN, '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+    const child = spawn(process.execPath, [MAIN, '--config', configPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
     child.stdout.on('data', (b: Buffer) => (out += b.toString()));
     child.stderr.on('data', (b: Buffer) => (out += b.toString()));
     await new Promise<void>((resolve, reject) => {
@@ -110,8 +110,8 @@ export async function startDaemon(t: Teardown, opts: DaemonOptions = {}): Promis
       await c.call('auth.login', { token: handle.adminToken() });
       return c;
     },
-    async restart() {
-      handle.child = await launch();
+    async restart(args) {
+      handle.child = await launch(args);
     },
     kill: (signal = 'SIGKILL') => stop(handle.child, signal),
   };
@@ -129,6 +129,24 @@ function stop(child: ChildProcess, signal: NodeJS.Signals): Promise<number | nul
   return new Promise((resolve) => {
     child.once('exit', (code) => resolve(code));
     child.kill(signal);
+  });
+}
+
+/** Runs the daemon to its exit (for a start that is expected to be refused); kills it after 15 s. */
+export function runDaemon(configPath: string, args: string[] = []): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [MAIN, '--config', configPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (b: Buffer) => (output += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (output += b.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`the daemon did not exit:\n${output}`));
+    }, 15_000);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output });
+    });
   });
 }
 

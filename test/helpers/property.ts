@@ -14,3 +14,9 @@ export function holds<Ts>(t: Asserter, name: string, property: fc.IProperty<Ts>,
   const details = fc.check(property, { seed: PROPERTY_SEED, numRuns });
   t.ok(!details.failed, details.failed ? `${name}\n${fc.defaultReportMessage(details) ?? ''}` : `${name} (${details.numRuns} cases)`);
 }
+
+/** holds() for an async property. */
+export async function holdsAsync<Ts>(t: Asserter, name: string, property: fc.IAsyncProperty<Ts>, numRuns: number): Promise<void> {
+  const details = await fc.check(property, { seed: PROPERTY_SEED, numRuns });
+  t.ok(!details.failed, details.failed ? `${name}\n${fc.defaultReportMessage(details) ?? ''}` : `${name} (${details.numRuns} cases)`);
+}

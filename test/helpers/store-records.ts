@@ -1,7 +1,7 @@
 // Record factories for the store tests and the kill -9 child: sound records with real shapes.
 // Also the text of a snapshot file, for tests that lay out files by hand.
 import type { Mutation, Peering, State, Vpc } from '../../src/domain/types.js';
-import { snapshotPieces } from '../../src/store/journal-format.js';
+import { type JournalLink, snapshotPieces } from '../../src/store/journal-format.js';
 
 const AT = '2025-01-01T00:00:00.000Z';
 
@@ -29,8 +29,11 @@ export function putVpc(id: string): Mutation {
   return { op: 'vpc.put', vpc: vpc(id) };
 }
 
-/** A whole snapshot file holding `state` up to `seq`. */
-export function snapshotText(seq: number, state: State, perPiece?: number): string {
-  const source = { seq, vpcs: Object.values(state.vpcs), peerings: Object.values(state.peerings) };
+/** The journal id the hand-made files of the tests carry (snapshots name it, headers hold it). */
+export const JOURNAL_ID = '00000000000000aa';
+
+/** A whole snapshot file holding `state` up to `seq`, naming journal JOURNAL_ID unless told. */
+export function snapshotText(seq: number, state: State, perPiece?: number, journal: JournalLink = { id: JOURNAL_ID, previous: null }): string {
+  const source = { seq, journal, vpcs: Object.values(state.vpcs), peerings: Object.values(state.peerings) };
   return [...snapshotPieces(source, perPiece)].join('');
 }

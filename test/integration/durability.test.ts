@@ -1,11 +1,10 @@
 // Durability of the real daemon process: acknowledged writes survive kill -9, a torn journal
 // tail is recovered, garbage refuses the start, a live socket refuses a second daemon.
-import { spawn } from 'node:child_process';
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { RpcTransportError } from '../../src/rpc/client.js';
-import { MAIN, startDaemon } from '../helpers/daemon.js';
+import { runDaemon, startDaemon } from '../helpers/daemon.js';
 
 t.test('kill -9 during concurrent creates loses no acknowledged create', async (t) => {
   const d = await startDaemon(t);
@@ -85,24 +84,6 @@ t.test('a bad config file is refused with the key and the reason', async (t) => 
   t.match(r.output, /socket\.maxLineBytes/);
   t.match(r.output, /stor/);
 });
-
-/** Runs the daemon to its exit (it is expected to refuse to start). */
-function runDaemon(configPath: string): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (b: Buffer) => (output += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (output += b.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`the daemon did not exit:\n${output}`));
-    }, 15_000);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, output });
-    });
-  });
-}
 
 t.test('a second daemon on the same store (another socket) is refused', async (t) => {
   const d = await startDaemon(t);

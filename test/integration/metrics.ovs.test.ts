@@ -74,5 +74,5 @@ t.test('STATUS= names the bridges once READY', async (t) => {
   const notify = await listenNotify(t, dir);
   await startDaemon(t, { dir, config: { ovs: { enabled: true, rundir: sb.rundir } }, env: { NOTIFY_SOCKET: notify.path } });
   const ready = await notify.waitFor('READY');
-  t.match(ready.fields.STATUS, /^serving; OVS 1 bridge; store open$/);
+  t.match(ready.fields.STATUS, /^serving; OVS 1 bridge; store ok$/);
 });

@@ -34,14 +34,15 @@ export function opContext(deps: MethodDeps, principal: Principal): OpContext {
     principal,
     now: deps.now(),
     policy: deps.policy(),
-    newPeeringId: () => newPeeringId(deps.store.view),
+    newPeeringId: () => newPeeringId(deps.store.stagedView),
   };
 }
 
 /**
- * Runs a domain write: compute the mutations against the live state, persist them, reply. An
- * operation may return an error alongside mutations (an accept that finds a new conflict turns
- * the peering `failed`): the mutations are persisted first, then the error is sent.
+ * Runs a domain write: compute the mutations against the staged state (the durable one plus the
+ * commits queued ahead), commit them in the same tick, reply. An operation may return an error
+ * alongside mutations (an accept that finds a new conflict turns the peering `failed`): the
+ * mutations are persisted first, then the error is sent.
  */
 export async function runWrite<P, T>(
   deps: MethodDeps,
@@ -49,7 +50,7 @@ export async function runWrite<P, T>(
   op: (view: StateView, ctx: OpContext, params: P) => OpResult<T>,
   params: P,
 ): Promise<T> {
-  const out = op(deps.store.view, opContext(deps, principal), params);
+  const out = op(deps.store.stagedView, opContext(deps, principal), params);
   await deps.store.commit(out.mutations);
   if (out.error) throw out.error;
   return out.result;

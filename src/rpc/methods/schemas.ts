@@ -1,7 +1,10 @@
 // Wire shapes of the API (SPEC §5): the params each method accepts and the records it returns.
-// They validate at the boundary (-32602 with data.field) and document rpc.discover. The domain
-// re-checks patterns and CIDRs, since it is the last guard before a record exists.
+// They validate at the boundary (-32602 with data.field) and document rpc.discover. Every record
+// rule comes from src/domain/records.ts, the one definition the domain and the store check too,
+// so that what passes here is never refused deeper down as an internal error.
 import { z } from 'zod';
+import { MAX_CIDR_TEXT } from '../../domain/cidr.js';
+import { BRIDGE_RULE, ID_RULE, nameProblem } from '../../domain/records.js';
 import {
   BRIDGE_PATTERN,
   ID_PATTERN,
@@ -10,16 +13,22 @@ import {
   PEERING_ID_PATTERN,
   PeeringStatuses,
 } from '../../domain/types.js';
-import { BRIDGE_RULE, ID_RULE } from '../../domain/validate.js';
 import { DataplaneReasons } from '../../reconcile/dataplane.js';
 
 export const VpcId = z.string().regex(ID_PATTERN, `must be ${ID_RULE}`);
 export const TenantId = z.string().regex(ID_PATTERN, `must be ${ID_RULE}`);
 export const PeeringId = z.string().regex(PEERING_ID_PATTERN, 'must be pcx- followed by 17 lowercase hex digits');
 export const Bridge = z.string().regex(BRIDGE_PATTERN, `must be ${BRIDGE_RULE}`);
-export const Name = z.string().max(MAX_NAME_LENGTH, `must be at most ${MAX_NAME_LENGTH} characters`);
+/** A name param: `""` clears it (vpc.update), anything else is a name as records.ts defines it. */
+export const Name = z
+  .string()
+  .superRefine((v, ctx) => {
+    const problem = v === '' ? null : nameProblem(v);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  })
+  .meta({ description: `Free text, up to ${MAX_NAME_LENGTH} characters (code points), no control characters; "" for none.` });
 // Length-capped so a huge string never reaches the parser; the domain parses and re-prints it.
-export const Cidr = z.string().min(1, 'must be a CIDR such as 10.0.0.0/16').max(64, 'is too long for a CIDR');
+export const Cidr = z.string().min(1, 'must be a CIDR such as 10.0.0.0/16').max(MAX_CIDR_TEXT, 'is too long for a CIDR');
 export const Cidrs = z.array(Cidr).min(1, 'must list at least one CIDR').max(MAX_CIDRS_PER_VPC, `must list at most ${MAX_CIDRS_PER_VPC} CIDRs`);
 export const Status = z.enum(PeeringStatuses);
 const Timestamp = z.string().describe('ISO-8601 UTC');

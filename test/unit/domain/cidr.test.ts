@@ -1,5 +1,6 @@
 import t from 'tap';
-import { cidrsOverlap, normaliseCidrs, parseCidrStrict, sameCidrSet } from '../../../src/domain/cidr.js';
+import { cidrsOverlap, parseCidrStrict, sameCidrSet } from '../../../src/domain/cidr.js';
+import { normaliseCidrs } from '../../../src/domain/validate.js';
 import { Catalogue, type Reason, RpcError } from '../../../src/errors.js';
 
 t.test('parseCidrStrict accepts and normalises IPv4 and IPv6', (t) => {

@@ -6,7 +6,7 @@ import {
   scanJournal,
   unseal,
 } from '../../../src/store/journal-format.js';
-import { peering, putPeering, putVpc, snapshotText, vpc } from '../../helpers/store-records.js';
+import { JOURNAL_ID, peering, putPeering, putVpc, snapshotText, vpc } from '../../helpers/store-records.js';
 
 const journal = (...lines: string[]): Buffer => Buffer.from(lines.join(''));
 
@@ -31,10 +31,10 @@ t.test('checksums cover multi-byte text as UTF-8 bytes', (t) => {
 });
 
 t.test('scanJournal reads a sound journal', (t) => {
-  const bytes = journal(encodeHeader(4), encodeRecord(5, [putVpc('a')]), encodeRecord(6, [putPeering(1)]));
+  const bytes = journal(encodeHeader(4, JOURNAL_ID), encodeRecord(5, [putVpc('a')]), encodeRecord(6, [putPeering(1)]));
   const scan = scanJournal(bytes);
   t.same(scan, {
-    kind: 'journal', baseSeq: 4, goodBytes: bytes.length, tail: null,
+    kind: 'journal', baseSeq: 4, id: JOURNAL_ID, goodBytes: bytes.length, cleanEnd: false, tail: null,
     records: [{ seq: 5, mutations: [putVpc('a')] }, { seq: 6, mutations: [putPeering(1)] }],
   });
   t.end();
@@ -52,7 +52,7 @@ t.test('scanJournal refuses anything whose first line is not our header', (t) =>
     ['a lowdb JSONFile document', '{\n  "vpcs": {},\n  "peerings": {}\n}'],
     ['zeros', Buffer.alloc(4096)],
     ['a record where the header belongs', encodeRecord(1, [putVpc('a')])],
-    ['a header of a future version', encodeHeader(0).replace('"version":1', '"version":2')],
+    ['a header of a future version', encodeHeader(0, JOURNAL_ID).replace('"version":1', '"version":2')],
   ];
   for (const [name, bytes] of cases) {
     t.equal(scanJournal(Buffer.from(bytes)).kind, 'foreign', name);
@@ -61,25 +61,27 @@ t.test('scanJournal refuses anything whose first line is not our header', (t) =>
 });
 
 t.test('scanJournal keeps the sound prefix and reports the tail', (t) => {
-  const head = encodeHeader(0) + encodeRecord(1, [putVpc('a')]);
+  const head = encodeHeader(0, JOURNAL_ID) + encodeRecord(1, [putVpc('a')]);
   const flipped = encodeRecord(2, [putVpc('b')]).replace('10.0.0.0', '10.0.0.1');
-  const cases: Array<[string, string, RegExp, number]> = [
-    ['torn last line', '{"seq":2,"m":[{"op":"vp', /unterminated last line/, 0],
-    ['zeros left by a crash', '\0'.repeat(100), /unterminated last line/, 0],
-    ['a corrupt line before good ones', flipped + encodeRecord(3, [putVpc('c')]), /checksum mismatch/, 2],
-    ['bad JSON behind a valid-looking seal', '{"seq":2,"m":[,"crc":"00000000"}\n', /checksum mismatch/, 1],
-    ['a skipped seq', encodeRecord(3, [putVpc('b')]), /record has seq 3/, 1],
-    ['a repeated seq', encodeRecord(1, [putVpc('b')]), /record has seq 1/, 1],
-    ['a malformed mutation', encodeRecord(2, [{ op: 'vpc.put', vpc: { ...vpc('b'), bridge: 'a bridge name too long' } }]), /malformed mutation/, 1],
-    ['an unknown op', encodeRecord(2, [{ op: 'vpc.drop', id: 'b' } as never]), /malformed mutation/, 1],
+  // The last number: intact (sealed) lines after the bad one, which make the damage a middle one.
+  const cases: Array<[string, string, RegExp, number, number]> = [
+    ['torn last line', '{"seq":2,"m":[{"op":"vp', /unterminated last line/, 0, 0],
+    ['zeros left by a crash', '\0'.repeat(100), /unterminated last line/, 0, 0],
+    ['a corrupt line before good ones', flipped + encodeRecord(3, [putVpc('c')]), /checksum mismatch/, 2, 1],
+    ['a corrupt last line', flipped, /checksum mismatch/, 1, 0],
+    ['bad JSON behind a valid-looking seal', '{"seq":2,"m":[,"crc":"00000000"}\n', /checksum mismatch/, 1, 0],
+    ['a skipped seq', encodeRecord(3, [putVpc('b')]), /record has seq 3/, 1, 0],
+    ['a repeated seq', encodeRecord(1, [putVpc('b')]), /record has seq 1/, 1, 0],
+    ['a malformed mutation', encodeRecord(2, [{ op: 'vpc.put', vpc: { ...vpc('b'), bridge: 'a bridge name too long' } }]), /malformed mutation/, 1, 0],
+    ['an unknown op', encodeRecord(2, [{ op: 'vpc.drop', id: 'b' } as never]), /malformed mutation/, 1, 0],
   ];
-  for (const [name, rest, reason, completeLines] of cases) {
+  for (const [name, rest, reason, completeLines, intactAfter] of cases) {
     const scan = scanJournal(Buffer.from(head + rest));
     if (scan.kind !== 'journal') throw new Error(name);
     t.equal(scan.records.length, 1, `${name}: keeps the good record`);
     t.equal(scan.goodBytes, Buffer.byteLength(head), `${name}: sound prefix`);
     t.same(scan.tail && { ...scan.tail, reason: undefined }, {
-      offset: Buffer.byteLength(head), bytes: Buffer.byteLength(rest), reason: undefined, completeLines,
+      offset: Buffer.byteLength(head), bytes: Buffer.byteLength(rest), reason: undefined, completeLines, intactAfter,
     }, `${name}: tail`);
     t.match(scan.tail?.reason, reason, `${name}: reason`);
     t.match(scan.tail?.reason, /seq 2 expected/, `${name}: names the seq it expected`);
@@ -93,14 +95,18 @@ t.test('a snapshot written in pieces is one sealed line; decodeSnapshot checks i
   const state = { vpcs: Object.fromEntries(vpcs.map((v) => [v.id, v])), peerings: Object.fromEntries(peerings.map((p) => [p.id, p])) };
   const text = snapshotText(9, state, 2);
   t.equal(text, snapshotText(9, state), 'the piece size does not change the text');
-  t.same(JSON.parse(text), { snapshot: 'vpc-peerd', version: 1, seq: 9, state, crc: text.slice(-11, -3) });
-  t.same(decodeSnapshot(Buffer.from(text)), { seq: 9, state });
-  t.same(decodeSnapshot(Buffer.from(snapshotText(0, { vpcs: {}, peerings: {} }))), { seq: 0, state: { vpcs: {}, peerings: {} } });
+  const journal = { id: JOURNAL_ID, previous: null };
+  t.same(JSON.parse(text), { snapshot: 'vpc-peerd', version: 1, seq: 9, journal, state, crc: text.slice(-11, -3) });
+  t.same(decodeSnapshot(Buffer.from(text)), { seq: 9, journal, state });
+  t.same(decodeSnapshot(Buffer.from(snapshotText(0, { vpcs: {}, peerings: {} }))), { seq: 0, journal, state: { vpcs: {}, peerings: {} } });
+  const old = text.replace(`"journal":${JSON.stringify(journal)},`, '');
+  t.match(decodeSnapshot(Buffer.from(old)), /checksum/, 'the journal link is under the checksum');
+  t.match(decodeSnapshot(Buffer.from(snapshotText(1, state, 2, { id: 'nope', previous: null }))), /journal link is malformed/);
 
   t.match(decodeSnapshot(Buffer.from(text.slice(0, -1))), /newline/);
   t.match(decodeSnapshot(Buffer.from(text + text)), /more than one line/);
   t.match(decodeSnapshot(Buffer.from(text.replace('10.0.0.0', '10.9.0.0'))), /checksum/);
-  t.match(decodeSnapshot(Buffer.from(encodeHeader(0))), /not a vpc-peerd snapshot/);
+  t.match(decodeSnapshot(Buffer.from(encodeHeader(0, JOURNAL_ID))), /not a vpc-peerd snapshot/);
   const malformed = snapshotText(1, { vpcs: { a: { ...vpc('a'), bridge: 'far-too-long-a-name' } }, peerings: {} });
   t.match(decodeSnapshot(Buffer.from(malformed)), /bridge/);
   t.end();

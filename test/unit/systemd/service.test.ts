@@ -5,10 +5,10 @@ import type { Notifier } from '../../../src/systemd/notify.js';
 import { createService, judge, statusLine, stuckCycleMs, watchdogPingMs, type ServiceHealth } from '../../../src/systemd/service.js';
 
 const idleLoop: LoopHealth = { running: false, cycleStartedAt: null, lastCycleEndedAt: 1, consecutiveFailures: 0, cycles: 3 };
-const noop: ServiceHealth = { ovs: { state: 'disabled', bridges: 0, reason: 'ovs.enabled is false' }, store: 'open', reconcile: null };
+const noop: ServiceHealth = { ovs: { state: 'disabled', bridges: 0, reason: 'ovs.enabled is false' }, store: 'ok', reconcile: null };
 const ovs = (loop: Partial<LoopHealth>, ovsState: Partial<NonNullable<ServiceHealth['ovs']>> = {}): ServiceHealth => ({
   ovs: { state: 'enabled', bridges: 2, reason: null, ...ovsState },
-  store: 'open',
+  store: 'ok',
   reconcile: { loop: { ...idleLoop, ...loop }, intervalMs: 5000 },
 });
 const limits = { maxEventLoopLagMs: 5000 };
@@ -37,12 +37,12 @@ t.test('judge', (t) => {
 t.test('statusLine', (t) => {
   const ok = { healthy: true, problems: [] };
   t.equal(statusLine('starting', { ovs: null, store: null, reconcile: null }, ok), 'starting (first reconcile)');
-  t.equal(statusLine('serving', noop, ok), 'serving; no-op mode (no OVS); store open');
-  t.equal(statusLine('serving', ovs({}), ok), 'serving; OVS 2 bridges; store open');
-  t.equal(statusLine('serving', ovs({ consecutiveFailures: 3 }, { bridges: 1 }), ok), 'serving; OVS 1 bridge, 3 failed cycles; store open');
-  t.equal(statusLine('serving', ovs({}, { state: 'unavailable', reason: 'no db.sock' }), ok), 'serving; OVS unavailable: no db.sock; store open');
-  t.equal(statusLine('serving', { ...noop, store: 'failed' }, ok), 'serving; no-op mode (no OVS); store FAILED (restart to reload)');
-  t.equal(statusLine('serving', noop, { healthy: false, problems: ['a', 'b'] }), 'UNHEALTHY: a, b; serving; no-op mode (no OVS); store open');
+  t.equal(statusLine('serving', noop, ok), 'serving; no-op mode (no OVS); store ok');
+  t.equal(statusLine('serving', ovs({}), ok), 'serving; OVS 2 bridges; store ok');
+  t.equal(statusLine('serving', ovs({ consecutiveFailures: 3 }, { bridges: 1 }), ok), 'serving; OVS 1 bridge, 3 failed cycles; store ok');
+  t.equal(statusLine('serving', ovs({}, { state: 'unavailable', reason: 'no db.sock' }), ok), 'serving; OVS unavailable: no db.sock; store ok');
+  t.equal(statusLine('serving', { ...noop, store: 'degraded' }, ok), 'serving; no-op mode (no OVS); store DEGRADED (writes refused, retrying)');
+  t.equal(statusLine('serving', noop, { healthy: false, problems: ['a', 'b'] }), 'UNHEALTHY: a, b; serving; no-op mode (no OVS); store ok');
   t.equal(statusLine('stopping', noop, ok), 'stopping');
   t.end();
 });
@@ -70,7 +70,7 @@ t.test('createService: READY once, pings only while healthy, STATUS on change', 
   service.ready();
   service.ready();
   t.equal(count('READY'), 1, 'READY=1 once');
-  t.match(sent.find((f) => f.READY), { STATUS: 'serving; OVS 2 bridges; store open' });
+  t.match(sent.find((f) => f.READY), { STATUS: 'serving; OVS 2 bridges; store ok' });
 
   health = ovs({ running: true, cycleStartedAt: Date.now() });
   await wait(100);
