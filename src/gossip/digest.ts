@@ -13,6 +13,7 @@
 import { createHash } from 'node:crypto';
 import { encodeHlc } from '../domain/hlc.js';
 import { isTombstone, type ReplicaState, type Slot } from '../domain/replica.js';
+import { ID_PATTERN, PEERING_ID_PATTERN } from '../domain/types.js';
 
 /** The depths (in key bits) of the tree's levels: the root, then 256 children, then 16 per node. */
 export const LEVEL_BITS = [0, 8, 12, 16, 20, 24, 28, 32] as const;
@@ -72,6 +73,15 @@ export interface EntriesBody {
 /** The reference of a record in the digest: `vpc/<id>` or `peering/<id>`. */
 export function refOf(kind: 'vpc' | 'peering', id: string): string {
   return `${kind}/${id}`;
+}
+
+const REF = /^(vpc|peering)\/(.+)$/;
+
+/** Whether `ref` names a record, by the id pattern of its kind (SPEC §2). */
+export function isRef(ref: unknown): ref is string {
+  if (typeof ref !== 'string') return false;
+  const m = REF.exec(ref);
+  return m !== null && (m[1] === 'vpc' ? ID_PATTERN : PEERING_ID_PATTERN).test(m[2]!);
 }
 
 /** The digest entry of a replica slot. */
@@ -316,7 +326,7 @@ export function parseEntriesBody(x: unknown): EntriesBody | undefined {
     total += entries.length;
     if (total > MAX_ENTRIES) return undefined;
     for (const e of entries) {
-      if (!Array.isArray(e) || e.length !== 3 || typeof e[0] !== 'string' || typeof e[1] !== 'string' || (e[2] !== 0 && e[2] !== 1)) return undefined;
+      if (!Array.isArray(e) || e.length !== 3 || !isRef(e[0]) || typeof e[1] !== 'string' || (e[2] !== 0 && e[2] !== 1)) return undefined;
     }
   }
   return x as EntriesBody;
