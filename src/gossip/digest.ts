@@ -77,11 +77,17 @@ export function refOf(kind: 'vpc' | 'peering', id: string): string {
 
 const REF = /^(vpc|peering)\/(.+)$/;
 
-/** Whether `ref` names a record, by the id pattern of its kind (SPEC §2). */
-export function isRef(ref: unknown): ref is string {
-  if (typeof ref !== 'string') return false;
+/** The kind and id a ref names, when it names one by the id pattern of its kind (SPEC §2). */
+export function parseRef(ref: string): { kind: 'vpc' | 'peering'; id: string } | undefined {
   const m = REF.exec(ref);
-  return m !== null && (m[1] === 'vpc' ? ID_PATTERN : PEERING_ID_PATTERN).test(m[2]!);
+  if (m === null) return undefined;
+  const kind = m[1] as 'vpc' | 'peering';
+  return (kind === 'vpc' ? ID_PATTERN : PEERING_ID_PATTERN).test(m[2]!) ? { kind, id: m[2]! } : undefined;
+}
+
+/** Whether `ref` is a well-formed ref. */
+export function isRef(ref: unknown): ref is string {
+  return typeof ref === 'string' && parseRef(ref) !== undefined;
 }
 
 /** The digest entry of a replica slot. */
@@ -132,7 +138,8 @@ interface TopBucket {
 export class DigestIndex {
   private readonly held = new Map<string, Held>();
   private readonly root = Buffer.alloc(HASH_BYTES);
-  private readonly top: TopBucket[] = Array.from({ length: 256 }, () => ({ hash: Buffer.alloc(HASH_BYTES), refs: new Set<string>() }));
+  // Allocated on first use: a simulation holds thousands of small digests.
+  private readonly top = new Map<number, TopBucket>();
 
   /** A digest of every slot of a replica. */
   static ofReplica(state: ReplicaState): DigestIndex {
@@ -140,6 +147,15 @@ export class DigestIndex {
     for (const s of state.vpcs.values()) index.set(entryOfSlot('vpc', s));
     for (const s of state.peerings.values()) index.set(entryOfSlot('peering', s));
     return index;
+  }
+
+  /** An independent copy (cheaper than hashing the same records again). */
+  clone(): DigestIndex {
+    const copy = new DigestIndex();
+    for (const [ref, h] of this.held) copy.held.set(ref, h);
+    this.root.copy(copy.root);
+    for (const [i, b] of this.top) copy.top.set(i, { hash: Buffer.from(b.hash), refs: new Set(b.refs) });
+    return copy;
   }
 
   /** How many records (live or tombstones) the digest covers. */
@@ -164,7 +180,7 @@ export class DigestIndex {
     if (old) this.unlink(old);
     const held = { entry, key: old?.key ?? keyOf(entry.ref), hash: hashOf(entry) };
     this.held.set(entry.ref, held);
-    const b = this.top[held.key >>> 24]!;
+    const b = this.bucket(held.key >>> 24);
     b.refs.add(entry.ref);
     xorInto(b.hash, held.hash);
     xorInto(this.root, held.hash);
@@ -179,8 +195,17 @@ export class DigestIndex {
     }
   }
 
+  private bucket(i: number): TopBucket {
+    let b = this.top.get(i);
+    if (b === undefined) {
+      b = { hash: Buffer.alloc(HASH_BYTES), refs: new Set() };
+      this.top.set(i, b);
+    }
+    return b;
+  }
+
   private unlink(h: Held): void {
-    const b = this.top[h.key >>> 24]!;
+    const b = this.bucket(h.key >>> 24);
     b.refs.delete(h.entry.ref);
     xorInto(b.hash, h.hash);
     xorInto(this.root, h.hash);
@@ -190,7 +215,7 @@ export class DigestIndex {
   private heldUnder(node: TreeNode): Held[] {
     if (node.bits === 0) return [...this.held.values()];
     const out: Held[] = [];
-    for (const ref of this.top[node.value >>> (node.bits - 8)]!.refs) {
+    for (const ref of this.top.get(node.value >>> (node.bits - 8))?.refs ?? []) {
       const h = this.held.get(ref)!;
       if (under(h.key, node)) out.push(h);
     }
@@ -200,7 +225,7 @@ export class DigestIndex {
   /** The hash of one node (HASH_BYTES). */
   nodeHash(node: TreeNode): Buffer {
     if (node.bits === 0) return Buffer.from(this.root);
-    if (node.bits === 8) return Buffer.from(this.top[node.value]!.hash);
+    if (node.bits === 8) return Buffer.from(this.top.get(node.value)?.hash ?? Buffer.alloc(HASH_BYTES));
     const acc = Buffer.alloc(HASH_BYTES);
     for (const h of this.heldUnder(node)) xorInto(acc, h.hash);
     return acc;
@@ -209,7 +234,7 @@ export class DigestIndex {
   /** How many entries lie under a node. */
   count(node: TreeNode): number {
     if (node.bits === 0) return this.held.size;
-    if (node.bits === 8) return this.top[node.value]!.refs.size;
+    if (node.bits === 8) return this.top.get(node.value)?.refs.size ?? 0;
     return this.heldUnder(node).length;
   }
 
@@ -217,7 +242,7 @@ export class DigestIndex {
   childHashes(node: TreeNode): Buffer {
     const cb = childBits(node.bits);
     if (cb === undefined) throw new Error(`node at ${node.bits} bits has no children`);
-    if (node.bits === 0) return Buffer.concat(this.top.map((b) => b.hash));
+    if (node.bits === 0) return Buffer.concat(Array.from({ length: 256 }, (_, i) => this.top.get(i)?.hash ?? Buffer.alloc(HASH_BYTES)));
     const fanout = 1 << (cb - node.bits);
     const out = Buffer.alloc(fanout * HASH_BYTES);
     for (const h of this.heldUnder(node)) {
