@@ -13,7 +13,8 @@
 // partition healed (two halves that each wrote conflicting changes reconnect; anti-entropy on
 // connect finds the differences, forwarding spreads them, the repair picks the same losers
 // everywhere). Convergence is the first moment every host holds the same digest root.
-// Run alone: `node dist/bench/gossip-sim.js` after `npm run build`.
+// Run alone: `node dist/bench/gossip-sim.js [sizes…]` after `npm run build`; GOSSIP_SIM_SEED
+// picks another random mesh and loss pattern (the figures of one seed are reproducible).
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { randomBytes } from 'node:crypto';
@@ -434,7 +435,7 @@ const fmt = (x: number, digits = 0): string => (Number.isFinite(x) ? x.toFixed(d
 export function printGossipFigures(all: readonly SimFigures[], opts: Omit<SimOptions, 'nodes'> = DEFAULT_SIM): void {
   console.log(
     `\ngossip simulation: each host dials ${opts.minDial}-${opts.maxDial} others; ${opts.hopMs} ms/hop (+${opts.jitterMs} ms jitter), ` +
-      `${opts.loss * 100}% loss (retransmitted after ${opts.rtoMs} ms), anti-entropy every ${opts.antiEntropyIntervalMs} ms`,
+      `${opts.loss * 100}% loss (retransmitted after ${opts.rtoMs} ms), anti-entropy every ${opts.antiEntropyIntervalMs} ms, seed ${opts.seed}`,
   );
   console.log('| hosts | links | scenario | converged in (simulated ms) | rounds (hops) | bytes/host | frames | CPU ms |');
   console.log('|---:|---:|---|---:|---:|---:|---:|---:|');
@@ -451,6 +452,7 @@ export function printGossipFigures(all: readonly SimFigures[], opts: Omit<SimOpt
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const sizes = process.argv.slice(2).map(Number).filter((n) => n > 1);
   const figures: SimFigures[] = [];
-  for (const n of sizes.length > 0 ? sizes : [100, 1000, 10_000]) figures.push(await runGossipSim(n));
-  printGossipFigures(figures);
+  const seed = Number(process.env.GOSSIP_SIM_SEED ?? DEFAULT_SIM.seed);
+  for (const n of sizes.length > 0 ? sizes : [100, 1000, 10_000]) figures.push(await runGossipSim(n, { seed }));
+  printGossipFigures(figures, { ...DEFAULT_SIM, seed });
 }
