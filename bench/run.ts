@@ -1,10 +1,12 @@
 // `npm run bench`: every benchmark, one after the other, each printing its own figures. The
 // data-plane benchmark needs root and Open vSwitch (like the OVS tests).
 import { printDataplaneFigures, runDataplaneBench } from './dataplane.bench.js';
+import { printGossipFigures, runGossipSim } from './gossip-sim.js';
 import { printRpcFigures, runRpcBench } from './rpc.bench.js';
 import { printStoreResult, runStoreBench } from './store.bench.js';
 
 console.log(`vpc-peerd benchmarks, node ${process.version}, ${new Date().toISOString()}`);
 printStoreResult(await runStoreBench());
 printRpcFigures(await runRpcBench());
+printGossipFigures([await runGossipSim(100), await runGossipSim(1000), await runGossipSim(10_000)]);
 printDataplaneFigures(await runDataplaneBench());
