@@ -18,6 +18,8 @@
 // only add their idle cost, which would hide what the change itself cost.
 // Run alone: `node dist/bench/gossip-sim.js [sizes…]` after `npm run build`; GOSSIP_SIM_SEED
 // picks another random mesh and loss pattern (the figures of one seed are reproducible).
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { randomBytes } from 'node:crypto';
@@ -32,6 +34,10 @@ import { GossipEngine, type LinkPort } from '../src/gossip/engine.js';
 import { FrameOpener, FrameSealer } from '../src/gossip/frame.js';
 import type { FrameBodies, FrameType } from '../src/gossip/messages.js';
 import { MemoryReplica } from '../src/gossip/memory-replica.js';
+import { barChartPng } from './png-chart.js';
+
+/** Where the chart of the figures is written (var/ is not tracked). */
+export const CHART_PATH = 'var/bench/gossip-sim.png';
 
 export interface SimOptions {
   readonly nodes: number;
@@ -309,6 +315,23 @@ class Network {
     }
   }
 
+  /** Starts measuring a scenario; the returned function gives its figures once `run` has returned `at`. */
+  measure(): (at: number | undefined) => ScenarioFigures {
+    for (const n of this.nodes) n.hop = 0;
+    const cpu = performance.now();
+    const bytes0 = this.bytes;
+    const frames0 = this.frames;
+    const start = this.now;
+    return (at) => ({
+      converged: at !== undefined,
+      convergenceMs: at === undefined ? NaN : at - start,
+      rounds: Math.max(...this.nodes.map((n) => n.hop)),
+      bytesPerNode: (this.bytes - bytes0) / this.opts.nodes,
+      frames: this.frames - frames0,
+      cpuMs: performance.now() - cpu,
+    });
+  }
+
   /** Runs every event up to `until` ms, timers included. */
   async drain(until: number): Promise<void> {
     while ((this.queue.peek() ?? Infinity) <= until) {
@@ -362,24 +385,9 @@ async function oneChange(opts: SimOptions): Promise<{ figures: ScenarioFigures; 
   net.scheduleAntiEntropy(net.now + opts.antiEntropyIntervalMs);
   await net.drain(net.now + opts.antiEntropyIntervalMs + 100);
   const idle = ((net.bytes - idleStart) / opts.nodes) * (1000 / opts.antiEntropyIntervalMs);
-  const cpu = performance.now();
-  const bytes0 = net.bytes;
-  const frames0 = net.frames;
-  const start = net.now;
+  const figures = net.measure();
   net.commit(Math.floor(opts.nodes / 2), (view, ctx) => acceptPeering(view, ctx, { id: 'pcx-0000000000000000a' }).mutations);
-  const at = await net.run(start + 10_000);
-  return {
-    links: mesh.length,
-    idle,
-    figures: {
-      converged: at !== undefined,
-      convergenceMs: at === undefined ? NaN : at - start,
-      rounds: Math.max(...net.nodes.map((n) => n.hop)),
-      bytesPerNode: (net.bytes - bytes0) / opts.nodes,
-      frames: net.frames - frames0,
-      cpuMs: performance.now() - cpu,
-    },
-  };
+  return { links: mesh.length, idle, figures: figures(await net.run(net.now + 10_000)) };
 }
 
 async function partitionHeal(opts: SimOptions): Promise<ScenarioFigures> {
@@ -401,25 +409,13 @@ async function partitionHeal(opts: SimOptions): Promise<ScenarioFigures> {
   net.commit(4, (view, ctx) => createPeering(view, ctx, { requesterVpcId: 'v4', accepterVpcId: 'v5' }).mutations);
   net.commit(5, (view, ctx) => createPeering(view, ctx, { requesterVpcId: 'v6', accepterVpcId: 'v7' }).mutations);
   await net.run(net.now + 5_000);
-  for (const n of net.nodes) n.hop = 0;
-  const cpu = performance.now();
-  const bytes0 = net.bytes;
-  const frames0 = net.frames;
-  const start = net.now;
+  const figures = net.measure();
   for (const [a, b] of crossing) net.connect(a, b);
-  const at = await net.run(start + 20_000);
+  const healed = figures(await net.run(net.now + 20_000));
   const final = net.nodes[0]!.replica.state;
   const statuses = [...final.peerings.values()].map((s) => (isTombstone(s) ? 'tombstone' : s.record.status)).sort();
   const first = final.peerings.get('pcx-0000000000000000a');
-  return {
-    converged: at !== undefined,
-    convergenceMs: at === undefined ? NaN : at - start,
-    rounds: Math.max(...net.nodes.map((n) => n.hop)),
-    bytesPerNode: (net.bytes - bytes0) / opts.nodes,
-    frames: net.frames - frames0,
-    cpuMs: performance.now() - cpu,
-    checks: `accept vs reject: ${first && !isTombstone(first) ? first.record.status : '?'}; all peerings: ${statuses.join(',')}`,
-  };
+  return { ...healed, checks: `accept vs reject: ${first && !isTombstone(first) ? first.record.status : '?'}; all peerings: ${statuses.join(',')}` };
 }
 
 /** Both scenarios at one size. */
@@ -445,6 +441,15 @@ export function printGossipFigures(all: readonly SimFigures[], opts: Omit<SimOpt
       console.log(`| ${f.nodes} | ${f.links} | ${name} | ${s.converged ? fmt(s.convergenceMs, 1) : 'NOT CONVERGED'} | ${s.rounds} | ${fmt(s.bytesPerNode)} | ${s.frames} | ${fmt(s.cpuMs)} |`);
     }
   }
+  const png = barChartPng({
+    title: `GOSSIP SIMULATION: CONVERGENCE (SIMULATED MS), ${opts.hopMs} MS/HOP, ${opts.loss * 100}% LOSS`,
+    series: ['one change', 'partition heal'],
+    groups: all.map((f) => ({ label: `${f.nodes} hosts`, values: [f.oneChange.convergenceMs, f.partitionHeal.convergenceMs] })),
+    unit: 'ms (target at 1000 hosts: under 500)',
+  });
+  mkdirSync(dirname(CHART_PATH), { recursive: true });
+  writeFileSync(CHART_PATH, png);
+  console.log(`chart: ${CHART_PATH}`);
   for (const f of all) {
     console.log(`${f.nodes} hosts: idle anti-entropy ${fmt(f.idleBytesPerNodePerSec)} B/host/s; heal outcome: ${f.partitionHeal.checks ?? ''}`);
   }
