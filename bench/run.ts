@@ -2,6 +2,7 @@
 // data-plane benchmark needs root and Open vSwitch (like the OVS tests).
 import { printDataplaneFigures, runDataplaneBench } from './dataplane.bench.js';
 import { printMetricsFigures, runMetricsBench } from './metrics.bench.js';
+import { printGossipFigures, runGossipSim } from './gossip-sim.js';
 import { printRpcFigures, runRpcBench } from './rpc.bench.js';
 import { printStoreResult, runStoreBench } from './store.bench.js';
 
@@ -9,4 +10,5 @@ console.log(`vpc-peerd benchmarks, node ${process.version}, ${new Date().toISOSt
 printStoreResult(await runStoreBench());
 printRpcFigures(await runRpcBench());
 printMetricsFigures(await runMetricsBench());
+printGossipFigures([await runGossipSim(100), await runGossipSim(1000), await runGossipSim(10_000)]);
 printDataplaneFigures(await runDataplaneBench());

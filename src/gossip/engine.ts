@@ -1,0 +1,140 @@
+// The replication protocol of one host, independent of sockets (docs/GOSSIP.md "Forwarding and
+// anti-entropy"): what to send when this host commits, what to do with each frame a peer sends,
+// and how a round of anti-entropy goes. The transport (real WebSocket links) and the simulation
+// (bench/gossip-sim.ts) drive this same code; the host's replica (the store in the daemon) is
+// behind ReplicaPort.
+//
+// - A local commit is pushed at once to every linked peer.
+// - A received slot that wins the merge here is forwarded to every other peer; slots that lose
+//   or were already held stop here, so a flood over any mesh ends (no echo loops).
+// - Slots the post-merge repair rewrote are new versions of this host: pushed to every peer.
+// - Anti-entropy: the link's initiator sends its root hash (answerDigest/answerEntries in
+//   digest.ts do the rest); what differs is pushed, what is missing is asked for (`ae.want`).
+import type { PeeringSlot, VpcSlot } from '../domain/replica.js';
+import { answerDigest, answerEntries, type DigestIndex, openingDigest } from './digest.js';
+import { DEFAULT_MAX_FRAME_BYTES, MAC_BYTES } from './frame.js';
+import { type Frame, type FrameBodies, type FrameType, MAX_SLOTS_PER_PUSH, type PushBody } from './messages.js';
+
+/** What merging remote slots did: the slots that won here (to forward) and those the repair rewrote (to push). */
+export interface ApplyResult {
+  readonly accepted: PushBody;
+  readonly repaired: PushBody;
+}
+
+/** The host's replica as the protocol needs it. */
+export interface ReplicaPort {
+  /** The digest of everything held, kept current by the replica on every change (local or remote). */
+  readonly digest: DigestIndex;
+  /** Merges remote slots (durably, in the daemon) and repairs; resolves once they may be forwarded. */
+  applyRemote(batch: PushBody, fromNode: string): ApplyResult | Promise<ApplyResult>;
+  /** The slots held now for these refs (`vpc/<id>`, `peering/<id>`); refs not held are skipped. */
+  slotsFor(refs: readonly string[]): PushBody;
+}
+
+/** One authenticated link as the protocol sees it. `send` never blocks (the transport queues, bounded). */
+export interface LinkPort {
+  readonly peerNode: string;
+  /** Whether this side opens the link's anti-entropy rounds (the dialer). */
+  readonly initiator: boolean;
+  send<K extends FrameType>(type: K, body: FrameBodies[K]): void;
+}
+
+function isEmpty(b: PushBody): boolean {
+  return b.vpcs.length === 0 && b.peerings.length === 0;
+}
+
+/**
+ * Splits a batch into push bodies that each fit a frame of `maxFrameBytes` (half of it, leaving
+ * room for the envelope and for JSON's escaping being measured on the slot alone) and
+ * MAX_SLOTS_PER_PUSH. A single slot larger than that still goes alone (the peer refuses it).
+ */
+export function chunkPush(batch: PushBody, maxFrameBytes = DEFAULT_MAX_FRAME_BYTES): PushBody[] {
+  const budget = Math.max(1, Math.floor((maxFrameBytes - MAC_BYTES) / 2));
+  const out: PushBody[] = [];
+  let vpcs: VpcSlot[] = [];
+  let peerings: PeeringSlot[] = [];
+  let bytes = 0;
+  const flush = (): void => {
+    if (vpcs.length + peerings.length > 0) out.push({ vpcs, peerings });
+    vpcs = [];
+    peerings = [];
+    bytes = 0;
+  };
+  const add = (size: number, put: () => void): void => {
+    if (bytes + size > budget || vpcs.length + peerings.length >= MAX_SLOTS_PER_PUSH) flush();
+    put();
+    bytes += size;
+  };
+  for (const s of batch.vpcs) add(JSON.stringify(s).length, () => vpcs.push(s));
+  for (const s of batch.peerings) add(JSON.stringify(s).length, () => peerings.push(s));
+  flush();
+  return out;
+}
+
+/** The protocol engine of one host over any number of links. */
+export class GossipEngine {
+  private readonly links = new Set<LinkPort>();
+
+  constructor(
+    private readonly replica: ReplicaPort,
+    private readonly maxFrameBytes = DEFAULT_MAX_FRAME_BYTES,
+  ) {}
+
+  /** A link whose handshake finished: it takes part from now on, and its initiator opens a round at once. */
+  addLink(link: LinkPort): void {
+    this.links.add(link);
+    if (link.initiator) this.startRound(link);
+  }
+
+  removeLink(link: LinkPort): void {
+    this.links.delete(link);
+  }
+
+  /** The links taking part now. */
+  get linkCount(): number {
+    return this.links.size;
+  }
+
+  /** Opens one anti-entropy round on `link` (on connect, then every antiEntropyIntervalMs on the initiator's side). */
+  startRound(link: LinkPort): void {
+    link.send('ae.digest', openingDigest(this.replica.digest));
+  }
+
+  /** A commit of this host (its changed slots): pushed at once to every link. */
+  onLocalCommit(batch: PushBody): void {
+    this.pushTo([...this.links], batch);
+  }
+
+  /** One frame the transport opened on `link`. Resolves when its effects are sent. */
+  async onFrame(link: LinkPort, frame: Frame): Promise<void> {
+    switch (frame.type) {
+      case 'push': {
+        const { accepted, repaired } = await this.replica.applyRemote(frame.body, link.peerNode);
+        this.pushTo([...this.links].filter((l) => l !== link), accepted);
+        this.pushTo([...this.links], repaired);
+        return;
+      }
+      case 'ae.digest': {
+        const answer = answerDigest(this.replica.digest, frame.body);
+        if (answer.digest.groups.length > 0) link.send('ae.digest', answer.digest);
+        if (answer.entries.buckets.length > 0) link.send('ae.entries', answer.entries);
+        return;
+      }
+      case 'ae.entries': {
+        const { offer, want } = answerEntries(this.replica.digest, frame.body);
+        this.pushTo([link], this.replica.slotsFor(offer));
+        if (want.length > 0) link.send('ae.want', { refs: want });
+        return;
+      }
+      case 'ae.want':
+        this.pushTo([link], this.replica.slotsFor(frame.body.refs));
+        return;
+    }
+  }
+
+  private pushTo(links: readonly LinkPort[], batch: PushBody): void {
+    if (isEmpty(batch) || links.length === 0) return;
+    const bodies = chunkPush(batch, this.maxFrameBytes);
+    for (const l of links) for (const b of bodies) l.send('push', b);
+  }
+}

@@ -1,0 +1,79 @@
+// The frames two daemons exchange once the handshake has proved membership (docs/GOSSIP.md
+// "Frames"), and the shape checks of their bodies. A body is checked here for the structure
+// gossip relies on (versions are HLCs, ids match their patterns, sizes are capped); the record
+// inside a slot is checked field by field by the store's record checks when the daemon applies
+// it (SPEC §2), as for a record loaded from the journal.
+import { isHlc } from '../domain/hlc.js';
+import type { PeeringSlot, VpcSlot } from '../domain/replica.js';
+import { ID_PATTERN, PEERING_ID_PATTERN } from '../domain/types.js';
+import { type DigestBody, type EntriesBody, isRef, MAX_ENTRIES, parseDigestBody, parseEntriesBody } from './digest.js';
+
+/** Slots per push frame at most: a bigger batch (a full resync) is sent as several frames. */
+export const MAX_SLOTS_PER_PUSH = 4096;
+
+/** `push`: versions the sender holds (a fresh commit, a forward, or the answer to a digest or a want). */
+export interface PushBody {
+  readonly vpcs: readonly VpcSlot[];
+  readonly peerings: readonly PeeringSlot[];
+}
+
+/** `ae.want`: the refs (`vpc/<id>`, `peering/<id>`) whose slots the sender asks for. */
+export interface WantBody {
+  readonly refs: readonly string[];
+}
+
+/** Every frame type, with its body. */
+export interface FrameBodies {
+  readonly push: PushBody;
+  'ae.digest': DigestBody;
+  'ae.entries': EntriesBody;
+  'ae.want': WantBody;
+}
+
+export type FrameType = keyof FrameBodies;
+
+/** One decoded frame: its type, its sequence number on the link, its checked body. */
+export type Frame = { [K in FrameType]: { readonly type: K; readonly seq: number; readonly body: FrameBodies[K] } }[FrameType];
+
+function isObject(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
+
+function isStringArray(x: unknown): x is string[] {
+  return Array.isArray(x) && x.every((s) => typeof s === 'string');
+}
+
+function isSlot(x: unknown, kind: 'vpc' | 'peering'): boolean {
+  if (!isObject(x) || !isHlc(x.version)) return false;
+  const idPattern = kind === 'vpc' ? ID_PATTERN : PEERING_ID_PATTERN;
+  if (!('record' in x)) {
+    return x.kind === kind && typeof x.id === 'string' && idPattern.test(x.id) && typeof x.deletedAt === 'string';
+  }
+  if (!isObject(x.record) || typeof x.record.id !== 'string' || !idPattern.test(x.record.id) || !isHlc(x.incarnation)) return false;
+  if (kind === 'vpc') return !('basis' in x);
+  return isObject(x.basis) && isStringArray(x.basis.requesterCidrs) && isStringArray(x.basis.accepterCidrs);
+}
+
+function parsePush(x: unknown): PushBody | undefined {
+  if (!isObject(x) || !Array.isArray(x.vpcs) || !Array.isArray(x.peerings)) return undefined;
+  if (x.vpcs.length + x.peerings.length > MAX_SLOTS_PER_PUSH) return undefined;
+  if (!x.vpcs.every((s) => isSlot(s, 'vpc')) || !x.peerings.every((s) => isSlot(s, 'peering'))) return undefined;
+  return x as unknown as PushBody;
+}
+
+function parseWant(x: unknown): WantBody | undefined {
+  if (!isObject(x) || !Array.isArray(x.refs) || x.refs.length > MAX_ENTRIES || !x.refs.every(isRef)) return undefined;
+  return x as unknown as WantBody;
+}
+
+/** The body check of each frame type: the checked body, or undefined when it has the wrong shape. */
+export const BODY_PARSERS: { readonly [K in FrameType]: (x: unknown) => FrameBodies[K] | undefined } = {
+  push: parsePush,
+  'ae.digest': parseDigestBody,
+  'ae.entries': parseEntriesBody,
+  'ae.want': parseWant,
+};
+
+export function isFrameType(x: unknown): x is FrameType {
+  return typeof x === 'string' && Object.hasOwn(BODY_PARSERS, x);
+}

@@ -1,0 +1,329 @@
+// The WebSocket shell of gossip (SPEC §8; the only user of `ws`): listens on gossip.listen,
+// dials gossip.peers, runs the handshake before anything else, then carries sealed frames
+// between the sockets and the protocol engine. Bounded everywhere and never blocking:
+// - ws's maxPayload is the frame limit, a handshake has a deadline, and a link whose send
+//   buffer passes its cap is closed (the peer catches up by anti-entropy when it reconnects)
+//   instead of queueing without end;
+// - a dialled peer that goes away is redialled with exponential backoff and full jitter;
+// - every link is pinged each heartbeatMs; one that missed a pong by the next ping is
+//   terminated, so a black-holed peer (TCP up, nothing answering) is found within 2 heartbeats;
+// - one logical link per pair of hosts: when both dial each other, the link dialled by the
+//   smaller node id is kept, on both sides alike.
+// The daemon will wire `engine` to the store write path; nothing here waits on the store.
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import type { Logger } from '../log/logger.js';
+import type { GossipEngine, LinkPort } from './engine.js';
+import { DEFAULT_MAX_FRAME_BYTES, FrameOpener, FrameSealer } from './frame.js';
+import { DialerHandshake, type LinkKeys, ListenerHandshake, NONCE_BYTES } from './handshake.js';
+import type { FrameBodies, FrameType } from './messages.js';
+import type { Refusal, RefusalCode } from './refusal.js';
+
+export interface TransportOptions {
+  readonly nodeId: string;
+  /** The shared secret (loadGossipSecret). */
+  readonly secret: Buffer;
+  /** Where to accept links, or null to only dial. Port 0 picks a free port. */
+  readonly listen: { readonly host: string; readonly port: number } | null;
+  /** ws:// URLs to dial. */
+  readonly peers: readonly string[];
+  readonly engine: GossipEngine;
+  readonly logger: Logger;
+  readonly maxFrameBytes?: number;
+  /** A link whose unsent bytes pass this is closed (default 8 MiB). */
+  readonly maxQueuedBytes?: number;
+  readonly handshakeTimeoutMs?: number;
+  readonly heartbeatMs?: number;
+  readonly antiEntropyIntervalMs?: number;
+  readonly backoffMinMs?: number;
+  readonly backoffMaxMs?: number;
+}
+
+/** What `status()` reports per peer: a dialled URL or an accepted link. */
+export interface PeerStatus {
+  readonly url?: string;
+  readonly nodeId?: string;
+  readonly connected: boolean;
+  readonly since?: string;
+  readonly lastError?: string;
+}
+
+/** Counters for metrics: frames and bytes each way, refusals by code. */
+export interface TransportStats {
+  framesIn: number;
+  framesOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  readonly refusals: Partial<Record<RefusalCode | 'QUEUE_FULL' | 'DEAD_PEER' | 'HANDSHAKE_TIMEOUT', number>>;
+}
+
+export interface GossipTransport {
+  /** Starts listening and dialling; resolves with the bound port (null when not listening). */
+  start(): Promise<{ port: number | null }>;
+  /** Closes every link and the listener; idempotent. */
+  close(): Promise<void>;
+  status(): PeerStatus[];
+  readonly stats: TransportStats;
+}
+
+/** Close codes this transport uses (4000–4999 are the application's). */
+const CLOSE = { refused: 4001, duplicate: 4002, queueFull: 4003, shutdown: 1001 } as const;
+
+interface Link extends LinkPort {
+  readonly ws: WebSocket;
+  readonly dialerNode: string;
+  readonly since: Date;
+  close(code: number, reason: string): void;
+}
+
+function toBuffer(data: RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.from(data);
+}
+
+export function createTransport(opts: TransportOptions): GossipTransport {
+  const maxFrameBytes = opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+  const maxQueuedBytes = opts.maxQueuedBytes ?? 8 * 1024 * 1024;
+  const handshakeTimeoutMs = opts.handshakeTimeoutMs ?? 5000;
+  const heartbeatMs = opts.heartbeatMs ?? 1000;
+  const antiEntropyIntervalMs = opts.antiEntropyIntervalMs ?? 2000;
+  const backoffMinMs = opts.backoffMinMs ?? 100;
+  const backoffMaxMs = opts.backoffMaxMs ?? 30_000;
+  const log = opts.logger.child({ component: 'gossip' });
+  const stats: TransportStats = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, refusals: {} };
+  const links = new Map<string, Link>();
+  const dialled = new Map<string, { nodeId?: string; attempt: number; timer?: NodeJS.Timeout; ws?: WebSocket; lastError?: string }>();
+  const sockets = new Set<WebSocket>();
+  let server: WebSocketServer | undefined;
+  let closed = false;
+
+  const count = (code: keyof TransportStats['refusals']): void => {
+    stats.refusals[code] = (stats.refusals[code] ?? 0) + 1;
+  };
+
+  function refuseLink(ws: WebSocket, address: string, r: Refusal): void {
+    count(r.code);
+    log.warn('gossip link refused', { peer: address, code: r.code, reason: r.message });
+    ws.close(CLOSE.refused, r.code);
+  }
+
+  /** After a handshake: one link per peer node, frames in order through the engine. */
+  function establish(ws: WebSocket, address: string, keys: LinkKeys, initiator: boolean, url?: string): void {
+    const dialerNode = initiator ? opts.nodeId : keys.peerNode;
+    const existing = links.get(keys.peerNode);
+    if (existing) {
+      // Keep the link dialled by the smaller node id (both sides decide alike); at a tie the older.
+      const keepNew = dialerNode < existing.dialerNode;
+      if (!keepNew) {
+        ws.close(CLOSE.duplicate, 'duplicate link');
+        return;
+      }
+      existing.close(CLOSE.duplicate, 'duplicate link');
+    }
+    const sealer = new FrameSealer(keys.send);
+    const opener = new FrameOpener(keys.receive, maxFrameBytes);
+    let alive = true;
+    let chain = Promise.resolve();
+    const link: Link = {
+      ws,
+      peerNode: keys.peerNode,
+      initiator,
+      dialerNode,
+      since: new Date(),
+      send: <K extends FrameType>(type: K, body: FrameBodies[K]) => {
+        if (ws.readyState !== WebSocket.OPEN) return;
+        if (ws.bufferedAmount > maxQueuedBytes) {
+          count('QUEUE_FULL');
+          link.close(CLOSE.queueFull, 'send queue full');
+          return;
+        }
+        const bytes = sealer.seal(type, body);
+        stats.framesOut++;
+        stats.bytesOut += bytes.length;
+        ws.send(bytes);
+      },
+      close: (code, reason) => {
+        if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.close(code, reason);
+      },
+    };
+    links.set(keys.peerNode, link);
+    if (url) {
+      const d = dialled.get(url);
+      if (d) {
+        d.nodeId = keys.peerNode;
+        d.attempt = 0;
+        d.lastError = undefined;
+      }
+    }
+    log.info('gossip link up', { peer: address, nodeId: keys.peerNode, initiator });
+    ws.on('message', (data, isBinary) => {
+      const bytes = toBuffer(data);
+      stats.framesIn++;
+      stats.bytesIn += bytes.length;
+      const r = isBinary ? opener.open(bytes) : ({ ok: false, refusal: { code: 'MALFORMED_FRAME', message: 'a text message after the handshake' } } as const);
+      if (!r.ok) {
+        refuseLink(ws, address, r.refusal);
+        return;
+      }
+      chain = chain.then(() => opts.engine.onFrame(link, r.value)).catch((e: unknown) => {
+        log.error('gossip frame failed', { peer: address, err: e });
+        link.close(CLOSE.refused, 'internal error');
+      });
+    });
+    ws.on('pong', () => {
+      alive = true;
+    });
+    const heartbeat = setInterval(() => {
+      if (!alive) {
+        count('DEAD_PEER');
+        log.warn('gossip peer stopped answering', { peer: address, nodeId: keys.peerNode });
+        ws.terminate();
+        return;
+      }
+      alive = false;
+      ws.ping();
+    }, heartbeatMs);
+    const rounds = initiator ? setInterval(() => opts.engine.startRound(link), antiEntropyIntervalMs) : undefined;
+    ws.once('close', () => {
+      clearInterval(heartbeat);
+      if (rounds) clearInterval(rounds);
+      if (links.get(keys.peerNode) === link) links.delete(keys.peerNode);
+      opts.engine.removeLink(link);
+      // A link the peer dialled went down: our own dial to that host (waiting) tries now.
+      if (!initiator && !closed) {
+        for (const [u, d] of dialled) {
+          if (d.nodeId === keys.peerNode && d.ws?.readyState !== WebSocket.OPEN) {
+            clearTimeout(d.timer);
+            d.timer = setTimeout(() => dial(u), Math.random() * backoffMinMs);
+          }
+        }
+      }
+      log.info('gossip link down', { peer: address, nodeId: keys.peerNode });
+    });
+    opts.engine.addLink(link);
+  }
+
+  /** Runs the handshake on a fresh socket; `dialer` for the side that dialled. */
+  function handshake(ws: WebSocket, address: string, url?: string): void {
+    sockets.add(ws);
+    ws.once('close', () => sockets.delete(ws));
+    ws.on('error', (e) => log.debug('gossip socket error', { peer: address, err: e }));
+    const deadline = setTimeout(() => {
+      count('HANDSHAKE_TIMEOUT');
+      log.warn('gossip handshake timed out', { peer: address });
+      ws.terminate();
+    }, handshakeTimeoutMs);
+    ws.once('close', () => clearTimeout(deadline));
+    const done = (keys: LinkKeys): void => {
+      clearTimeout(deadline);
+      ws.removeAllListeners('message');
+      establish(ws, address, keys, url !== undefined, url);
+    };
+    if (url !== undefined) {
+      const d = new DialerHandshake(opts.secret, opts.nodeId, randomBytes(NONCE_BYTES));
+      ws.once('open', () => ws.send(d.hello()));
+      ws.once('message', (data) => {
+        const r = d.onChallenge(toBuffer(data));
+        if (!r.ok) return refuseLink(ws, address, r.refusal);
+        ws.send(r.value.reply);
+        done(r.value.keys);
+      });
+    } else {
+      const l = new ListenerHandshake(opts.secret, opts.nodeId, randomBytes(NONCE_BYTES));
+      let step = 0;
+      ws.on('message', (data) => {
+        const bytes = toBuffer(data);
+        if (step++ === 0) {
+          const r = l.onHello(bytes);
+          if (!r.ok) return refuseLink(ws, address, r.refusal);
+          ws.send(r.value);
+          return;
+        }
+        const r = l.onProof(bytes);
+        if (!r.ok) return refuseLink(ws, address, r.refusal);
+        done(r.value);
+      });
+    }
+  }
+
+  function dial(url: string): void {
+    const d = dialled.get(url);
+    if (!d || closed) return;
+    if (d.nodeId !== undefined && links.has(d.nodeId)) {
+      // Already linked to that host (it dialled us): look again later.
+      d.timer = setTimeout(() => dial(url), backoffMaxMs);
+      return;
+    }
+    const ws = new WebSocket(url, { maxPayload: maxFrameBytes, handshakeTimeout: handshakeTimeoutMs, perMessageDeflate: false });
+    d.ws = ws;
+    handshake(ws, url, url);
+    ws.on('error', (e) => {
+      d.lastError = e.message;
+    });
+    ws.once('close', (code, reason) => {
+      if (code === CLOSE.refused || code === CLOSE.duplicate) d.lastError = `closed by peer: ${reason.toString() || code}`;
+      if (closed) return;
+      // Full jitter (AWS architecture blog, "Exponential Backoff And Jitter"): spreads the redials of many hosts.
+      const ceiling = Math.min(backoffMaxMs, backoffMinMs * 2 ** d.attempt);
+      d.attempt = Math.min(d.attempt + 1, 30);
+      clearTimeout(d.timer);
+      d.timer = setTimeout(() => dial(url), Math.random() * ceiling);
+    });
+  }
+
+  return {
+    stats,
+    async start() {
+      let port: number | null = null;
+      if (opts.listen) {
+        const wss = new WebSocketServer({ host: opts.listen.host, port: opts.listen.port, maxPayload: maxFrameBytes, perMessageDeflate: false });
+        server = wss;
+        await new Promise<void>((resolve, reject) => {
+          wss.once('listening', resolve);
+          wss.once('error', reject);
+        });
+        wss.on('error', (e) => log.error('gossip listener error', { err: e }));
+        wss.on('connection', (ws, req) => handshake(ws, `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`));
+        port = (wss.address() as AddressInfo).port;
+      }
+      for (const url of opts.peers) {
+        dialled.set(url, { attempt: 0 });
+        dial(url);
+      }
+      return { port };
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      for (const d of dialled.values()) clearTimeout(d.timer);
+      const gone = [...sockets].map((ws) => new Promise<void>((resolve) => {
+        if (ws.readyState === WebSocket.CLOSED) return resolve();
+        ws.once('close', () => resolve());
+        ws.terminate();
+      }));
+      await Promise.all(gone);
+      if (server) await new Promise<void>((resolve) => server!.close(() => resolve()));
+    },
+    status() {
+      const out: PeerStatus[] = [];
+      const seen = new Set<string>();
+      for (const [url, d] of dialled) {
+        const link = d.nodeId === undefined ? undefined : links.get(d.nodeId);
+        if (link) seen.add(link.peerNode);
+        out.push({
+          url,
+          ...(d.nodeId === undefined ? {} : { nodeId: d.nodeId }),
+          connected: link !== undefined,
+          ...(link ? { since: link.since.toISOString() } : {}),
+          ...(d.lastError === undefined ? {} : { lastError: d.lastError }),
+        });
+      }
+      for (const link of links.values()) {
+        if (!seen.has(link.peerNode)) out.push({ nodeId: link.peerNode, connected: true, since: link.since.toISOString() });
+      }
+      return out;
+    },
+  };
+}

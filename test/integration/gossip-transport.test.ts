@@ -1,0 +1,158 @@
+// Two (or three) in-process gossip transports on loopback, real sockets, every link through a
+// forwarder the test can cut, heal or black-hole. The replicas are in memory (MemoryReplica);
+// the daemon's wiring to the store comes later.
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import t, { type Test } from 'tap';
+import { WebSocket } from 'ws';
+import { HlcClock } from '../../src/domain/hlc.js';
+import { liveState } from '../../src/domain/replica.js';
+import { StateIndex } from '../../src/domain/state-index.js';
+import type { OpContext, PeeringPolicy } from '../../src/domain/types.js';
+import { createVpc } from '../../src/domain/vpc-ops.js';
+import { GossipEngine } from '../../src/gossip/engine.js';
+import { MemoryReplica } from '../../src/gossip/memory-replica.js';
+import { createTransport, type GossipTransport } from '../../src/gossip/transport.js';
+import { silentLogger } from '../../src/log/logger.js';
+import { type Forwarder, startForwarder } from '../helpers/tcp-forwarder.js';
+
+const POLICY: PeeringPolicy = { pendingTtlSeconds: 3600, terminalRetentionSeconds: 3600, maxActivePerVpc: 10 };
+const SECRET = randomBytes(32);
+const PRINCIPAL = { sub: 'op', tenant: '*', permissions: ['*'] };
+
+interface Node {
+  readonly name: string;
+  readonly replica: MemoryReplica;
+  readonly engine: GossipEngine;
+  readonly transport: GossipTransport;
+  port: number | null;
+}
+
+async function node(t: Test, name: string, peers: string[], opts: { listen?: boolean | number; secret?: Buffer } = {}): Promise<Node> {
+  const replica = new MemoryReplica(new HlcClock(name, Date.now), POLICY);
+  const engine = new GossipEngine(replica);
+  const transport = createTransport({
+    nodeId: name,
+    secret: opts.secret ?? SECRET,
+    listen: opts.listen === false ? null : { host: '127.0.0.1', port: typeof opts.listen === 'number' ? opts.listen : 0 },
+    peers,
+    engine,
+    logger: silentLogger(),
+    heartbeatMs: 300,
+    antiEntropyIntervalMs: 500,
+    backoffMinMs: 50,
+    backoffMaxMs: 400,
+    handshakeTimeoutMs: 1000,
+  });
+  t.teardown(() => transport.close());
+  const { port } = await transport.start();
+  return { name, replica, engine, transport, port };
+}
+
+async function forwarderTo(t: Test, n: Node): Promise<Forwarder> {
+  const f = await startForwarder(n.port!);
+  t.teardown(() => f.close());
+  return f;
+}
+
+async function until(what: string, check: () => boolean, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+function createVpcOn(n: Node, id: string, cidr: string): void {
+  const now = new Date();
+  const ctx: OpContext = { principal: PRINCIPAL, now, policy: POLICY, newPeeringId: () => 'pcx-00000000000000001' };
+  const m = createVpc(new StateIndex(liveState(n.replica.state)), ctx, { id, tenantId: 't1', cidrs: [cidr], bridge: `br-${id}` }).mutations;
+  n.engine.onLocalCommit(n.replica.commitLocal(m, now));
+}
+
+const connected = (n: Node): boolean => n.transport.status().some((p) => p.connected);
+
+t.test('a commit crosses a real link; a cut link reconnects and anti-entropy catches up', async (t) => {
+  const b = await node(t, 'hv-b', []);
+  const fwd = await forwarderTo(t, b);
+  const a = await node(t, 'hv-a', [`ws://127.0.0.1:${fwd.port}`], { listen: false });
+  await until('the link', () => connected(a) && connected(b));
+  t.match(a.transport.status(), [{ url: `ws://127.0.0.1:${fwd.port}`, nodeId: 'hv-b', connected: true }]);
+  const started = Date.now();
+  createVpcOn(a, 'va', '10.0.0.0/16');
+  await until('va on b', () => b.replica.state.vpcs.has('va'));
+  t.ok(Date.now() - started < 1000, `pushed in ${Date.now() - started} ms`);
+  createVpcOn(b, 'vb', '10.1.0.0/16');
+  await until('vb on a', () => a.replica.state.vpcs.has('vb'));
+
+  fwd.cut();
+  await until('a sees the link down', () => !connected(a));
+  createVpcOn(a, 'vc', '10.2.0.0/16');
+  createVpcOn(b, 'vd', '10.3.0.0/16');
+  t.notOk(b.replica.state.vpcs.has('vc'), 'nothing crosses a cut link');
+  fwd.heal();
+  await until('both sides identical after the heal', () => a.replica.digest.rootHash === b.replica.digest.rootHash);
+  t.ok(a.replica.state.vpcs.has('vd') && b.replica.state.vpcs.has('vc'));
+});
+
+t.test('a black-holed peer is detected by the heartbeat within a few beats', async (t) => {
+  const b = await node(t, 'hv-b', []);
+  const fwd = await forwarderTo(t, b);
+  const a = await node(t, 'hv-a', [`ws://127.0.0.1:${fwd.port}`], { listen: false });
+  await until('the link', () => connected(a));
+  fwd.blackHole();
+  const started = Date.now();
+  await until('a gives the link up', () => !connected(a), 3000);
+  t.ok(Date.now() - started <= 1000, `detected in ${Date.now() - started} ms at a 300 ms heartbeat`);
+  t.ok((a.transport.stats.refusals.DEAD_PEER ?? 0) >= 1);
+  fwd.heal();
+  await until('the link again', () => connected(a));
+});
+
+t.test('a wrong secret, an unauthenticated client and garbage are refused; nothing changes', async (t) => {
+  const b = await node(t, 'hv-b', []);
+  createVpcOn(b, 'vb', '10.1.0.0/16');
+  const root = b.replica.digest.rootHash;
+  const fwd = await forwarderTo(t, b);
+  const intruder = await node(t, 'hv-x', [`ws://127.0.0.1:${fwd.port}`], { listen: false, secret: randomBytes(32) });
+  await until('a refusal on the intruder', () => (intruder.transport.stats.refusals.BAD_PROOF ?? 0) >= 1);
+  t.notOk(connected(intruder) || connected(b));
+  // A client speaking no protocol: a hello that is not one, then raw bytes.
+  for (const message of [Buffer.from('{"type":"hello"}'), randomBytes(2000)]) {
+    const ws = new WebSocket(`ws://127.0.0.1:${b.port!}`);
+    const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+    ws.once('open', () => ws.send(message));
+    t.equal(await closed, 4001, 'closed with the refusal code');
+  }
+  t.ok((b.transport.stats.refusals.BAD_HANDSHAKE ?? 0) + (b.transport.stats.refusals.FRAME_TOO_LARGE ?? 0) >= 2);
+  // A frame over maxPayload: ws closes the socket itself (1009) before any parsing.
+  const big = new WebSocket(`ws://127.0.0.1:${b.port!}`);
+  const bigClosed = new Promise<number>((resolve) => big.once('close', (code) => resolve(code)));
+  big.once('open', () => big.send(Buffer.alloc(10 * 1024 * 1024)));
+  t.equal(await bigClosed, 1009, 'a 10 MB frame: message too big');
+  t.equal(b.replica.digest.rootHash, root, 'the state did not change');
+  const good = await node(t, 'hv-a', [`ws://127.0.0.1:${fwd.port}`], { listen: false });
+  await until('a member still links', () => connected(good) && good.replica.state.vpcs.has('vb'));
+});
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const { port } = s.address() as AddressInfo;
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}
+
+t.test('two hosts that dial each other keep one link, the same on both sides', async (t) => {
+  const [pa, pb] = [await freePort(), await freePort()];
+  const a = await node(t, 'hv-a', [`ws://127.0.0.1:${pb}`], { listen: pa });
+  const b = await node(t, 'hv-b', [`ws://127.0.0.1:${pa}`], { listen: pb });
+  await until('linked', () => connected(a) && connected(b));
+  // Let both dials finish their handshakes and the duplicate be closed.
+  await new Promise((r) => setTimeout(r, 300));
+  t.equal(a.engine.linkCount, 1);
+  t.equal(b.engine.linkCount, 1);
+  createVpcOn(b, 'vb', '10.1.0.0/16');
+  await until('vb on a', () => a.replica.state.vpcs.has('vb'));
+});

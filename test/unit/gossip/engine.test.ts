@@ -1,0 +1,131 @@
+import { randomBytes } from 'node:crypto';
+import t from 'tap';
+import { HlcClock } from '../../../src/domain/hlc.js';
+import { acceptPeering, createPeering, rejectPeering } from '../../../src/domain/peering-ops.js';
+import { isTombstone, liveState } from '../../../src/domain/replica.js';
+import { StateIndex } from '../../../src/domain/state-index.js';
+import type { Mutation, OpContext, PeeringPolicy } from '../../../src/domain/types.js';
+import { createVpc } from '../../../src/domain/vpc-ops.js';
+import { chunkPush, GossipEngine, type LinkPort } from '../../../src/gossip/engine.js';
+import { FrameOpener, FrameSealer } from '../../../src/gossip/frame.js';
+import type { FrameBodies, FrameType } from '../../../src/gossip/messages.js';
+import { MemoryReplica } from '../../../src/gossip/memory-replica.js';
+
+const POLICY: PeeringPolicy = { pendingTtlSeconds: 3600, terminalRetentionSeconds: 3600, maxActivePerVpc: 10 };
+let wall = Date.parse('2026-01-01T00:00:00.000Z');
+
+interface Host {
+  readonly name: string;
+  readonly replica: MemoryReplica;
+  readonly engine: GossipEngine;
+}
+
+function host(name: string): Host {
+  const replica = new MemoryReplica(new HlcClock(name, () => wall), POLICY);
+  return { name, replica, engine: new GossipEngine(replica) };
+}
+
+/** Frames in flight between in-memory links, delivered one at a time in order (a loopback network). */
+class Wire {
+  private readonly queue: (() => Promise<void>)[] = [];
+  frames = 0;
+
+  link(a: Host, b: Host): void {
+    const make = (from: Host, to: Host, initiator: boolean, key: Buffer): LinkPort & { reverse?: LinkPort } => {
+      const sealer = new FrameSealer(key);
+      const opener = new FrameOpener(key);
+      const port: LinkPort & { reverse?: LinkPort } = {
+        peerNode: to.name,
+        initiator,
+        send: <K extends FrameType>(type: K, body: FrameBodies[K]) => {
+          const bytes = sealer.seal(type, body);
+          this.frames++;
+          this.queue.push(async () => {
+            const r = opener.open(bytes);
+            if (!r.ok) throw new Error(r.refusal.code);
+            await to.engine.onFrame(port.reverse!, r.value);
+          });
+        },
+      };
+      return port;
+    };
+    const ab = make(a, b, true, randomBytes(32));
+    const ba = make(b, a, false, randomBytes(32));
+    ab.reverse = ba;
+    ba.reverse = ab;
+    b.engine.addLink(ba);
+    a.engine.addLink(ab);
+  }
+
+  async settle(): Promise<void> {
+    for (let n = 0; this.queue.length > 0; n++) {
+      if (n > 100_000) throw new Error('the exchange did not end');
+      await this.queue.shift()!();
+    }
+  }
+}
+
+const PRINCIPAL = { sub: 'op', tenant: '*', permissions: ['*'] };
+let ids = 0;
+
+function commit(h: Host, op: (view: StateIndex, ctx: OpContext) => readonly Mutation[]): void {
+  wall += 10;
+  const now = new Date(wall);
+  const ctx: OpContext = { principal: PRINCIPAL, now, policy: POLICY, newPeeringId: () => `pcx-${(++ids).toString(16).padStart(17, '0')}` };
+  h.engine.onLocalCommit(h.replica.commitLocal(op(new StateIndex(liveState(h.replica.state)), ctx), now));
+}
+
+const vpc = (id: string, cidr: string) => (view: StateIndex, ctx: OpContext) => createVpc(view, ctx, { id, tenantId: 't1', cidrs: [cidr], bridge: `br-${id}` }).mutations;
+
+t.test('a commit spreads along a line of hosts by forwarding, and the flood ends', async (t) => {
+  const [a, b, c] = [host('hv-a'), host('hv-b'), host('hv-c')];
+  const wire = new Wire();
+  wire.link(a, b);
+  wire.link(b, c);
+  await wire.settle();
+  const before = wire.frames;
+  commit(a, vpc('va', '10.0.0.0/16'));
+  await wire.settle();
+  t.ok(c.replica.state.vpcs.has('va'), 'reached the host two hops away');
+  t.equal(c.replica.digest.rootHash, a.replica.digest.rootHash);
+  t.equal(wire.frames - before, 2, 'a→b and b→c, nothing back to the sender (no echo)');
+});
+
+t.test('hosts that wrote apart converge when linked: anti-entropy on connect, one merge everywhere', async (t) => {
+  const [x, y, z] = [host('hv-x'), host('hv-y'), host('hv-z')];
+  const wire = new Wire();
+  wire.link(x, y);
+  commit(x, vpc('va', '10.0.0.0/16'));
+  commit(x, vpc('vb', '10.1.0.0/16'));
+  commit(x, (view, ctx) => createPeering(view, ctx, { requesterVpcId: 'va', accepterVpcId: 'vb' }).mutations);
+  await wire.settle();
+  const pcx = [...x.replica.state.peerings.keys()][0]!;
+  // y and x are now cut apart (a new wire for what follows), then write conflicting transitions.
+  commit(x, (view, ctx) => acceptPeering(view, ctx, { id: pcx }).mutations);
+  commit(y, (view, ctx) => rejectPeering(view, ctx, { id: pcx }).mutations);
+  commit(y, vpc('vc', '10.2.0.0/16'));
+  t.not(x.replica.digest.rootHash, y.replica.digest.rootHash);
+  const healed = new Wire();
+  healed.link(y, x);
+  healed.link(z, x); // z joins empty and catches up
+  await healed.settle();
+  for (const h of [x, y, z]) {
+    const p = h.replica.state.peerings.get(pcx)!;
+    t.equal(isTombstone(p) ? 'tombstone' : p.record.status, 'rejected', `${h.name}: accept vs reject ends rejected`);
+    t.ok(h.replica.state.vpcs.has('vc'), `${h.name} holds the VPC created on y`);
+  }
+  t.equal(z.replica.digest.rootHash, x.replica.digest.rootHash);
+  t.equal(y.replica.digest.rootHash, x.replica.digest.rootHash);
+});
+
+t.test('chunkPush keeps every frame under the size limit', (t) => {
+  const h = host('hv-c1');
+  for (let i = 0; i < 300; i++) commit(h, vpc(`v${i}`, `10.${i % 256}.${Math.floor(i / 256)}.0/24`));
+  const vpcs = [...h.replica.state.vpcs.values()];
+  const chunks = chunkPush({ vpcs, peerings: [] }, 8192);
+  t.ok(chunks.length > 1);
+  t.equal(chunks.reduce((n, c) => n + c.vpcs.length, 0), 300, 'nothing lost');
+  const sealer = new FrameSealer(randomBytes(32));
+  t.ok(chunks.every((c) => sealer.seal('push', c).length <= 8192), 'each sealed frame fits');
+  t.end();
+});
