@@ -85,16 +85,19 @@ t.test('transport failures are RpcTransportError', async (t) => {
 });
 
 t.test('an error without id fails the pending calls; a late reply is ignored', async (t) => {
+  // The reply to `late` is held until the client has timed it out, then written just before the
+  // reply to `ok`: the client must drop it and give `ok` its own reply.
+  const held: string[] = [];
   const path = await scriptedDaemon(t, (line, socket) => {
     const { id, method } = JSON.parse(line) as { id: number; method: string };
-    if (method === 'late') setTimeout(() => socket.write(JSON.stringify({ jsonrpc: '2.0', id, result: 'late' }) + '\n'), 80);
-    else if (method === 'ok') socket.write(JSON.stringify({ jsonrpc: '2.0', id, result: 'ok' }) + '\n');
+    if (method === 'late') held.push(JSON.stringify({ jsonrpc: '2.0', id, result: 'late' }) + '\n');
+    else if (method === 'ok') socket.write(held.splice(0).join('') + JSON.stringify({ jsonrpc: '2.0', id, result: 'ok' }) + '\n');
     else socket.write(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32600, message: 'too long', data: { reason: 'LINE_TOO_LONG' } } }) + '\n');
   });
-  const client = await connectClient(path, { timeoutMs: 40 });
+  const client = await connectClient(path, { timeoutMs: 300 });
   await t.rejects(client.call('late'), { name: 'RpcTransportError', kind: 'timeout' });
-  await new Promise((r) => setTimeout(r, 80));
   t.equal(await client.call('ok'), 'ok', 'the late reply did not confuse later calls');
+  t.same(held, [], 'the late reply was sent');
   const err = await client.call('other').catch((e: unknown) => e);
   t.type(err, RpcClientError);
   t.match(err, { code: -32600, reason: 'LINE_TOO_LONG' });
