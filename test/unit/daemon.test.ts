@@ -40,9 +40,9 @@ function setup(t: Test, extra: Record<string, unknown> = {}): { dir: string; mak
 }
 
 /** Calls one method through the dispatcher, as a socket connection would, and returns the reply. */
-async function call(daemon: Daemon, conn: ConnectionState, method: string, params: unknown): Promise<{ result?: any; error?: any }> {
+async function call(daemon: Daemon, conn: ConnectionState, method: string, params: unknown): Promise<{ result?: unknown; error?: { code: number } }> {
   const reply = await daemon.dispatcher().handleLine(JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }), conn);
-  return JSON.parse(reply ?? 'null');
+  return JSON.parse(reply ?? 'null') as { result?: unknown; error?: { code: number } };
 }
 
 t.test('ready() builds the parts without listening; methods answer through the dispatcher; listen() then serves the same state', async (t) => {
