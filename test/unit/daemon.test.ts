@@ -30,7 +30,7 @@ t.test('ready() builds the parts without listening; methods answer through the d
 
   await d.daemon.close();
   t.notOk(existsSync(d.socketPath), 'close() removed the socket');
-  await t.rejects(client.call('status', {}), undefined, 'and closed its connections');
+  await t.rejects(client.call('status', {}), { name: 'RpcTransportError', kind: 'closed' }, 'and closed its connections');
   t.equal(await d.daemon.close(), undefined, 'close() again is a no-op');
 });
 
