@@ -199,6 +199,9 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
     });
     if (choice.mode === 'no-op') return choice.dataplane;
     const { dataplane } = choice;
+    if (deps.unconvergingBridge !== undefined) {
+      log.warn('TEST HOOK: the flows of this bridge are made never to converge', { bridge: deps.unconvergingBridge });
+    }
     const unsubscribe = store.onCommit((mutations, seq) => dataplane.onCommit(mutations, seq));
     dataplane.start();
     reconcileLoop = dataplane.loop;

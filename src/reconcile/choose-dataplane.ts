@@ -41,9 +41,6 @@ export async function chooseDataplane(opts: DataplaneChoiceOptions): Promise<Dat
     return noop(`ovs.enabled is "auto" and no Open vSwitch answers at ${rundir}`);
   }
   const dataplane = createOvsDataplane({ ...rest, ovs: instrument(ovs), logger: log });
-  if (rest.unconvergingBridge !== undefined) {
-    log.warn('TEST HOOK: the flows of this bridge are made never to converge', { bridge: rest.unconvergingBridge });
-  }
   log.info('data plane: Open vSwitch', { rundir, cookie: `0x${rest.cookiePrefix.toString(16)}` });
   return { mode: 'ovs', dataplane };
 }

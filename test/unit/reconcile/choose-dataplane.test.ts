@@ -94,10 +94,3 @@ t.test('true with OVS down: the OVS data plane without a probe; started, it repo
   t.match(choice.dataplane.status(), { state: 'unavailable', reason: /database connection failed/ });
   t.ok(runner.calls.some((c) => c.startsWith('ovs-vsctl --format=json')), 'the cycle asked OVS for its topology');
 });
-
-t.test('the test hook bridge is said aloud', async (t) => {
-  const { opts, lines } = rig('auto', fakeRunner(['ovs-vsctl', 'ovs-appctl']));
-  const choice = await chooseDataplane({ ...opts, unconvergingBridge: 'br-storm' });
-  t.teardown(() => choice.dataplane.close());
-  t.match(lines, [{ level: 'warn', msg: /TEST HOOK/, bridge: 'br-storm' }]);
-});
