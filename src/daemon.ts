@@ -13,7 +13,7 @@ import { createDaemonMetrics } from './metrics/daemon-metrics.js';
 import { serveMetrics } from './metrics/http.js';
 import { chooseDataplane } from './reconcile/choose-dataplane.js';
 import type { Dataplane } from './reconcile/dataplane.js';
-import type { CycleOutcome, ReconcileLoop } from './reconcile/loop.js';
+import type { ReconcileLoop } from './reconcile/loop.js';
 import { createDispatcher, type Dispatcher } from './rpc/dispatcher.js';
 import { rpcDiscoverMethod } from './rpc/discover.js';
 import type { MethodSpec } from './rpc/method.js';
@@ -46,10 +46,10 @@ export interface Daemon {
   /** ready(), then the socket (accepting when this resolves) and the metrics endpoint. Once. */
   listen(): Promise<void>;
   /**
-   * After ready(): how the reconcile loop's first cycle ended (pass or fail; `stopped` if the
-   * daemon closed first); null at once in no-op mode, which has no loop.
+   * ready(), then the end of the reconcile loop's first cycle, pass or fail (its outcome is the
+   * loop's firstCycle); at once in no-op mode, which has no loop, and once the daemon closes.
    */
-  firstReconcile(): Promise<CycleOutcome | null>;
+  firstReconcile(): Promise<void>;
   /** What systemd is told (src/systemd/service.ts). */
   health(): ServiceHealth;
   /** Takes the run-time keys of `next` (SIGHUP); refuses it whole, keeping the running config, if another key changed. */
@@ -214,6 +214,11 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
     };
   }
 
+  function dispatcher(): Dispatcher {
+    if (built === null) throw new Error('dispatcher() before ready() resolved');
+    return built;
+  }
+
   /** Expires overdue pending requests and compacts old terminal records. */
   async function runSweep(store: Store): Promise<void> {
     const mutations = sweep(store.stagedView, now(), policy());
@@ -233,14 +238,9 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
     sweeper.unref();
   }
 
-  async function firstReconcile(): Promise<CycleOutcome | null> {
+  async function firstReconcile(): Promise<void> {
     await ready();
-    return reconcileLoop ? reconcileLoop.firstCycle : null;
-  }
-
-  function dispatcher(): Dispatcher {
-    if (built === null) throw new Error('dispatcher() before ready() resolved');
-    return built;
+    await reconcileLoop?.firstCycle;
   }
 
   function health(): ServiceHealth {
