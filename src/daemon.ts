@@ -37,8 +37,9 @@ export interface DaemonDeps {
 export interface Daemon {
   /**
    * Builds the parts: refuses a socket path a live daemon holds, opens the store, writes the admin
-   * token, chooses and starts the data plane, registers the methods. Listens on nothing. Once;
-   * later calls return the same promise. Rejects with the failing step's error (close() then).
+   * token, chooses and starts the data plane, registers the methods. Listens on nothing. Builds
+   * once; later calls wait for that build. Rejects with the failing step's error; close() then
+   * undoes what was built.
    */
   ready(): Promise<void>;
   /** The method table behind the socket, after ready(): what a test drives in-process. */
