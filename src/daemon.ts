@@ -1,8 +1,8 @@
 // The composition root: builds every part from the config and starts and stops them in order.
-// start(): socket check → store → auth (admin token) → data plane → first sweep → socket → metrics endpoint;
-// close() undoes it in reverse and is idempotent. Only main.ts turns this into a process (signals,
-// exit codes, sd_notify); the daemon gives it health() for systemd and reload() for SIGHUP.
-import { setTimeout as delay } from 'node:timers/promises';
+// ready(): socket check → store → auth (admin token) → data plane → first sweep → methods, which
+// is all a test needs to call methods in-process; listen(): the socket → the metrics endpoint.
+// close() undoes both in reverse and is idempotent. Only main.ts turns this into a process
+// (signals, exit codes, sd_notify); the daemon gives it health() for systemd and reload() for SIGHUP.
 import { createAuthenticator, writeAdminToken } from './auth/authenticator.js';
 import { planReload, type ReloadPlan } from './config/reload.js';
 import { type Config, isGossipOn } from './config/schema.js';
@@ -11,11 +11,10 @@ import type { PeeringPolicy } from './domain/types.js';
 import type { Logger } from './log/logger.js';
 import { createDaemonMetrics } from './metrics/daemon-metrics.js';
 import { serveMetrics } from './metrics/http.js';
-import { createOvs } from './ovs/ovs.js';
-import { createDisabledDataplane, type Dataplane } from './reconcile/dataplane.js';
+import { chooseDataplane } from './reconcile/choose-dataplane.js';
+import type { Dataplane } from './reconcile/dataplane.js';
 import type { ReconcileLoop } from './reconcile/loop.js';
-import { createOvsDataplane } from './reconcile/ovs-dataplane.js';
-import { createDispatcher } from './rpc/dispatcher.js';
+import { createDispatcher, type Dispatcher } from './rpc/dispatcher.js';
 import { rpcDiscoverMethod } from './rpc/discover.js';
 import type { MethodSpec } from './rpc/method.js';
 import { apiMethods } from './rpc/methods/index.js';
@@ -36,8 +35,21 @@ export interface DaemonDeps {
 }
 
 export interface Daemon {
-  start(): Promise<void>;
-  /** After start(): resolves once the first reconcile cycle has ended, pass or fail (at once in no-op mode). */
+  /**
+   * Builds the parts: refuses a socket path a live daemon holds, opens the store, writes the admin
+   * token, chooses and starts the data plane, registers the methods. Listens on nothing. Builds
+   * once; later calls wait for that build. Rejects with the failing step's error; close() then
+   * undoes what was built.
+   */
+  ready(): Promise<void>;
+  /** The method table behind the socket, after ready(): what a test drives in-process. */
+  dispatcher(): Dispatcher;
+  /** ready(), then the socket (accepting when this resolves) and the metrics endpoint. Once. */
+  listen(): Promise<void>;
+  /**
+   * ready(), then the end of the reconcile loop's first cycle, pass or fail (its outcome is the
+   * loop's firstCycle); at once in no-op mode, which has no loop, and once the daemon closes.
+   */
   firstReconcile(): Promise<void>;
   /** What systemd is told (src/systemd/service.ts). */
   health(): ServiceHealth;
@@ -46,17 +58,18 @@ export interface Daemon {
   close(): Promise<void>;
 }
 
-/** How often firstReconcile() looks at the loop's cycle counter. */
-const FIRST_CYCLE_POLL_MS = 25;
-
 export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
   const log = deps.logger;
   const now = deps.now ?? (() => new Date());
   const policy = (): PeeringPolicy => config.peering;
-  // Undo steps of what start() did, run in reverse by close().
+  // Undo steps of what ready() and listen() did, run in reverse by close().
   const undo: (() => Promise<void> | void)[] = [];
   let closing: Promise<void> | null = null;
-  // What health(), reload() and the metrics read; set as start() builds them.
+  // ready()'s build, listen()'s serve, and the dispatcher once built: each made once.
+  let building: Promise<Dispatcher> | null = null;
+  let listening: Promise<void> | null = null;
+  let built: Dispatcher | null = null;
+  // What health(), reload() and the metrics read; set as ready() builds them.
   let running: { store: Store; dataplane: Dataplane } | null = null;
   let reconcileLoop: ReconcileLoop | null = null;
   let sweeper: NodeJS.Timeout | null = null;
@@ -66,7 +79,17 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
     reconcile: () => reconcileLoop?.health() ?? null,
   });
 
-  async function start(): Promise<void> {
+  function ready(): Promise<void> {
+    return parts().then(() => undefined);
+  }
+
+  function parts(): Promise<Dispatcher> {
+    building ??= build().then((d) => (built = d));
+    return building;
+  }
+
+  async function build(): Promise<Dispatcher> {
+    if (closing) throw new Error('the daemon is closed');
     const startedAt = now();
     // Refuse before touching the journal or the token file of a daemon that is already live.
     await prepareSocketPath(config.socket.path);
@@ -114,13 +137,22 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
       metrics: () => metrics.collect(),
     });
     const table: MethodSpec[] = [...methods, rpcDiscoverMethod(() => table, { title: 'vpc-peerd', version: VERSION })];
-    const dispatcher = createDispatcher({
+    return createDispatcher({
       methods: table,
       authenticate: (token) => auth.verify(token),
       logger: log.child({ part: 'rpc' }),
       maxBatchSize: config.socket.maxBatchSize,
       onCall: (method, ms, ok) => metrics.onRpcCall(method, ms, ok),
     });
+  }
+
+  function listen(): Promise<void> {
+    listening ??= parts().then(serve);
+    return listening;
+  }
+
+  async function serve(dispatcher: Dispatcher): Promise<void> {
+    if (closing) throw new Error('the daemon is closed');
     const server: RpcServer = createRpcServer({
       path: config.socket.path,
       mode: config.socket.mode,
@@ -152,34 +184,28 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
     }
   }
 
-  /**
-   * OVS per `ovs.enabled`: false → no-op mode; "auto" → OVS if one answers at start, no-op mode
-   * otherwise; true → OVS, reported `unavailable` (and retried) while it does not answer.
-   */
+  /** The data plane `ovs.enabled` asks for (src/reconcile/choose-dataplane.ts), wired to the store's commits and started. */
   async function createDataplane(store: Store): Promise<Dataplane> {
-    const ovsLog = log.child({ part: 'ovs' });
-    if (config.ovs.enabled === false) return disabled('ovs.enabled is false');
-    const ovs = createOvs({ rundir: config.ovs.rundir, logger: ovsLog });
-    if (config.ovs.enabled === 'auto' && (await ovs.probe()) === 'down') {
-      return disabled(`ovs.enabled is "auto" and no Open vSwitch answers at ${config.ovs.rundir}`);
-    }
-    const dataplane = createOvsDataplane({
-      ovs: metrics.instrumentOvs(ovs),
+    const choice = await chooseDataplane({
+      enabled: config.ovs.enabled,
+      rundir: config.ovs.rundir,
+      instrument: (ovs) => metrics.instrumentOvs(ovs),
       view: () => store.view,
       cookiePrefix: config.ovs.cookie,
       intervalMs: config.ovs.reconcileIntervalMs,
-      logger: ovsLog,
+      logger: log.child({ part: 'ovs' }),
       now,
       onReconciled: (durationMs) => metrics.observeReconcile(durationMs),
       unconvergingBridge: deps.unconvergingBridge,
     });
+    if (choice.mode === 'no-op') return choice.dataplane;
+    const { dataplane } = choice;
     if (deps.unconvergingBridge !== undefined) {
       log.warn('TEST HOOK: the flows of this bridge are made never to converge', { bridge: deps.unconvergingBridge });
     }
     const unsubscribe = store.onCommit((mutations, seq) => dataplane.onCommit(mutations, seq));
     dataplane.start();
     reconcileLoop = dataplane.loop;
-    log.info('data plane: Open vSwitch', { rundir: config.ovs.rundir, cookie: `0x${config.ovs.cookie.toString(16)}` });
     return {
       ...dataplane,
       close: async () => {
@@ -189,9 +215,9 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
     };
   }
 
-  function disabled(reason: string): Dataplane {
-    log.info('data plane: no-op mode (the state machine runs, nothing is programmed)', { reason });
-    return createDisabledDataplane(reason);
+  function dispatcher(): Dispatcher {
+    if (built === null) throw new Error('dispatcher() before ready() resolved');
+    return built;
   }
 
   /** Expires overdue pending requests and compacts old terminal records. */
@@ -214,8 +240,8 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
   }
 
   async function firstReconcile(): Promise<void> {
-    // The loop exposes no event for it; its cycle counter is cheap to read.
-    while (reconcileLoop !== null && reconcileLoop.health().cycles === 0 && closing === null) await delay(FIRST_CYCLE_POLL_MS);
+    await ready();
+    await reconcileLoop?.firstCycle;
   }
 
   function health(): ServiceHealth {
@@ -246,6 +272,9 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
 
   function close(): Promise<void> {
     closing ??= (async () => {
+      // A build under way finishes (or fails) first, so its undo steps are all there to run.
+      await building?.catch(() => undefined);
+      await listening?.catch(() => undefined);
       for (const step of undo.reverse()) {
         try {
           await step();
@@ -257,5 +286,5 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
     return closing;
   }
 
-  return { start, firstReconcile, health, reload, close };
+  return { ready, dispatcher, listen, firstReconcile, health, reload, close };
 }

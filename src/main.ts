@@ -83,7 +83,8 @@ async function main(): Promise<number> {
   });
 
   try {
-    await daemon.start();
+    await daemon.ready();
+    await daemon.listen();
     await daemon.firstReconcile();
   } catch (err) {
     logger.error('start failed', { err });

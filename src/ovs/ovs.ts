@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import type { Flow } from './flow.js';
 import { dumpLines, type FlowEvent, parseDumpFlows, parseFlowEvent } from './dump-parser.js';
-import { createRunner, DEFAULT_TIMEOUT_MS, type OvsBinary, type OvsError, type RunOptions } from './runner.js';
+import { createRunner, DEFAULT_TIMEOUT_MS, type OvsBinary, type OvsError, type RunOptions, type Runner } from './runner.js';
 import { parseTopology, TOPOLOGY_ARGS, type Topology } from './topology-parser.js';
 
 export { OvsError, type OvsErrorKind } from './runner.js';
@@ -89,6 +89,8 @@ export interface OvsOptions {
   readonly rundir: string;
   readonly logger: Logger;
   readonly timeoutMs?: number;
+  /** Starts the tools; default createRunner({rundir, timeoutMs}). Tests pass a fake one. */
+  readonly runner?: Runner;
 }
 
 /**
@@ -130,7 +132,7 @@ export function createOvs(opts: OvsOptions): Ovs {
   /** The last dump of each bridge (by filter): its text and what it parsed to. Bridges gone from a topology read are dropped. */
   const lastDumps = new Map<string, Map<string, { readonly text: string; readonly flows: readonly Flow[] }>>();
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const runner = createRunner({ rundir: opts.rundir, timeoutMs });
+  const runner = opts.runner ?? createRunner({ rundir: opts.rundir, timeoutMs });
   const log = opts.logger.child({ component: 'ovs' });
 
   const run = async (bin: OvsBinary, args: readonly string[], runOpts?: RunOptions): Promise<string> => {

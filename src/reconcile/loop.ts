@@ -28,6 +28,12 @@ export interface LoopHealth {
   readonly cycles: number;
 }
 
+/**
+ * How the first cycle ended: `converged`, `failed` (it must be retried: OVS down, or it threw),
+ * or `stopped` (the loop was stopped before any cycle ended).
+ */
+export type CycleOutcome = 'converged' | 'failed' | 'stopped';
+
 export interface ReconcileLoop {
   start(): void;
   /** Marks bridges (or everything) dirty; a cycle follows at once, or after the running one. */
@@ -37,6 +43,8 @@ export interface ReconcileLoop {
   /** Resolves once no cycle is running or pending. */
   idle(): Promise<void>;
   health(): LoopHealth;
+  /** Settles once, when the first cycle ends (or the loop stops before one does); never rejects. */
+  readonly firstCycle: Promise<CycleOutcome>;
   setIntervalMs(ms: number): void;
   /** Stops timers and waits for the running cycle. Idempotent. */
   stop(): Promise<void>;
@@ -59,6 +67,8 @@ export function createReconcileLoop(opts: LoopOptions): ReconcileLoop {
   let lastCycleEndedAt: number | null = null;
   let lock: Promise<unknown> = Promise.resolve();
   let idleWaiters: (() => void)[] = [];
+  let endFirstCycle!: (outcome: CycleOutcome) => void;
+  const firstCycle = new Promise<CycleOutcome>((resolve) => (endFirstCycle = resolve));
 
   const hasWork = (): boolean => dirtyAll || dirty.size > 0;
 
@@ -96,6 +106,7 @@ export function createReconcileLoop(opts: LoopOptions): ReconcileLoop {
         lastCycleEndedAt = Date.now();
         if (scope.all) armPeriodic();
       }
+      endFirstCycle(ok ? 'converged' : 'failed');
       if (ok) {
         failures = 0;
       } else {
@@ -171,6 +182,7 @@ export function createReconcileLoop(opts: LoopOptions): ReconcileLoop {
       consecutiveFailures: failures,
       cycles,
     }),
+    firstCycle,
     setIntervalMs(ms) {
       intervalMs = ms;
       if (started && !stopped) armPeriodic();
@@ -185,6 +197,7 @@ export function createReconcileLoop(opts: LoopOptions): ReconcileLoop {
         scheduled = null;
       }
       await running;
+      endFirstCycle('stopped');
       for (const w of idleWaiters) w();
       idleWaiters = [];
     },

@@ -1,13 +1,19 @@
 // Starts the real daemon process (dist/src/main.js, built by `npm test`) on a temporary folder
 // and drives it over its socket. Every daemon started here is killed by its pid when the test
-// ends, pass or fail.
+// ends, pass or fail. inProcessDaemon() builds the same daemon inside the test's process instead
+// (createDaemon(...).ready()), to call its methods through the dispatcher; closed at teardown.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
+import { parseConfig } from '../../src/config/load.js';
+import type { Config } from '../../src/config/schema.js';
+import { createDaemon, type Daemon } from '../../src/daemon.js';
+import { silentLogger } from '../../src/log/logger.js';
 import { connectClient, type RpcClient } from '../../src/rpc/client.js';
+import type { ConnectionState } from '../../src/rpc/method.js';
 
 export const MAIN = new URL('../../dist/src/main.js', import.meta.url).pathname;
 export const CTL = new URL('../../dist/src/cli/main.js', import.meta.url).pathname;
@@ -43,7 +49,11 @@ export interface DaemonOptions {
 
 const START_TIMEOUT_MS = 15_000;
 
-export async function startDaemon(t: Teardown, opts: DaemonOptions = {}): Promise<DaemonHandle> {
+/**
+ * A test daemon's folder: a fresh temp dir (or `dir`) with a random HS256 secret and a config file
+ * (no-op mode, socket, store and token inside the folder) with `config`'s sections over it.
+ */
+function prepareFolder(opts: DaemonOptions): { dir: string; secret: Buffer; configPath: string; config: Record<string, unknown> } {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'vpc-peerd-test-'));
   // More than 32: the daemon drops a final newline byte (0x0a) of the file, which 32 random bytes end in 1 time in 256.
   const secret = randomBytes(48);
@@ -59,6 +69,11 @@ export async function startDaemon(t: Teardown, opts: DaemonOptions = {}): Promis
   };
   const configPath = join(dir, 'config.json');
   writeFileSync(configPath, JSON.stringify(config, null, 2));
+  return { dir, secret, configPath, config };
+}
+
+export async function startDaemon(t: Teardown, opts: DaemonOptions = {}): Promise<DaemonHandle> {
+  const { dir, secret, configPath } = prepareFolder(opts);
   const clients: RpcClient[] = [];
   let out = '';
 
@@ -164,4 +179,60 @@ export function runCtl(args: string[]): Promise<{ code: number | null; stdout: s
 
 export function exists(path: string): boolean {
   return existsSync(path);
+}
+
+/**
+ * The config of an in-process test daemon on a fresh folder (as startDaemon's), for a test that
+ * builds its own createDaemon; the folder is removed at teardown (close the daemon before).
+ */
+export function inProcessConfig(t: Teardown, opts: DaemonOptions = {}): { dir: string; config: Config } {
+  const { dir, config } = prepareFolder(opts);
+  if (!opts.dir) t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return { dir, config: parseConfig(config, dir) };
+}
+
+export interface InProcessDaemon {
+  readonly daemon: Daemon;
+  readonly dir: string;
+  readonly socketPath: string;
+  readonly adminToken: () => string;
+  /** A new connection's state for dispatcher calls (not logged in). */
+  connection(): ConnectionState;
+  /** One JSON-RPC call through the dispatcher on `conn` (default: a connection logged in as the operator); the parsed reply. */
+  call(method: string, params?: unknown, conn?: ConnectionState): Promise<RpcReply>;
+}
+
+/** A JSON-RPC reply as the dispatcher wrote it. */
+export interface RpcReply {
+  readonly result?: unknown;
+  readonly error?: { readonly code: number; readonly message: string; readonly data?: { readonly reason?: string } };
+}
+
+/**
+ * A daemon built in this process on a temporary folder (the same config as startDaemon), ready()
+ * but not listening: call `daemon.listen()` for a socket. Closed, then its folder removed, at teardown.
+ */
+export async function inProcessDaemon(t: Teardown, opts: DaemonOptions = {}): Promise<InProcessDaemon> {
+  const { dir, config } = prepareFolder(opts);
+  const daemon = createDaemon(parseConfig(config, dir), { logger: silentLogger() });
+  t.teardown(async () => {
+    await daemon.close();
+    if (!opts.dir) rmSync(dir, { recursive: true, force: true });
+  });
+  await daemon.ready();
+  let connections = 0;
+  const connection = (): ConnectionState => ({ principal: null, id: ++connections });
+  const adminToken = (): string => readFileSync(join(dir, 'admin.token'), 'utf8').trim();
+  const login = async (): Promise<ConnectionState> => {
+    const conn = connection();
+    await call('auth.login', { token: adminToken() }, conn);
+    return conn;
+  };
+  let admin: Promise<ConnectionState> | null = null;
+  const call = async (method: string, params?: unknown, conn?: ConnectionState): Promise<RpcReply> => {
+    const on = conn ?? (await (admin ??= login()));
+    const line = JSON.stringify({ jsonrpc: '2.0', id: 1, method, ...(params === undefined ? {} : { params }) });
+    return JSON.parse((await daemon.dispatcher().handleLine(line, on)) ?? 'null') as RpcReply;
+  };
+  return { daemon, dir, socketPath: join(dir, 'vpc-peerd.sock'), adminToken, connection, call };
 }

@@ -137,3 +137,46 @@ t.test('a pass longer than the interval is not followed by another at once: the 
     t.ok(gap >= 28, `pass ${i} started ${gap} ms after the one before ended`);
   }
 });
+
+t.test('firstCycle settles when the first cycle ends, with its outcome, and stays settled', async (t) => {
+  const c = controlledCycle();
+  const loop = createReconcileLoop({ cycle: c.cycle, intervalMs: 60_000, logger: silentLogger(), minBackoffMs: 1 });
+  let settled: string | null = null;
+  void loop.firstCycle.then((o) => (settled = o));
+  let started = c.nextStart();
+  loop.start();
+  await started;
+  await new Promise((r) => setImmediate(r));
+  t.equal(settled, null, 'not while the first cycle runs');
+  started = c.nextStart();
+  c.finish(false);
+  t.equal(await loop.firstCycle, 'failed', 'a cycle to be retried (OVS down) ends it as failed');
+  await started;
+  c.finish(true);
+  await loop.idle();
+  t.equal(await loop.firstCycle, 'failed', 'later cycles do not change it');
+  await loop.stop();
+});
+
+t.test('firstCycle: converged, a throwing cycle counts as failed, and a stop before any cycle settles it', async (t) => {
+  const ok = createReconcileLoop({ cycle: async () => true, intervalMs: 60_000, logger: silentLogger() });
+  ok.start();
+  t.equal(await ok.firstCycle, 'converged');
+  await ok.stop();
+
+  const throws = createReconcileLoop({
+    cycle: async () => {
+      throw new Error('boom');
+    },
+    intervalMs: 60_000,
+    logger: silentLogger(),
+    minBackoffMs: 1_000,
+  });
+  throws.start();
+  t.equal(await throws.firstCycle, 'failed');
+  await throws.stop();
+
+  const never = createReconcileLoop({ cycle: async () => true, intervalMs: 60_000, logger: silentLogger() });
+  await never.stop();
+  t.equal(await never.firstCycle, 'stopped', 'never started: a waiter is not left hanging');
+});
