@@ -6,6 +6,7 @@ import { createDaemon } from './daemon.js';
 import { createLogger } from './log/logger.js';
 import { createNotifier } from './systemd/notify.js';
 import { createService, watchdogPingMs, type Limits } from './systemd/service.js';
+import { StoreRefusedError } from './store/store.js';
 import { VERSION } from './version.js';
 
 const USAGE = `usage: vpc-peerd [--config PATH] [--recover-journal]
@@ -90,7 +91,8 @@ async function main(): Promise<number> {
     logger.error('start failed', { err });
     await daemon.close();
     service.close();
-    return 1;
+    // EX_DATAERR: the store's files need an operator (--recover-journal, a backup); the unit does not restart it.
+    return err instanceof StoreRefusedError ? 65 : 1;
   }
   // The socket accepts and the data plane has been looked at once: systemd may start dependants.
   service.ready();
@@ -111,7 +113,7 @@ function testLimits(): Partial<Limits> {
 }
 
 /**
- * Test hook, honoured only with VPC_PEERD_TEST_HOOKS=1 (test/integration/storm.ovs.test.ts):
+ * Test hook, honoured only with VPC_PEERD_TEST_HOOKS=1 (test/integration/dataplane-truth.ovs.test.ts):
  * VPC_PEERD_TEST_UNCONVERGING_BRIDGE names a bridge given one desired flow that OVS prints
  * otherwise than written, so that its flows never converge (the storm guard's test).
  */

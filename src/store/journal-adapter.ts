@@ -34,7 +34,7 @@ import { StateIndex } from '../domain/state-index.js';
 import type { Logger } from '../log/logger.js';
 import { createSynced, ensureDir, fsyncDir, replaceFile, writeAll } from './durable-fs.js';
 import { decodeSnapshot, encodeEnd, encodeHeader, scanJournal, snapshotPieces, type Snapshot, type StateCapture } from './journal-format.js';
-import type { RecoveryReport } from './store.js';
+import { type RecoveryReport, StoreRefusedError } from './store.js';
 
 /** One commit, encoded, waiting for the next journal write. */
 export interface OutboxEntry {
@@ -449,8 +449,8 @@ export class JournalAdapter implements Adapter<JournalDoc> {
   }
 
   /** The refusal to start on a journal damaged in the middle, saying how to proceed. */
-  private middleDamage(lastGoodSeq: number, tail: { offset: number; reason: string; intactAfter: number }): Error {
-    return new Error(
+  private middleDamage(lastGoodSeq: number, tail: { offset: number; reason: string; intactAfter: number }): StoreRefusedError {
+    return new StoreRefusedError(
       `store: refusing to start on ${this.journalPath}: it is damaged in the middle (${tail.reason} at byte ${tail.offset}), ` +
         `and ${tail.intactAfter === 1 ? '1 intact record follows' : `${tail.intactAfter} intact records follow`} the damage; they may be acknowledged commits, ` +
         'so the daemon does not drop them by itself. To start on the last good record ' +
@@ -471,8 +471,8 @@ function newJournalId(): string {
   return randomBytes(8).toString('hex');
 }
 
-function refusal(file: string, reason: string): Error {
-  return new Error(`store: refusing to start on ${file}: ${reason}. Move the file aside or restore it from a backup.`);
+function refusal(file: string, reason: string): StoreRefusedError {
+  return new StoreRefusedError(`store: refusing to start on ${file}: ${reason}. Move the file aside or restore it from a backup.`);
 }
 
 async function readIfExists(file: string): Promise<Buffer> {

@@ -10,6 +10,15 @@ import type { Mutation } from '../domain/types.js';
  */
 export type StoreState = 'ok' | 'degraded' | 'recovering' | 'closed';
 
+/**
+ * The store refuses to open on files that need an operator (SPEC §10: damage in the middle of the
+ * journal, a journal that is not the one its snapshot names, a foreign file): starting again will
+ * not help, so vpc-peerd exits with EX_DATAERR (65), which its unit does not restart.
+ */
+export class StoreRefusedError extends Error {
+  override readonly name = 'StoreRefusedError';
+}
+
 export interface StoreStats {
   readonly path: string;
   readonly state: StoreState;

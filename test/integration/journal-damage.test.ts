@@ -33,7 +33,7 @@ t.test('damage in the middle: the start is refused with how to proceed; --recove
   writeFileSync(journal, lines.join('\n'));
 
   const refused = await runDaemon(d.configPath);
-  t.equal(refused.code, 1, 'the daemon refuses to start');
+  t.equal(refused.code, 65, 'the daemon refuses to start, with EX_DATAERR (its unit does not restart it)');
   t.match(refused.output, /damaged in the middle \(checksum mismatch \(seq 3 expected\) at byte \d+\), and 2 intact records follow the damage/);
   t.match(refused.output, /run vpc-peerd --recover-journal with the same --config/, 'and says how to proceed');
   t.equal(readFileSync(journal, 'utf8'), lines.join('\n'), 'the journal is untouched');
