@@ -229,7 +229,16 @@ function describeIssue(issue: z.core.$ZodIssue, params: Record<string, unknown>)
   if (issue.code === 'invalid_type' && valueAt(params, issue.path) === undefined) {
     return { field, message: `Missing parameter "${field}".` };
   }
+  // zod's own wording ("Invalid input: expected string, received number") is not a sentence for a user.
+  if (issue.code === 'invalid_type') return { field, message: `Parameter "${field}" must be ${article(issue.expected)}.` };
+  // The schemas' own messages are predicates ("must be ...", "is too long ..."): they end the sentence.
+  if (/^[a-z]/.test(issue.message)) return { field, message: `Parameter "${field}" ${issue.message.replace(/\.$/, '')}.` };
   return { field, message: `Parameter "${field}": ${issue.message}` };
+}
+
+/** `a string`, `an object`, `an array`, ... for zod's expected type names. */
+function article(type: string): string {
+  return /^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`;
 }
 
 function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {

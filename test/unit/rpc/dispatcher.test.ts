@@ -96,6 +96,10 @@ t.test('-32602: params must be an object; schema failures name the field', async
   r = await send(req('vpc.get', { ...login, id: 'UPPER' }));
   t.equal(r.error?.data.field, 'id');
   t.match(r.error?.message, /lowercase/, 'the schema\'s own message is kept');
+  t.match(r.error?.message, /^Parameter "id" is not a valid id: use .*\.$|^Parameter "id" must be .*\.$/, 'as one sentence');
+
+  r = await send(req('vpc.get', { ...login, id: 5 }));
+  t.equal(r.error?.message, 'Parameter "id" must be a string.', 'a wrong type in words, not the schema library\'s');
 
   r = await send(req('vpc.get', { ...login, id: 'ok', cidrs: ['10.0.0.0/16', 'x'.repeat(40)] }));
   t.equal(r.error?.data.field, 'cidrs.1', 'nested path joined with dots');
