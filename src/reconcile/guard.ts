@@ -30,6 +30,12 @@ export type GuardVerdict =
 export interface ConvergenceGuard {
   /** Judges the plan made for `bridge` from its desired flows `want`, at `nowMs`. */
   observe(bridge: string, want: readonly Flow[], plan: FlowPlan, nowMs: number): GuardVerdict;
+  /**
+   * The last repair of `bridge` was seen to converge (OVS echoed its bundle as written): it no
+   * longer counts towards a storm, so a later drift starts the count again. A tripped bridge
+   * stays tripped until a pass finds nothing to do or new desired flows.
+   */
+  settled(bridge: string): void;
   /** When a tripped bridge is retried, or null when it is not tripped. */
   heldUntil(bridge: string): number | null;
   /** Forgets a bridge (gone from this host). */
@@ -74,6 +80,9 @@ export function createConvergenceGuard(): ConvergenceGuard {
       last.backoffMs = Math.min(GUARD_MAX_BACKOFF_MS, last.backoffMs * 2);
       last.retryAt = nowMs + last.backoffMs;
       return { kind: 'retry', retryAt: last.retryAt };
+    },
+    settled(bridge) {
+      if (records.get(bridge)?.retryAt === null) records.delete(bridge);
     },
     heldUntil: (bridge) => records.get(bridge)?.retryAt ?? null,
     forget: (bridge) => void records.delete(bridge),
