@@ -2,8 +2,10 @@
 // while its desired flows did not change, is not repaired again and again (a flow OVS prints
 // otherwise than the daemon expects would be removed and re-added many times a second, forever).
 // It goes to `error` with reason FLOWS_DO_NOT_CONVERGE and is retried with exponential backoff,
-// one bundle per retry. Per bridge, so one such bridge never holds the others back. Pure: the
-// time is passed in; the caller logs, counts and arms the retry timer.
+// one bundle per retry. Per bridge, so one such bridge never holds the others back. Only repairs
+// not seen to converge count: one whose bundle OVS echoed back as written is `settled`, so the
+// same drift again and again (flows deleted by hand) is no storm. Pure: the time is passed in;
+// the caller logs, counts, tells it of echoes and arms the retry timer.
 import { type Flow, bundleLine, sameFlows } from '../ovs/flow.js';
 import type { FlowPlan } from './plan.js';
 
