@@ -2,8 +2,10 @@
 // while its desired flows did not change, is not repaired again and again (a flow OVS prints
 // otherwise than the daemon expects would be removed and re-added many times a second, forever).
 // It goes to `error` with reason FLOWS_DO_NOT_CONVERGE and is retried with exponential backoff,
-// one bundle per retry. Per bridge, so one such bridge never holds the others back. Pure: the
-// time is passed in; the caller logs, counts and arms the retry timer.
+// one bundle per retry. Per bridge, so one such bridge never holds the others back. Only repairs
+// not seen to converge count: one whose bundle OVS echoed back as written is `settled`, so the
+// same drift again and again (flows deleted by hand) is no storm. Pure: the time is passed in;
+// the caller logs, counts, tells it of echoes and arms the retry timer.
 import { type Flow, bundleLine, sameFlows } from '../ovs/flow.js';
 import type { FlowPlan } from './plan.js';
 
@@ -30,6 +32,12 @@ export type GuardVerdict =
 export interface ConvergenceGuard {
   /** Judges the plan made for `bridge` from its desired flows `want`, at `nowMs`. */
   observe(bridge: string, want: readonly Flow[], plan: FlowPlan, nowMs: number): GuardVerdict;
+  /**
+   * The last repair of `bridge` was seen to converge (OVS echoed its bundle as written): it no
+   * longer counts towards a storm, so a later drift starts the count again. A tripped bridge
+   * stays tripped until a pass finds nothing to do or new desired flows.
+   */
+  settled(bridge: string): void;
   /** When a tripped bridge is retried, or null when it is not tripped. */
   heldUntil(bridge: string): number | null;
   /** Forgets a bridge (gone from this host). */
@@ -74,6 +82,9 @@ export function createConvergenceGuard(): ConvergenceGuard {
       last.backoffMs = Math.min(GUARD_MAX_BACKOFF_MS, last.backoffMs * 2);
       last.retryAt = nowMs + last.backoffMs;
       return { kind: 'retry', retryAt: last.retryAt };
+    },
+    settled(bridge) {
+      if (records.get(bridge)?.retryAt === null) records.delete(bridge);
     },
     heldUntil: (bridge) => records.get(bridge)?.retryAt ?? null,
     forget: (bridge) => void records.delete(bridge),

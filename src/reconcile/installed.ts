@@ -33,6 +33,12 @@ export interface InstalledFlowsOptions {
   readonly onDrift: (bridge: string) => void;
   /** A bridge's monitor ended by itself (vswitchd died, the bridge went away). */
   readonly onMonitorEnd: (bridge: string) => void;
+  /**
+   * Every monitor event our bundles on `bridge` were expected to cause came back, each flow's
+   * match as we wrote it: those bundles converged (the events carry no actions, so only the
+   * matches are confirmed).
+   */
+  readonly onEchoed: (bridge: string) => void;
 }
 
 export interface InstalledFlows {
@@ -91,6 +97,10 @@ export function createInstalledFlows(opts: InstalledFlowsOptions): InstalledFlow
       if (left > 0) {
         if (left === 1) expected.delete(key);
         else expected.set(key, left - 1);
+        if (expected.size === 0) {
+          echoes.delete(bridge);
+          opts.onEchoed(bridge);
+        }
         return;
       }
     }

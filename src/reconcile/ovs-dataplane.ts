@@ -147,6 +147,8 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
       else if (p?.open) takeDrift(p, bridge, stateVersion, (b) => loop.trigger(b));
       else loop.trigger([bridge]);
     },
+    // Our bundle came back as written: that repair converged, and a later drift is not a storm.
+    onEchoed: (bridge) => guard.settled(bridge),
     // vswitchd died or the bridge went away: look at everything again (with backoff).
     onMonitorEnd: () => {
       if (!closed) loop.trigger('all');

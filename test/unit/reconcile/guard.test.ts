@@ -1,6 +1,7 @@
 // The storm guard (SPEC §7), as a pure state machine: the same diff after REPAIRS_BEFORE_GUARD
 // repairs with unchanged desired flows trips it; then it holds until the backoff ends, retries
 // once per backoff (doubling up to the cap), and lets go on convergence or on a new desired set.
+// A repair seen to converge (settled) does not count towards a storm.
 import t from 'tap';
 import type { Flow } from '../../../src/ovs/flow.js';
 import { createConvergenceGuard, GUARD_MAX_BACKOFF_MS, GUARD_MIN_BACKOFF_MS, planSignature, REPAIRS_BEFORE_GUARD } from '../../../src/reconcile/guard.js';
@@ -62,6 +63,25 @@ t.test('different diffs in a row are repairs, not a storm; a converged pass in b
     t.equal(g.observe('br', want, storm, 100 + i).kind, 'apply');
     g.observe('br', want, nothing, 100 + i);
   }
+});
+
+t.test('a repair seen to converge does not count: the same drift again and again is no storm', async (t) => {
+  const g = createConvergenceGuard();
+  const drift: FlowPlan = { add: want, modify: [], remove: [], unchanged: 0 };
+  for (let i = 0; i < 10; i++) {
+    t.same(g.observe('br', want, drift, i), { kind: 'apply', recovered: false }, `drift ${i + 1} is repaired`);
+    g.settled('br');
+  }
+  t.equal(g.heldUntil('br'), null, 'never held');
+});
+
+t.test('a tripped bridge stays tripped when told a repair settled: a pass must find nothing to do', async (t) => {
+  const g = createConvergenceGuard();
+  for (let i = 0; i <= REPAIRS_BEFORE_GUARD; i++) g.observe('br', want, storm, 0);
+  g.settled('br');
+  t.equal(g.heldUntil('br'), GUARD_MIN_BACKOFF_MS, 'still held');
+  t.equal(g.observe('br', want, storm, 1).kind, 'hold');
+  t.same(g.observe('br', want, nothing, 2), { kind: 'apply', recovered: true });
 });
 
 t.test('a plan signature does not depend on order', async (t) => {

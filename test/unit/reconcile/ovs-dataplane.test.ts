@@ -425,6 +425,25 @@ t.test('a bridge whose flows do not converge goes to error, is not repaired in a
   t.ok(ovs.ourFlows('br-1').some((f) => f.cookie === (0x5ee0n << 48n | 7n)), 'the new peering is on br-1');
 });
 
+t.test('the same hand deletion again and again, each repair echoed back as written, is drift, not a storm', async (t) => {
+  const { ovs, dp } = await rig(t, 2);
+  const cookie = 0x5ee0n << 48n | 1n;
+  const full = ovs.ourFlows('br-1').filter((f) => f.cookie === cookie);
+  t.ok(full.length > 0, `${full.length} flows of the peering on br-1`);
+  for (let i = 1; i <= 3 * REPAIRS_BEFORE_GUARD; i++) {
+    const bundles = ovs.calls.bundles.length;
+    for (const f of full) ovs.foreignDelete('br-1', (g) => flowKey(g) === flowKey(f));
+    const started = Date.now();
+    await until(() => ovs.ourFlows('br-1').filter((f) => f.cookie === cookie).length === full.length, `deletion ${i} repaired`);
+    t.ok(Date.now() - started < 500, `deletion ${i} repaired in ${Date.now() - started} ms, no backoff`);
+    t.equal(ovs.calls.bundles.length, bundles + 1, 'by one bundle');
+    // The bundle's monitor events, sent a moment later, reach the cache before the next deletion.
+    await new Promise((r) => setImmediate(r));
+  }
+  t.match(dp.status().perBridge['br-1'], { ok: true, reason: null, flowsDoNotConverge: 0 }, 'not in error, no storm counted');
+  t.equal(dp.peering(peering(1, 0, 1)).state, 'programmed');
+});
+
 t.test('OVS not answering: peerings say error OVS_UNAVAILABLE, no bridge stays ok, timestamps of success stand still', async (t) => {
   const { ovs, dp } = await rig(t, 2);
   const p = peering(1, 0, 1);
