@@ -6,7 +6,6 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { createAuthenticator, writeAdminToken } from './auth/authenticator.js';
 import { planReload, type ReloadPlan } from './config/reload.js';
 import { type Config, isGossipOn } from './config/schema.js';
-import { sweep } from './domain/peering-ops.js';
 import type { PeeringPolicy } from './domain/types.js';
 import type { Logger } from './log/logger.js';
 import { createDaemonMetrics } from './metrics/daemon-metrics.js';
@@ -22,6 +21,7 @@ import { apiMethods } from './rpc/methods/index.js';
 import { createRpcServer, type RpcServer } from './rpc/server.js';
 import { prepareSocketPath } from './rpc/socket-file.js';
 import { openStore } from './store/open-store.js';
+import { createSweeper, type Sweeper } from './store/sweeper.js';
 import type { Store } from './store/store.js';
 import type { ServiceHealth } from './systemd/service.js';
 import { VERSION } from './version.js';
@@ -59,7 +59,7 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
   // What health(), reload() and the metrics read; set as start() builds them.
   let running: { store: Store; dataplane: Dataplane } | null = null;
   let reconcileLoop: ReconcileLoop | null = null;
-  let sweeper: NodeJS.Timeout | null = null;
+  let sweeper: Sweeper | null = null;
   const metrics = createDaemonMetrics({
     store: () => running?.store.stats() ?? null,
     ovs: () => running?.dataplane.status() ?? null,
@@ -95,12 +95,10 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
     undo.push(() => dataplane.close());
     running = { store, dataplane };
 
-    await runSweep(store);
-    scheduleSweeps(store);
-    undo.push(() => {
-      if (sweeper) clearInterval(sweeper);
-      sweeper = null;
-    });
+    sweeper = createSweeper({ store, logger: log, now, policy });
+    await sweeper.runOnce();
+    sweeper.schedule(config.peering.sweepIntervalMs);
+    undo.push(() => sweeper?.stop());
 
     const methods = apiMethods({
       store,
@@ -194,25 +192,6 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
     return createDisabledDataplane(reason);
   }
 
-  /** Expires overdue pending requests and compacts old terminal records. */
-  async function runSweep(store: Store): Promise<void> {
-    const mutations = sweep(store.stagedView, now(), policy());
-    if (mutations.length === 0) return;
-    try {
-      await store.commit(mutations);
-      log.info('sweep', { changed: mutations.length });
-    } catch (err) {
-      log.error('sweep failed', { err });
-    }
-  }
-
-  /** (Re)starts the sweep timer at `peering.sweepIntervalMs`. */
-  function scheduleSweeps(store: Store): void {
-    if (sweeper) clearInterval(sweeper);
-    sweeper = setInterval(() => void runSweep(store), config.peering.sweepIntervalMs);
-    sweeper.unref();
-  }
-
   async function firstReconcile(): Promise<void> {
     // The loop exposes no event for it; its cycle counter is cheap to read.
     while (reconcileLoop !== null && reconcileLoop.health().cycles === 0 && closing === null) await delay(FIRST_CYCLE_POLL_MS);
@@ -237,7 +216,7 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
     config = next;
     log.setLevel(config.log.level);
     reconcileLoop?.setIntervalMs(config.ovs.reconcileIntervalMs);
-    if (running && sweeper) scheduleSweeps(running.store);
+    if (sweeper?.scheduled) sweeper.schedule(config.peering.sweepIntervalMs);
     // No gossip yet: the new peer list is kept in `config` for it, and logged. At warn, so an
     // operator sees the outcome even when the new level is warn.
     log.warn('config reloaded', { changed: plan.changed, logLevel: config.log.level, gossipPeers: config.gossip.peers });

@@ -6,7 +6,7 @@
 import type { Ovs } from '../ovs/ovs.js';
 import type { OvsStatus } from '../reconcile/dataplane.js';
 import type { LoopHealth } from '../reconcile/loop.js';
-import type { Store, StoreStats } from '../store/store.js';
+import { type Store, type StoreStats, writeThrough } from '../store/store.js';
 import { createRegistry, type Family, type Labels } from './registry.js';
 
 export interface MetricsSources {
@@ -95,7 +95,7 @@ export function createDaemonMetrics(sources: MetricsSources): DaemonMetrics {
       rpcDuration.observe({ method, ...OUTCOME(ok) }, ms / 1000);
     },
     instrumentStore(store) {
-      return {
+      const instrumented: Store = {
         get view() {
           return store.view;
         },
@@ -114,10 +114,12 @@ export function createDaemonMetrics(sources: MetricsSources): DaemonMetrics {
             commitDuration.observe(OUTCOME(ok), (performance.now() - started) / 1000);
           }
         },
+        write: (compute) => writeThrough(instrumented, compute),
         onCommit: (listener) => store.onCommit(listener),
         stats: () => store.stats(),
         close: () => store.close(),
       };
+      return instrumented;
     },
     instrumentOvs(ovs) {
       return {

@@ -20,7 +20,7 @@ import { encodeRecord } from './journal-format.js';
 import { ensureDir } from './durable-fs.js';
 import { mutationProblem } from '../domain/records.js';
 import { acquireStoreLock, type StoreLock } from './store-lock.js';
-import type { CommitListener, RecoveryReport, Store, StoreStats } from './store.js';
+import { type CommitListener, type Computed, type RecoveryReport, type Store, type StoreStats, writeThrough } from './store.js';
 
 export const DEFAULT_COMPACT_AFTER_BYTES = 4 * 1024 * 1024;
 
@@ -155,6 +155,10 @@ class JournalStore implements Store {
       this.waiters.push({ seq, mutations, resolve, reject });
       this.flushing ??= this.flush();
     });
+  }
+
+  write<T>(compute: (view: StateView) => Computed<T>): Promise<T> {
+    return writeThrough(this, compute);
   }
 
   onCommit(listener: CommitListener): () => void {

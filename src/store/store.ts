@@ -1,5 +1,6 @@
-// The store's public contract. Only src/store/ imports lowdb; every write in the daemon goes
-// through Store.commit, which persists durably and then publishes the change.
+// The store's public contract. Only src/store/ imports lowdb; every writer in the daemon (the RPC
+// methods, the sweep, and next gossip) goes through Store.write, which computes the change
+// against the staged state, commits it in the same tick, persists it durably and publishes it.
 import type { StateView } from '../domain/state-index.js';
 import type { Mutation } from '../domain/types.js';
 
@@ -39,6 +40,18 @@ export interface StoreStats {
 /** Called after each commit is durable, with the mutations it carried and its seq (ascending, one per commit). */
 export type CommitListener = (mutations: readonly Mutation[], seq: number) => void;
 
+/**
+ * What a writer computes from the staged view: the mutations to commit and the value to give
+ * back. `error`, when set, is thrown once the mutations are durable (an operation that refuses
+ * but still changes state, such as an accept that finds a new conflict and turns the peering
+ * `failed`). The domain's OpResult has this shape.
+ */
+export interface Computed<T> {
+  readonly mutations: readonly Mutation[];
+  readonly result: T;
+  readonly error?: Error | undefined;
+}
+
 export interface Store {
   /** The durable state: what reads show. A commit appears here once it is on disk, never before. */
   readonly view: StateView;
@@ -57,6 +70,13 @@ export interface Store {
    * nothing is applied. An empty list resolves once every earlier commit is durable.
    */
   commit(mutations: readonly Mutation[]): Promise<void>;
+  /**
+   * The one write path: runs `compute` on the staged view and commits what it returns in the
+   * same tick (so no other write interleaves between the check and the commit), then resolves
+   * with its result once durable, or rejects with its error (after the mutations are durable)
+   * or with commit's rejection. `compute` throwing rejects and commits nothing.
+   */
+  write<T>(compute: (view: StateView) => Computed<T>): Promise<T>;
   onCommit(listener: CommitListener): () => void;
   stats(): StoreStats;
   /** Waits for pending syncs, then closes the files. Idempotent. */
@@ -90,4 +110,15 @@ export interface RecoveryReport {
    * snapshot's seq. Empty when the files were sound.
    */
   readonly warnings: readonly string[];
+}
+
+/** Store.write over any store's stagedView and commit: one definition for every Store wrapper. */
+export async function writeThrough<T>(
+  store: Pick<Store, 'stagedView' | 'commit'>,
+  compute: (view: StateView) => Computed<T>,
+): Promise<T> {
+  const out = compute(store.stagedView);
+  await store.commit(out.mutations);
+  if (out.error) throw out.error;
+  return out.result;
 }
