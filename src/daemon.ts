@@ -174,7 +174,7 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
     if (deps.unconvergingBridge !== undefined) {
       log.warn('TEST HOOK: the flows of this bridge are made never to converge', { bridge: deps.unconvergingBridge });
     }
-    const unsubscribe = store.onCommit((mutations, seq) => dataplane.onCommit(mutations, seq));
+    const unsubscribe = store.onCommit((mutations, { seq }) => dataplane.onCommit(mutations, seq));
     dataplane.start();
     reconcileLoop = dataplane.loop;
     log.info('data plane: Open vSwitch', { rundir: config.ovs.rundir, cookie: `0x${config.ovs.cookie.toString(16)}` });

@@ -102,19 +102,19 @@ export function createDaemonMetrics(sources: MetricsSources): DaemonMetrics {
         get stagedView() {
           return store.stagedView;
         },
-        async commit(mutations) {
+        async commit(mutations, opts) {
           // An empty commit is a barrier (it only waits for earlier ones), not a write.
-          if (mutations.length === 0) return store.commit(mutations);
+          if (mutations.length === 0) return store.commit(mutations, opts);
           const started = performance.now();
           let ok = false;
           try {
-            await store.commit(mutations);
+            await store.commit(mutations, opts);
             ok = true;
           } finally {
             commitDuration.observe(OUTCOME(ok), (performance.now() - started) / 1000);
           }
         },
-        write: (compute) => writeThrough(instrumented, compute),
+        write: (compute, opts) => writeThrough(instrumented, compute, opts),
         onCommit: (listener) => store.onCommit(listener),
         stats: () => store.stats(),
         close: () => store.close(),

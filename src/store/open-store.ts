@@ -20,7 +20,9 @@ import { encodeRecord } from './journal-format.js';
 import { ensureDir } from './durable-fs.js';
 import { mutationProblem } from '../domain/records.js';
 import { acquireStoreLock, type StoreLock } from './store-lock.js';
-import { type CommitListener, type Computed, type RecoveryReport, type Store, type StoreStats, writeThrough } from './store.js';
+import {
+  type CommitListener, type CommitOrigin, LOCAL_ORIGIN, type Computed, type RecoveryReport, type Store, type StoreStats, type WriteOptions, writeThrough,
+} from './store.js';
 
 export const DEFAULT_COMPACT_AFTER_BYTES = 4 * 1024 * 1024;
 
@@ -67,6 +69,7 @@ interface Waiter {
   readonly seq: number;
   /** Empty for a barrier (a commit of nothing), which only waits for earlier commits. */
   readonly mutations: readonly Mutation[];
+  readonly origin: CommitOrigin;
   readonly resolve: () => void;
   readonly reject: (err: Error) => void;
 }
@@ -133,7 +136,8 @@ class JournalStore implements Store {
     return this.db.data.index;
   }
 
-  commit(mutations: readonly Mutation[]): Promise<void> {
+  commit(mutations: readonly Mutation[], opts: WriteOptions = {}): Promise<void> {
+    const origin = opts.origin ?? LOCAL_ORIGIN;
     if (this.failure || this.closing) return Promise.reject(this.unavailable());
     const doc = this.db.data;
     for (const m of mutations) {
@@ -152,13 +156,13 @@ class JournalStore implements Store {
       return Promise.resolve();
     }
     return new Promise<void>((resolve, reject) => {
-      this.waiters.push({ seq, mutations, resolve, reject });
+      this.waiters.push({ seq, mutations, origin, resolve, reject });
       this.flushing ??= this.flush();
     });
   }
 
-  write<T>(compute: (view: StateView) => Computed<T>): Promise<T> {
-    return writeThrough(this, compute);
+  write<T>(compute: (view: StateView) => Computed<T>, opts?: WriteOptions): Promise<T> {
+    return writeThrough(this, compute, opts);
   }
 
   onCommit(listener: CommitListener): () => void {
@@ -231,7 +235,7 @@ class JournalStore implements Store {
       this.lastWriteAt = now;
       for (const listener of this.listeners) {
         try {
-          listener(w.mutations, w.seq);
+          listener(w.mutations, { seq: w.seq, origin: w.origin });
         } catch (err) {
           this.logger.error('store: a commit listener threw', { err });
         }

@@ -37,8 +37,30 @@ export interface StoreStats {
   readonly compactions: number;
 }
 
-/** Called after each commit is durable, with the mutations it carried and its seq (ascending, one per commit). */
-export type CommitListener = (mutations: readonly Mutation[], seq: number) => void;
+/**
+ * Who made a commit: `'local'` for this host's writers (the RPC methods, the sweep), or the node
+ * id of the daemon whose change was received (gossip), so replication can tell a local write from
+ * one it received and never echo a change back to where it came from.
+ */
+export type CommitOrigin = string;
+
+/** The origin of this host's own writes. */
+export const LOCAL_ORIGIN = 'local';
+
+/** A durable commit as its listeners hear of it. */
+export interface CommitInfo {
+  /** Ascending, one per commit: a replication cursor. */
+  readonly seq: number;
+  readonly origin: CommitOrigin;
+}
+
+/** Called after each commit is durable, with the mutations it carried, its seq and origin. */
+export type CommitListener = (mutations: readonly Mutation[], commit: CommitInfo) => void;
+
+/** Options of a write; `origin` defaults to 'local'. */
+export interface WriteOptions {
+  readonly origin?: CommitOrigin;
+}
 
 /**
  * What a writer computes from the staged view: the mutations to commit and the value to give
@@ -69,14 +91,14 @@ export interface Store {
    * A mutation of the wrong shape is a bug in the caller: it rejects with a plain Error and
    * nothing is applied. An empty list resolves once every earlier commit is durable.
    */
-  commit(mutations: readonly Mutation[]): Promise<void>;
+  commit(mutations: readonly Mutation[], opts?: WriteOptions): Promise<void>;
   /**
    * The one write path: runs `compute` on the staged view and commits what it returns in the
    * same tick (so no other write interleaves between the check and the commit), then resolves
    * with its result once durable, or rejects with its error (after the mutations are durable)
    * or with commit's rejection. `compute` throwing rejects and commits nothing.
    */
-  write<T>(compute: (view: StateView) => Computed<T>): Promise<T>;
+  write<T>(compute: (view: StateView) => Computed<T>, opts?: WriteOptions): Promise<T>;
   onCommit(listener: CommitListener): () => void;
   stats(): StoreStats;
   /** Waits for pending syncs, then closes the files. Idempotent. */
@@ -116,9 +138,10 @@ export interface RecoveryReport {
 export async function writeThrough<T>(
   store: Pick<Store, 'stagedView' | 'commit'>,
   compute: (view: StateView) => Computed<T>,
+  opts?: WriteOptions,
 ): Promise<T> {
   const out = compute(store.stagedView);
-  await store.commit(out.mutations);
+  await store.commit(out.mutations, opts);
   if (out.error) throw out.error;
   return out.result;
 }

@@ -75,3 +75,20 @@ t.test('a sweep whose commit fails is logged, never thrown', async (t) => {
   t.same(errors, ['sweep failed']);
   t.equal(store.view.getPeering(peeringId(1))?.status, 'pending-acceptance', 'nothing of the failed sweep is visible');
 });
+
+t.test('listeners hear each commit with its seq and origin: local by default, a node id for a received change', async (t) => {
+  const store = await open(t);
+  const heard: { ids: string[]; seq: number; origin: string }[] = [];
+  store.onCommit((mutations, { seq, origin }) => heard.push({ ids: mutations.map((m) => (m.op === 'vpc.put' ? m.vpc.id : '?')), seq, origin }));
+  await Promise.all([
+    store.write(() => ({ mutations: [putVpc('a')], result: null })),
+    store.write(() => ({ mutations: [putVpc('b')], result: null }), { origin: 'hv-02' }),
+    store.commit([putVpc('c')]),
+    store.write(() => ({ mutations: [], result: null }), { origin: 'hv-03' }),
+  ]);
+  t.same(heard, [
+    { ids: ['a'], seq: 1, origin: 'local' },
+    { ids: ['b'], seq: 2, origin: 'hv-02' },
+    { ids: ['c'], seq: 3, origin: 'local' },
+  ], 'one call per non-empty commit, in seq order');
+});
