@@ -72,6 +72,7 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
     await prepareSocketPath(config.socket.path);
     const { store: journal, recovery } = await openStore({
       path: config.store.path,
+      nodeId: config.nodeId,
       compactAfterBytes: config.store.compactAfterBytes,
       logger: log.child({ part: 'store' }),
       recoverJournal: deps.recoverJournal ?? false,

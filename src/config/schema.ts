@@ -4,9 +4,9 @@
 // (absolute paths, numbers from the hex and octal strings).
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
+import { NODE_ID_PATTERN } from '../domain/types.js';
 import { LogLevels, type LogLevel } from '../log/logger.js';
 
-const NODE_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 const COOKIE_PATTERN = /^0x[0-9a-fA-F]{1,4}$/;
 const MODE_PATTERN = /^0[0-7]{3}$/;
 const GROUP_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,31}$/;

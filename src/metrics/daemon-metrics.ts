@@ -102,6 +102,9 @@ export function createDaemonMetrics(sources: MetricsSources): DaemonMetrics {
         get stagedView() {
           return store.stagedView;
         },
+        get replica() {
+          return store.replica;
+        },
         async commit(mutations, opts) {
           // An empty commit is a barrier (it only waits for earlier ones), not a write.
           if (mutations.length === 0) return store.commit(mutations, opts);
@@ -116,6 +119,7 @@ export function createDaemonMetrics(sources: MetricsSources): DaemonMetrics {
         },
         write: (compute, opts) => writeThrough(instrumented, compute, opts),
         onCommit: (listener) => store.onCommit(listener),
+        purgeTombstones: (before) => store.purgeTombstones(before),
         stats: () => store.stats(),
         close: () => store.close(),
       };

@@ -30,6 +30,7 @@ import { open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promi
 import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Adapter } from 'lowdb';
+import { type MutableReplica, replicaOfUnversioned } from '../domain/replica.js';
 import { StateIndex } from '../domain/state-index.js';
 import type { Logger } from '../log/logger.js';
 import { createSynced, ensureDir, fsyncDir, replaceFile, writeAll } from './durable-fs.js';
@@ -45,6 +46,8 @@ export interface OutboxEntry {
 /** The lowdb document: the live state and the commits not yet handed to the journal. */
 export interface JournalDoc {
   readonly index: StateIndex;
+  /** The versions and tombstones of the same commits as `index` (SPEC §8). */
+  readonly slots: MutableReplica;
   readonly outbox: OutboxEntry[];
   /** The seq of the last commit accepted (staged or written); the store advances it. */
   lastSeq: number;
@@ -52,6 +55,8 @@ export interface JournalDoc {
 
 export interface JournalAdapterOptions {
   readonly path: string;
+  /** This daemon's nodeId: the writer of every version it assigns. */
+  readonly nodeId: string;
   readonly logger: Logger;
   readonly compactAfterBytes: number;
   /** Called once when the journal can no longer be written (the store then refuses commits). */
@@ -74,6 +79,7 @@ interface Compaction {
 
 export class JournalAdapter implements Adapter<JournalDoc> {
   readonly snapshotPath: string;
+  private readonly nodeId: string;
   readonly journalPath: string;
   private readonly logger: Logger;
   private readonly compactAfterBytes: number;
@@ -100,6 +106,7 @@ export class JournalAdapter implements Adapter<JournalDoc> {
 
   constructor(opts: JournalAdapterOptions) {
     this.snapshotPath = opts.path;
+    this.nodeId = opts.nodeId;
     this.journalPath = `${opts.path}.journal`;
     this.logger = opts.logger;
     this.compactAfterBytes = opts.compactAfterBytes;
@@ -230,7 +237,8 @@ export class JournalAdapter implements Adapter<JournalDoc> {
       seq: this.durable,
       ms: Math.round(performance.now() - started),
     });
-    return { index, outbox: [], lastSeq: this.durable };
+    // Format 1 holds no versions: the records get the deterministic ones of the upgrade.
+    return { index, slots: replicaOfUnversioned(index.toState(), this.nodeId), outbox: [], lastSeq: this.durable };
   }
 
   /** Appends every staged commit with one write and one fdatasync. */

@@ -1,6 +1,7 @@
 // The store's public contract. Only src/store/ imports lowdb; every writer in the daemon (the RPC
 // methods, the sweep, and next gossip) goes through Store.write, which computes the change
 // against the staged state, commits it in the same tick, persists it durably and publishes it.
+import type { ReplicaState } from '../domain/replica.js';
 import type { StateView } from '../domain/state-index.js';
 import type { Mutation } from '../domain/types.js';
 
@@ -84,6 +85,11 @@ export interface Store {
    */
   readonly stagedView: StateView;
   /**
+   * The durable state as replicated (SPEC §8): every record with its version and incarnation,
+   * and the tombstones of deletions not yet purged. Changes with `view`; read-only.
+   */
+  readonly replica: ReplicaState;
+  /**
    * Applies the mutations to the staged state at once (synchronously, so a check-then-commit
    * sequence is never interleaved), to the durable view once they are on disk, and then
    * resolves. Concurrent commits share one fdatasync. Rejects with RpcError('UNAVAILABLE') while
@@ -100,6 +106,12 @@ export interface Store {
    */
   write<T>(compute: (view: StateView) => Computed<T>, opts?: WriteOptions): Promise<T>;
   onCommit(listener: CommitListener): () => void;
+  /**
+   * Forgets the tombstones deleted before `before` (the sweep, after
+   * gossip.tombstoneRetentionSeconds); returns how many. Not a commit: the next snapshot leaves
+   * them out, and a start purges again before anything is replicated.
+   */
+  purgeTombstones(before: Date): number;
   stats(): StoreStats;
   /** Waits for pending syncs, then closes the files. Idempotent. */
   close(): Promise<void>;

@@ -16,7 +16,7 @@ t.test('a store written by the code of commit 35407b6 loads whole', async (t) =>
   cpSync(FIXTURE, dir, { recursive: true });
   const path = join(dir, 'state.json');
 
-  const { store, recovery } = await openStore({ path, logger: silentLogger() });
+  const { store, recovery } = await openStore({ nodeId: 'hv-01', path, logger: silentLogger() });
   t.match(recovery, { seq: 53, journalEntries: 15, droppedTail: null });
   const view = store.view;
   t.equal(view.vpcCount, 24, '24 VPCs');
@@ -30,7 +30,7 @@ t.test('a store written by the code of commit 35407b6 loads whole', async (t) =>
 
   await store.commit([putVpc('new-one')]);
   await store.close();
-  const again = await openStore({ path, logger: silentLogger() });
+  const again = await openStore({ nodeId: 'hv-01', path, logger: silentLogger() });
   t.equal(again.recovery.seq, 54, 'a commit made on top of the old files is there after a reopen');
   t.ok(again.store.view.getVpc('new-one'));
   await again.store.close();

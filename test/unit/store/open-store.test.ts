@@ -17,7 +17,7 @@ function setup(t: Test) {
   const stores: Store[] = [];
   t.teardown(() => Promise.all(stores.map((s) => s.close())));
   const open = async (opts: Partial<OpenStoreOptions> = {}) => {
-    const opened = await openStore({ path, logger: silentLogger(), ...opts });
+    const opened = await openStore({ nodeId: 'hv-01', path, logger: silentLogger(), ...opts });
     stores.push(opened.store);
     return opened;
   };
@@ -318,7 +318,7 @@ t.test('a failed compaction step is logged, loses nothing, and is retried', asyn
         const copy = join(dir, 'copy', 'state.json');
         copyFileSync(path, copy);
         copyFileSync(journal, `${copy}.journal`);
-        const opened = await openStore({ path: copy, logger: silentLogger() });
+        const opened = await openStore({ nodeId: 'hv-01', path: copy, logger: silentLogger() });
         t.same(contents(opened.store.view), contents(first.store.view));
         t.ok(opened.recovery.snapshotRecords > 0 && opened.recovery.journalEntries < 31);
         await opened.store.close();
@@ -469,8 +469,8 @@ async function until(check: () => boolean): Promise<void> {
 }
 
 t.test('misuse throws at once', async (t) => {
-  await t.rejects(openStore({ path: '', logger: silentLogger() }), /path is required/);
-  await t.rejects(openStore({ path: 'x', logger: silentLogger(), compactAfterBytes: 0 }), /compactAfterBytes/);
+  await t.rejects(openStore({ nodeId: 'hv-01', path: '', logger: silentLogger() }), /path is required/);
+  await t.rejects(openStore({ nodeId: 'hv-01', path: 'x', logger: silentLogger(), compactAfterBytes: 0 }), /compactAfterBytes/);
 });
 
 t.test('a journal cut exactly at a record boundary is told from a clean stop', async (t) => {

@@ -9,7 +9,7 @@ import { createSweeper } from '../../../src/store/sweeper.js';
 import { peering, peeringId, putVpc } from '../../helpers/store-records.js';
 
 async function open(t: Test, beforeSync?: () => void): Promise<Store> {
-  const { store } = await openStore({ path: join(t.testdir(), 'state.json'), logger: silentLogger(), beforeSync });
+  const { store } = await openStore({ nodeId: 'hv-01', path: join(t.testdir(), 'state.json'), logger: silentLogger(), beforeSync });
   t.teardown(() => store.close());
   return store;
 }
