@@ -96,7 +96,7 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
     undo.push(() => dataplane.close());
     running = { store, dataplane };
 
-    sweeper = createSweeper({ store, logger: log, now, policy });
+    sweeper = createSweeper({ store, logger: log, now, policy, tombstoneRetentionSeconds: () => config.gossip.tombstoneRetentionSeconds });
     await sweeper.runOnce();
     sweeper.schedule(config.peering.sweepIntervalMs);
     undo.push(() => sweeper?.stop());

@@ -1,5 +1,6 @@
-// The periodic housekeeping writer (SPEC §2): overdue pending requests turn `expired`, old
-// terminal peerings are compacted away. It writes through Store.write like every other writer.
+// The periodic housekeeping writer (SPEC §2, §8): overdue pending requests turn `expired`, old
+// terminal peerings are compacted away (leaving tombstones), and tombstones older than
+// gossip.tombstoneRetentionSeconds are purged. It writes through Store.write like every writer.
 import { sweep } from '../domain/peering-ops.js';
 import type { PeeringPolicy } from '../domain/types.js';
 import type { Logger } from '../log/logger.js';
@@ -11,6 +12,8 @@ export interface SweeperOptions {
   readonly now: () => Date;
   /** Read at every sweep, so a reloaded config applies to the next one. */
   readonly policy: () => PeeringPolicy;
+  /** gossip.tombstoneRetentionSeconds, read at every sweep. */
+  readonly tombstoneRetentionSeconds: () => number;
 }
 
 export interface Sweeper {
@@ -32,7 +35,9 @@ export function createSweeper(opts: SweeperOptions): Sweeper {
         const mutations = sweep(view, opts.now(), opts.policy());
         return { mutations, result: mutations.length };
       });
-      if (changed > 0) opts.logger.info('sweep', { changed });
+      const now = opts.now();
+      const purged = opts.store.purgeTombstones(new Date(now.getTime() - opts.tombstoneRetentionSeconds() * 1000));
+      if (changed > 0 || purged > 0) opts.logger.info('sweep', { changed, purgedTombstones: purged });
     } catch (err) {
       opts.logger.error('sweep failed', { err });
     }

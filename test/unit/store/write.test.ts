@@ -8,8 +8,8 @@ import type { Store } from '../../../src/store/store.js';
 import { createSweeper } from '../../../src/store/sweeper.js';
 import { peering, peeringId, putVpc } from '../../helpers/store-records.js';
 
-async function open(t: Test, beforeSync?: () => void): Promise<Store> {
-  const { store } = await openStore({ nodeId: 'hv-01', path: join(t.testdir(), 'state.json'), logger: silentLogger(), beforeSync });
+async function open(t: Test, beforeSync?: () => void, physicalNow?: () => number): Promise<Store> {
+  const { store } = await openStore({ nodeId: 'hv-01', path: join(t.testdir(), 'state.json'), logger: silentLogger(), beforeSync, physicalNow });
   t.teardown(() => store.close());
   return store;
 }
@@ -41,16 +41,24 @@ t.test('an error returned with mutations is thrown after they are durable; a thr
   t.equal(store.stats().seq, 1, 'nothing committed by the throwing compute');
 });
 
-t.test('the sweeper writes through the store: expiry and compaction, logged failures, timer stop', async (t) => {
-  const store = await open(t);
-  const now = new Date('2025-02-01T00:00:00.000Z');
+t.test('the sweeper writes through the store: expiry, compaction to a tombstone, purge after the retention, timer stop', async (t) => {
+  let now = new Date('2025-02-01T00:00:00.000Z');
+  // The store's clock stamps the tombstone's deletedAt: the same clock as the sweep's.
+  const store = await open(t, undefined, () => now.getTime());
   const old = { ...peering(2), status: 'rejected' as const, statusReason: 'no', updatedAt: '2025-01-01T00:00:00.000Z' };
   await store.commit([putVpc('a'), putVpc('b'), { op: 'peering.put', peering: peering(1) }, { op: 'peering.put', peering: old }]);
   const policy = { pendingTtlSeconds: 60, terminalRetentionSeconds: 3600, maxActivePerVpc: 10 };
-  const sweeper = createSweeper({ store, logger: silentLogger(), now: () => now, policy: () => policy });
+  const sweeper = createSweeper({ store, logger: silentLogger(), now: () => now, policy: () => policy, tombstoneRetentionSeconds: () => 7200 });
   await sweeper.runOnce();
   t.equal(store.view.getPeering(peeringId(1))?.status, 'expired', 'the overdue request expired');
   t.notOk(store.view.getPeering(peeringId(2)), 'the old terminal peering was compacted');
+  t.ok(store.replica.peerings.has(peeringId(2)), 'leaving a tombstone');
+  now = new Date(now.getTime() + 7_200_000);
+  await sweeper.runOnce();
+  t.ok(store.replica.peerings.has(peeringId(2)), 'kept for the whole retention');
+  now = new Date(now.getTime() + 1);
+  await sweeper.runOnce();
+  t.notOk(store.replica.peerings.has(peeringId(2)), 'purged once older than gossip.tombstoneRetentionSeconds');
   t.notOk(sweeper.scheduled);
   sweeper.schedule(10_000);
   t.ok(sweeper.scheduled);
@@ -69,6 +77,7 @@ t.test('a sweep whose commit fails is logged, never thrown', async (t) => {
   const sweeper = createSweeper({
     store, logger, now: () => new Date('2025-02-01T00:00:00.000Z'),
     policy: () => ({ pendingTtlSeconds: 60, terminalRetentionSeconds: 3600, maxActivePerVpc: 10 }),
+    tombstoneRetentionSeconds: () => 7200,
   });
   failing = true;
   await sweeper.runOnce();
