@@ -181,7 +181,7 @@ class JournalStore implements Store {
       const version = this.clock!.now();
       const at = new Date(this.physicalNow());
       // Encoded before it is applied: nothing reaches the index that cannot reach the disk.
-      const line = encodeRecord(seq, mutations);
+      const line = encodeRecord(seq, mutations, { origin, version, at: at.toISOString() });
       doc.index.apply(mutations);
       applyLocalCommit(doc.slots, mutations, version, at);
       doc.outbox.push({ seq, line });
@@ -328,7 +328,9 @@ class JournalStore implements Store {
     this.recovering = true;
     try {
       // Commits are refused meanwhile, so the durable index stands still at durableSeq.
-      await this.adapter.recover({ seq: this.adapter.durableSeq, vpcs: [...this.durable.vpcs()], peerings: [...this.durable.peerings()] });
+      await this.adapter.recover({
+        seq: this.adapter.durableSeq, vpcs: [...this.durable.vpcs()], peerings: [...this.durable.peerings()], replica: copyReplica(this.durableSlots),
+      });
     } catch (err) {
       this.recovering = false;
       this.lastError = `retry failed: ${err instanceof Error ? err.message : String(err)}`;

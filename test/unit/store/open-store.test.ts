@@ -7,7 +7,7 @@ import { createLogger, silentLogger, type Logger } from '../../../src/log/logger
 import { encodeHeader, encodeRecord } from '../../../src/store/journal-format.js';
 import { openStore, type OpenStoreOptions } from '../../../src/store/open-store.js';
 import type { Store } from '../../../src/store/store.js';
-import { JOURNAL_ID, peering, peeringId, putPeering, putVpc, snapshotText, vpc } from '../../helpers/store-records.js';
+import { JOURNAL_ID, peering, peeringId, putPeering, putVpc, snapshotText, vpc, STAMP } from '../../helpers/store-records.js';
 
 function setup(t: Test) {
   const dir = t.testdir();
@@ -149,7 +149,7 @@ t.test('a torn last line is cut off, reported, and the store carries on', async 
   await first.store.close();
   crashed(journal);
   const good = statSync(journal).size;
-  const torn = encodeRecord(3, [putVpc('c')]).slice(0, 40);
+  const torn = encodeRecord(3, [putVpc('c')], STAMP).slice(0, 40);
   appendFileSync(journal, torn);
 
   const { logger, lines } = capture();
@@ -264,7 +264,7 @@ t.test('a journal that is not the one the snapshot names is refused', async (t) 
   const { path, journal, open } = setup(t);
   await (await open()).store.close();
   writeFileSync(path, snapshotText(2, { vpcs: { a: vpc('a') }, peerings: {} }));
-  writeFileSync(journal, encodeHeader(2, '00000000000000bb') + encodeRecord(3, [putVpc('b')]));
+  writeFileSync(journal, encodeHeader(2, '00000000000000bb') + encodeRecord(3, [putVpc('b')], STAMP));
   await t.rejects(open(), /refusing to start on .*journal: it is journal 00000000000000bb, but the snapshot .* \(seq 2\) was written for journal 00000000000000aa/);
   // A journal the snapshot names as its predecessor is the crash window of a compaction: fine.
   writeFileSync(path, snapshotText(2, { vpcs: { a: vpc('a') }, peerings: {} }, undefined, { id: JOURNAL_ID, previous: '00000000000000bb' }));
@@ -337,7 +337,7 @@ t.test('a failed compaction step is logged, loses nothing, and is retried', asyn
 t.test('crash windows of a compaction', async (t) => {
   const state = (ids: string[]) => ({ vpcs: Object.fromEntries(ids.map((id) => [id, vpc(id)])), peerings: {} });
   const records = (from: number, to: number) =>
-    Array.from({ length: to - from + 1 }, (_, i) => encodeRecord(from + i, [putVpc(`v${from + i}`)])).join('');
+    Array.from({ length: to - from + 1 }, (_, i) => encodeRecord(from + i, [putVpc(`v${from + i}`)], STAMP)).join('');
   const ids = (n: number) => Array.from({ length: n }, (_, i) => `v${i + 1}`);
 
   await t.test('temp files left behind are removed; the state is untouched', async (t) => {
