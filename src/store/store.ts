@@ -58,7 +58,11 @@ export interface CommitInfo {
 /** Called after each commit is durable, with the mutations it carried, its seq and origin. */
 export type CommitListener = (mutations: readonly Mutation[], commit: CommitInfo) => void;
 
-/** Options of a write; `origin` defaults to 'local'. */
+/**
+ * Options of a write; `origin` defaults to 'local'. The commit's version is this node's clock
+ * whatever the origin: writing a received change under the versions it arrived with (the merge)
+ * is gossip's part and still to come.
+ */
 export interface WriteOptions {
   readonly origin?: CommitOrigin;
 }
