@@ -109,7 +109,7 @@ export function copyReplica(replica: ReplicaState): MutableReplica {
  * O(mutations): the store calls it on every commit.
  */
 export function applyLocalCommit(replica: MutableReplica, mutations: readonly Mutation[], version: Hlc, now: Date): void {
-  if (!isHlc(version)) throw new Error(`recordLocalCommit: ${JSON.stringify(version)} is not an HLC`);
+  if (!isHlc(version)) throw new Error(`applyLocalCommit: ${JSON.stringify(version)} is not an HLC`);
   const { vpcs, peerings } = replica;
   const deletedAt = now.toISOString();
   const incarnationOf = (old: Slot | undefined): Hlc => (old && !isTombstone(old) ? old.incarnation : version);
