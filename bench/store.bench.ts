@@ -50,7 +50,7 @@ function vpc(i: number): Vpc {
   const octet = i % 256;
   return {
     id: `vpc-${i}`, tenantId: `tenant-${i % 50}`, name: `service ${i}`, bridge: `br-${i}`,
-    cidrs: [`10.${octet}.0.0/16`, `fd00:${i.toString(16)}::/48`], createdAt: AT, updatedAt: AT,
+    cidrs: [`10.${octet}.0.0/16`, `fd00:${(i + 1).toString(16)}::/48`], createdAt: AT, updatedAt: AT,
   };
 }
 
