@@ -25,7 +25,7 @@ function restrictedFor(folder) {
 const layers = {
   log: [],
   errors: [],
-  config: ['log'],
+  config: ['domain', 'log'],
   domain: ['errors'],
   store: ['domain', 'errors', 'log'],
   ovs: ['log'],

@@ -50,7 +50,7 @@ function vpc(i: number): Vpc {
   const octet = i % 256;
   return {
     id: `vpc-${i}`, tenantId: `tenant-${i % 50}`, name: `service ${i}`, bridge: `br-${i}`,
-    cidrs: [`10.${octet}.0.0/16`, `fd00:${i.toString(16)}::/48`], createdAt: AT, updatedAt: AT,
+    cidrs: [`10.${octet}.0.0/16`, `fd00:${(i + 1).toString(16)}::/48`], createdAt: AT, updatedAt: AT,
   };
 }
 
@@ -103,7 +103,7 @@ function round(x: number, digits: number): number {
 async function benchJournal(dir: string, state: State): Promise<{ reopenMs: number; figures: Figure[] }> {
   const path = join(dir, 'journal', 'state.json');
   const logger = silentLogger();
-  const loading = await openStore({ path, logger });
+  const loading = await openStore({ nodeId: 'hv-01', path, logger });
   const all = [
     ...Object.values(state.vpcs).map((v): Mutation => ({ op: 'vpc.put', vpc: v })),
     ...Object.values(state.peerings).map((p): Mutation => ({ op: 'peering.put', peering: p })),
@@ -113,7 +113,7 @@ async function benchJournal(dir: string, state: State): Promise<{ reopenMs: numb
   await loading.store.close();
 
   const opened = performance.now();
-  const { store } = await openStore({ path, logger });
+  const { store } = await openStore({ nodeId: 'hv-01', path, logger });
   const reopenMs = round(performance.now() - opened, 1);
   const put = (n: number) => store.commit([{ op: 'peering.put', peering: peering(n) }]);
 

@@ -6,7 +6,6 @@
 import { createAuthenticator, writeAdminToken } from './auth/authenticator.js';
 import { planReload, type ReloadPlan } from './config/reload.js';
 import { type Config, isGossipOn } from './config/schema.js';
-import { sweep } from './domain/peering-ops.js';
 import type { PeeringPolicy } from './domain/types.js';
 import type { Logger } from './log/logger.js';
 import { createDaemonMetrics } from './metrics/daemon-metrics.js';
@@ -21,6 +20,7 @@ import { apiMethods } from './rpc/methods/index.js';
 import { createRpcServer, type RpcServer } from './rpc/server.js';
 import { prepareSocketPath } from './rpc/socket-file.js';
 import { openStore } from './store/open-store.js';
+import { createSweeper, type Sweeper } from './store/sweeper.js';
 import type { Store } from './store/store.js';
 import type { ServiceHealth } from './systemd/service.js';
 import { VERSION } from './version.js';
@@ -72,7 +72,7 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
   // What health(), reload() and the metrics read; set as ready() builds them.
   let running: { store: Store; dataplane: Dataplane } | null = null;
   let reconcileLoop: ReconcileLoop | null = null;
-  let sweeper: NodeJS.Timeout | null = null;
+  let sweeper: Sweeper | null = null;
   const metrics = createDaemonMetrics({
     store: () => running?.store.stats() ?? null,
     ovs: () => running?.dataplane.status() ?? null,
@@ -95,6 +95,7 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
     await prepareSocketPath(config.socket.path);
     const { store: journal, recovery } = await openStore({
       path: config.store.path,
+      nodeId: config.nodeId,
       compactAfterBytes: config.store.compactAfterBytes,
       logger: log.child({ part: 'store' }),
       recoverJournal: deps.recoverJournal ?? false,
@@ -118,12 +119,10 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
     undo.push(() => dataplane.close());
     running = { store, dataplane };
 
-    await runSweep(store);
-    scheduleSweeps(store);
-    undo.push(() => {
-      if (sweeper) clearInterval(sweeper);
-      sweeper = null;
-    });
+    sweeper = createSweeper({ store, logger: log, now, policy, tombstoneRetentionSeconds: () => config.gossip.tombstoneRetentionSeconds });
+    await sweeper.runOnce();
+    sweeper.schedule(config.peering.sweepIntervalMs);
+    undo.push(() => sweeper?.stop());
 
     const methods = apiMethods({
       store,
@@ -203,7 +202,7 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
     if (deps.unconvergingBridge !== undefined) {
       log.warn('TEST HOOK: the flows of this bridge are made never to converge', { bridge: deps.unconvergingBridge });
     }
-    const unsubscribe = store.onCommit((mutations, seq) => dataplane.onCommit(mutations, seq));
+    const unsubscribe = store.onCommit((mutations, { seq }) => dataplane.onCommit(mutations, seq));
     dataplane.start();
     reconcileLoop = dataplane.loop;
     return {
@@ -218,25 +217,6 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
   function dispatcher(): Dispatcher {
     if (built === null) throw new Error('dispatcher() before ready() resolved');
     return built;
-  }
-
-  /** Expires overdue pending requests and compacts old terminal records. */
-  async function runSweep(store: Store): Promise<void> {
-    const mutations = sweep(store.stagedView, now(), policy());
-    if (mutations.length === 0) return;
-    try {
-      await store.commit(mutations);
-      log.info('sweep', { changed: mutations.length });
-    } catch (err) {
-      log.error('sweep failed', { err });
-    }
-  }
-
-  /** (Re)starts the sweep timer at `peering.sweepIntervalMs`. */
-  function scheduleSweeps(store: Store): void {
-    if (sweeper) clearInterval(sweeper);
-    sweeper = setInterval(() => void runSweep(store), config.peering.sweepIntervalMs);
-    sweeper.unref();
   }
 
   async function firstReconcile(): Promise<void> {
@@ -263,7 +243,7 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
     config = next;
     log.setLevel(config.log.level);
     reconcileLoop?.setIntervalMs(config.ovs.reconcileIntervalMs);
-    if (running && sweeper) scheduleSweeps(running.store);
+    if (sweeper?.scheduled) sweeper.schedule(config.peering.sweepIntervalMs);
     // No gossip yet: the new peer list is kept in `config` for it, and logged. At warn, so an
     // operator sees the outcome even when the new level is warn.
     log.warn('config reloaded', { changed: plan.changed, logLevel: config.log.level, gossipPeers: config.gossip.peers });

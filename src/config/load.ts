@@ -76,6 +76,7 @@ function resolveConfig(file: ConfigFile, baseDir: string): Config {
         gossip.tls === null
           ? null
           : { certFile: abs(gossip.tls.certFile), keyFile: abs(gossip.tls.keyFile), caFile: abs(gossip.tls.caFile) },
+      tombstoneRetentionSeconds: gossip.tombstoneRetentionSeconds,
     },
     metrics: { listen: metrics.listen === null ? null : parseHostPort(metrics.listen) },
     log: { ...log },

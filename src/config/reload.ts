@@ -12,6 +12,7 @@ export const RELOADABLE_KEYS: ReadonlySet<string> = new Set([
   'peering.terminalRetentionSeconds',
   'peering.maxActivePerVpc',
   'gossip.peers',
+  'gossip.tombstoneRetentionSeconds',
 ]);
 
 export interface ReloadPlan {

@@ -4,9 +4,9 @@
 // (absolute paths, numbers from the hex and octal strings).
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
+import { NODE_ID_PATTERN } from '../domain/types.js';
 import { LogLevels, type LogLevel } from '../log/logger.js';
 
-const NODE_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 const COOKIE_PATTERN = /^0x[0-9a-fA-F]{1,4}$/;
 const MODE_PATTERN = /^0[0-7]{3}$/;
 const GROUP_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,31}$/;
@@ -211,6 +211,9 @@ const gossip = section({
     .nullable()
     .default(null)
     .describe('Mutual TLS between daemons, or null for none. Gossip (listen or peers set) needs secretFile, tls or both.'),
+  tombstoneRetentionSeconds: int(60, YEAR_SECONDS)
+    .default(7 * DAY_SECONDS)
+    .describe('How long a deletion is remembered (its tombstone), in seconds: the longest a host may be cut off and still merge; a host away longer must resync from its peers (docs/GOSSIP.md).'),
 }).superRefine((g, ctx) => {
   // Membership must be provable (SPEC §8): an unauthenticated gossip mesh is refused at start.
   if (isGossipOn(g) && g.secretFile === null && g.tls === null) {
@@ -317,6 +320,7 @@ export interface Config {
     readonly peers: readonly string[];
     readonly secretFile: string | null;
     readonly tls: { readonly certFile: string; readonly keyFile: string; readonly caFile: string } | null;
+    readonly tombstoneRetentionSeconds: number;
   };
   readonly metrics: { readonly listen: { readonly host: string; readonly port: number } | null };
   readonly log: { readonly level: LogLevel };

@@ -5,7 +5,7 @@
 //
 // Pure: the physical clock is passed in (a number of ms since the epoch), never read here.
 import { compareText } from './validate.js';
-import { ID_PATTERN } from './types.js';
+import { NODE_ID_PATTERN } from './types.js';
 
 /** One version: `wallMs` ms since the epoch, `logical` orders events within one ms, `node` wrote it. */
 export interface Hlc {
@@ -21,14 +21,14 @@ export const MAX_LOGICAL = 0xffff;
 /** How far ahead of our physical clock a remote version may run before it is refused. */
 export const DEFAULT_MAX_DRIFT_MS = 60_000;
 
-/** Whether `x` is a well-formed Hlc (integers in range, node id by SPEC §2's id pattern). */
+/** Whether `x` is a well-formed Hlc (integers in range, a node id as the config allows it). */
 export function isHlc(x: unknown): x is Hlc {
   if (typeof x !== 'object' || x === null) return false;
   const h = x as Record<string, unknown>;
   return (
     Number.isSafeInteger(h.wallMs) && (h.wallMs as number) >= 0 && (h.wallMs as number) <= MAX_WALL_MS &&
     Number.isSafeInteger(h.logical) && (h.logical as number) >= 0 && (h.logical as number) <= MAX_LOGICAL &&
-    typeof h.node === 'string' && ID_PATTERN.test(h.node)
+    typeof h.node === 'string' && NODE_ID_PATTERN.test(h.node)
   );
 }
 
@@ -141,7 +141,7 @@ export class HlcClock {
     private readonly maxDriftMs = DEFAULT_MAX_DRIFT_MS,
     start?: Hlc,
   ) {
-    if (!ID_PATTERN.test(node)) throw new Error(`node id ${JSON.stringify(node)} does not match ${String(ID_PATTERN)}`);
+    if (!NODE_ID_PATTERN.test(node)) throw new Error(`node id ${JSON.stringify(node)} does not match ${String(NODE_ID_PATTERN)}`);
     if (start !== undefined) requireHlc('start', start);
     this.lastValue = { wallMs: start?.wallMs ?? 0, logical: start?.logical ?? 0, node };
   }

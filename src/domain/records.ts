@@ -10,9 +10,11 @@
 //
 // Lengths count code points, never UTF-16 units (an emoji is one character, as a user counts it).
 import { cidrsOverlap, parseCidrStrict } from './cidr.js';
+import { decodeHlc } from './hlc.js';
 import {
   BRIDGE_PATTERN,
   ID_PATTERN,
+  NODE_ID_PATTERN,
   MAX_CIDRS_PER_VPC,
   MAX_NAME_LENGTH,
   PEERING_ID_PATTERN,
@@ -231,6 +233,68 @@ export function stateProblem(s: unknown): string | null {
     const problem = peeringProblem(peering);
     if (problem) return problem;
     if ((peering as Obj).id !== key) return `peering stored under key ${key} has id ${String((peering as Obj).id)}`;
+  }
+  return null;
+}
+
+/** A version in the HLC text form (hlc.ts, `WWWWWWWWWWWW.LLLL.node`), as the journal stores it. */
+export function versionTextProblem(v: unknown): string | null {
+  return typeof v === 'string' && decodeHlc(v) !== undefined ? null : 'is not a version (WWWWWWWWWWWW.LLLL.node, lowercase hex)';
+}
+
+/** A commit's origin (Store CommitOrigin): 'local' or a node id. */
+export function originProblem(v: unknown): string | null {
+  return typeof v === 'string' && NODE_ID_PATTERN.test(v) ? null : 'is not an origin (local or a node id)';
+}
+
+/** The first of `[field, rule, value]` whose value breaks its rule, as `field problem`, or null. */
+export function firstFieldProblem(checks: readonly (readonly [string, Rule, unknown])[]): string | null {
+  for (const [field, rule, value] of checks) {
+    const problem = rule(value);
+    if (problem) return `${field} ${problem}`;
+  }
+  return null;
+}
+
+/** A tombstone as stored: `{kind, id, version (text), deletedAt}` (replica.ts Tombstone). */
+export function tombstoneProblem(v: unknown): string | null {
+  if (!isObject(v)) return 'tombstone is not an object';
+  if (v.kind !== 'vpc' && v.kind !== 'peering') return 'tombstone kind is not vpc or peering';
+  const problem = firstFieldProblem([
+    ['id', v.kind === 'vpc' ? idProblem : peeringIdProblem, v.id],
+    ['version', versionTextProblem, v.version],
+    ['deletedAt', timestampProblem, v.deletedAt],
+  ]);
+  return problem && `tombstone: ${problem}`;
+}
+
+/** A peering's basis: the CIDRs of each VPC as its write saw them (none for a VPC not held). */
+const basisCidrsProblem: Rule = (v) => (Array.isArray(v) && v.length === 0 ? null : storedCidrsProblem(v));
+
+function metaEntryProblem(kind: 'vpc' | 'peering', id: string, m: unknown): string | null {
+  if (!isObject(m)) return `${kind} ${id} has no version`;
+  const checks: [string, Rule, unknown][] = [['version', versionTextProblem, m.version], ['incarnation', versionTextProblem, m.incarnation]];
+  if (kind === 'peering') {
+    const b = isObject(m.basis) ? m.basis : {};
+    checks.push(['basis.requesterCidrs', basisCidrsProblem, b.requesterCidrs], ['basis.accepterCidrs', basisCidrsProblem, b.accepterCidrs]);
+  }
+  const problem = firstFieldProblem(checks);
+  return problem && `${kind} ${id}: ${problem}`;
+}
+
+/**
+ * The versions of a snapshot's records (`meta`): one sound entry for every record of `state`
+ * (which stateProblem has passed), none for a record it does not hold.
+ */
+export function replicaMetaProblem(state: unknown, meta: unknown): string | null {
+  if (!isObject(state) || !isObject(meta) || !isObject(meta.vpcs) || !isObject(meta.peerings)) return 'meta lacks vpcs or peerings';
+  for (const [kind, records, entries] of [['vpc', state.vpcs, meta.vpcs], ['peering', state.peerings, meta.peerings]] as const) {
+    const ids = Object.keys(records as Obj);
+    if (Object.keys(entries).length !== ids.length) return `meta holds ${Object.keys(entries).length} ${kind} versions for ${ids.length} records`;
+    for (const id of ids) {
+      const problem = metaEntryProblem(kind, id, entries[id]);
+      if (problem) return problem;
+    }
   }
   return null;
 }

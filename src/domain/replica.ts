@@ -1,7 +1,7 @@
 // The replicated form of the desired state (SPEC §8): every VPC and peering wrapped with its
 // version, and deletions kept as tombstones, so two hosts can merge what they hold without a
 // coordinator. Also the one translation from a local commit (domain Mutations) into versioned
-// slots, which the store will use when it writes versions (issue 10, part 1: not wired yet).
+// slots, which the store applies on every commit and on replay of the journal.
 import { type Hlc, isHlc } from './hlc.js';
 import type { Mutation, Peering, State, Vpc } from './types.js';
 
@@ -90,16 +90,27 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
+/** A replica as the store keeps it: changed in place, one commit at a time. */
+export interface MutableReplica {
+  readonly vpcs: Map<string, VpcSlot>;
+  readonly peerings: Map<string, PeeringSlot>;
+}
+
+/** A copy of `replica` that can be changed without touching it (slots are immutable, so shallow). */
+export function copyReplica(replica: ReplicaState): MutableReplica {
+  return { vpcs: new Map(replica.vpcs), peerings: new Map(replica.peerings) };
+}
+
 /**
- * Records one local commit: the mutations a domain operation returned, all stamped with
+ * Records one local commit in place: the mutations a domain operation returned, all stamped with
  * `version` (one fresh HLC per commit; `now` gives tombstones their deletedAt). A put keeps the
  * incarnation of the live record it replaces, or starts one at `version`; a peering's basis is
  * the CIDRs of its two VPCs as this commit leaves them. Throws on a version that is not an Hlc.
+ * O(mutations): the store calls it on every commit.
  */
-export function recordLocalCommit(replica: ReplicaState, mutations: readonly Mutation[], version: Hlc, now: Date): ReplicaState {
-  if (!isHlc(version)) throw new Error(`recordLocalCommit: ${JSON.stringify(version)} is not an HLC`);
-  const vpcs = new Map(replica.vpcs);
-  const peerings = new Map(replica.peerings);
+export function applyLocalCommit(replica: MutableReplica, mutations: readonly Mutation[], version: Hlc, now: Date): void {
+  if (!isHlc(version)) throw new Error(`applyLocalCommit: ${JSON.stringify(version)} is not an HLC`);
+  const { vpcs, peerings } = replica;
   const deletedAt = now.toISOString();
   const incarnationOf = (old: Slot | undefined): Hlc => (old && !isTombstone(old) ? old.incarnation : version);
   const cidrsOf = (vpcId: string): readonly string[] => {
@@ -126,6 +137,54 @@ export function recordLocalCommit(replica: ReplicaState, mutations: readonly Mut
         peerings.set(m.id, { kind: 'peering', id: m.id, version, deletedAt });
         break;
     }
+  }
+}
+
+/** applyLocalCommit on a copy: the replica after the commit, `replica` left as it was. */
+export function recordLocalCommit(replica: ReplicaState, mutations: readonly Mutation[], version: Hlc, now: Date): ReplicaState {
+  const next = copyReplica(replica);
+  applyLocalCommit(next, mutations, version, now);
+  return next;
+}
+
+/**
+ * Removes, in place, the tombstones deleted before `before` (gossip.tombstoneRetentionSeconds
+ * ago) and returns how many went. Past that age a peer can no longer be told of the deletion, so
+ * a host partitioned longer must resync from its peers (docs/GOSSIP.md).
+ */
+export function purgeTombstones(replica: MutableReplica, before: Date): number {
+  const cutoff = before.getTime();
+  let n = 0;
+  for (const map of [replica.vpcs, replica.peerings] as Map<string, Slot>[]) {
+    for (const [id, slot] of map) {
+      if (isTombstone(slot) && Date.parse(slot.deletedAt) < cutoff) {
+        map.delete(id);
+        n++;
+      }
+    }
+  }
+  return n;
+}
+
+/**
+ * The slots of records written before versions existed (journal format 1), all by this node:
+ * each gets the version of its last change (`updatedAt`, logical 0) and the incarnation of its
+ * creation (`createdAt`), so the upgrade is the same whenever it runs; a peering's basis is its
+ * VPCs' CIDRs as they stand. Deletions of format 1 left nothing, so there are no tombstones.
+ */
+export function replicaOfUnversioned(state: State, node: string): MutableReplica {
+  const at = (iso: string): Hlc => ({ wallMs: Date.parse(iso), logical: 0, node });
+  const vpcs = new Map<string, VpcSlot>();
+  const peerings = new Map<string, PeeringSlot>();
+  for (const v of Object.values(state.vpcs)) vpcs.set(v.id, { record: v, version: at(v.updatedAt), incarnation: at(v.createdAt) });
+  const cidrsOf = (id: string): readonly string[] => state.vpcs[id]?.cidrs ?? [];
+  for (const p of Object.values(state.peerings)) {
+    peerings.set(p.id, {
+      record: p,
+      version: at(p.updatedAt),
+      incarnation: at(p.createdAt),
+      basis: { requesterCidrs: cidrsOf(p.requesterVpcId), accepterCidrs: cidrsOf(p.accepterVpcId) },
+    });
   }
   return { vpcs, peerings };
 }

@@ -18,6 +18,8 @@ export const TerminalStatuses: readonly PeeringStatus[] = ['rejected', 'deleted'
 export const LiveStatuses: readonly PeeringStatus[] = ['pending-acceptance', 'active'];
 
 export const ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
+/** A daemon's nodeId (SPEC §11): the config's rule, and the writer named in every version (hlc.ts). */
+export const NODE_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 export const BRIDGE_PATTERN = /^[A-Za-z0-9_-]{1,15}$/;
 export const PEERING_ID_PATTERN = /^pcx-[0-9a-f]{17}$/;
 export const MAX_NAME_LENGTH = 128;

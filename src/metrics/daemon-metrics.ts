@@ -6,7 +6,7 @@
 import type { Ovs } from '../ovs/ovs.js';
 import type { OvsStatus } from '../reconcile/dataplane.js';
 import type { LoopHealth } from '../reconcile/loop.js';
-import type { Store, StoreStats } from '../store/store.js';
+import { type Store, type StoreStats, writeThrough } from '../store/store.js';
 import { createRegistry, type Family, type Labels } from './registry.js';
 
 export interface MetricsSources {
@@ -95,29 +95,35 @@ export function createDaemonMetrics(sources: MetricsSources): DaemonMetrics {
       rpcDuration.observe({ method, ...OUTCOME(ok) }, ms / 1000);
     },
     instrumentStore(store) {
-      return {
+      const instrumented: Store = {
         get view() {
           return store.view;
         },
         get stagedView() {
           return store.stagedView;
         },
-        async commit(mutations) {
+        get replica() {
+          return store.replica;
+        },
+        async commit(mutations, opts) {
           // An empty commit is a barrier (it only waits for earlier ones), not a write.
-          if (mutations.length === 0) return store.commit(mutations);
+          if (mutations.length === 0) return store.commit(mutations, opts);
           const started = performance.now();
           let ok = false;
           try {
-            await store.commit(mutations);
+            await store.commit(mutations, opts);
             ok = true;
           } finally {
             commitDuration.observe(OUTCOME(ok), (performance.now() - started) / 1000);
           }
         },
+        write: (compute, opts) => writeThrough(instrumented, compute, opts),
         onCommit: (listener) => store.onCommit(listener),
+        purgeTombstones: (before) => store.purgeTombstones(before),
         stats: () => store.stats(),
         close: () => store.close(),
       };
+      return instrumented;
     },
     instrumentOvs(ovs) {
       return {

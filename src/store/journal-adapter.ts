@@ -30,6 +30,7 @@ import { open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promi
 import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Adapter } from 'lowdb';
+import { applyLocalCommit, copyReplica, type MutableReplica, replicaOfUnversioned } from '../domain/replica.js';
 import { StateIndex } from '../domain/state-index.js';
 import type { Logger } from '../log/logger.js';
 import { createSynced, ensureDir, fsyncDir, replaceFile, writeAll } from './durable-fs.js';
@@ -45,6 +46,8 @@ export interface OutboxEntry {
 /** The lowdb document: the live state and the commits not yet handed to the journal. */
 export interface JournalDoc {
   readonly index: StateIndex;
+  /** The versions and tombstones of the same commits as `index` (SPEC §8). */
+  readonly slots: MutableReplica;
   readonly outbox: OutboxEntry[];
   /** The seq of the last commit accepted (staged or written); the store advances it. */
   lastSeq: number;
@@ -52,6 +55,8 @@ export interface JournalDoc {
 
 export interface JournalAdapterOptions {
   readonly path: string;
+  /** This daemon's nodeId: the writer of every version it assigns. */
+  readonly nodeId: string;
   readonly logger: Logger;
   readonly compactAfterBytes: number;
   /** Called once when the journal can no longer be written (the store then refuses commits). */
@@ -74,6 +79,7 @@ interface Compaction {
 
 export class JournalAdapter implements Adapter<JournalDoc> {
   readonly snapshotPath: string;
+  private readonly nodeId: string;
   readonly journalPath: string;
   private readonly logger: Logger;
   private readonly compactAfterBytes: number;
@@ -100,6 +106,7 @@ export class JournalAdapter implements Adapter<JournalDoc> {
 
   constructor(opts: JournalAdapterOptions) {
     this.snapshotPath = opts.path;
+    this.nodeId = opts.nodeId;
     this.journalPath = `${opts.path}.journal`;
     this.logger = opts.logger;
     this.compactAfterBytes = opts.compactAfterBytes;
@@ -145,6 +152,9 @@ export class JournalAdapter implements Adapter<JournalDoc> {
     const snapshot = await this.loadSnapshot();
     const snapSeq = snapshot?.seq ?? 0;
     const index = new StateIndex(snapshot?.state);
+    let slots: MutableReplica = snapshot?.replica ?? { vpcs: new Map(), peerings: new Map() };
+    // Format 1 holds no versions: its records get the upgrade's (replicaOfUnversioned).
+    let unversioned = snapshot?.format === 1;
     const journalExists = await stat(this.journalPath).then(() => true, () => false);
     const bytes = await readIfExists(this.journalPath);
     const scan = scanJournal(bytes);
@@ -170,6 +180,8 @@ export class JournalAdapter implements Adapter<JournalDoc> {
       for (const record of scan.records) {
         if (record.seq <= snapSeq) continue; // already in the snapshot: a compaction was cut short
         index.apply(record.mutations);
+        if (record.stamp) applyLocalCommit(slots, record.mutations, record.stamp.version, new Date(record.stamp.at));
+        else unversioned = true;
         journalEntries++;
       }
       journalSeq = scan.baseSeq + scan.records.length;
@@ -215,6 +227,16 @@ export class JournalAdapter implements Adapter<JournalDoc> {
     }
 
     this.durable = Math.max(snapSeq, journalSeq);
+    if (unversioned) slots = replicaOfUnversioned(index.toState(), this.nodeId);
+    if (unversioned || (scan.kind === 'journal' && scan.format === 1)) {
+      // Upgraded in place: a format-2 snapshot of everything loaded, and a fresh format-2
+      // journal after it (the old journal is its `previous`, so a crash in between is safe).
+      await this.handle?.close();
+      this.handle = null;
+      await this.rewrite({ seq: this.durable, vpcs: [...index.vpcs()], peerings: [...index.peerings()], replica: slots });
+      this.compactAt = this.threshold();
+      this.logger.info('store: upgraded the files from format 1 to format 2 (versions and tombstones)', { file: this.snapshotPath, seq: this.durable });
+    }
     for (const finding of warnings) this.logger.warn(`store: ${finding}`, { file: this.journalPath });
     this.report = {
       snapshotRecords: snapshot ? Object.keys(snapshot.state.vpcs).length + Object.keys(snapshot.state.peerings).length : 0,
@@ -230,7 +252,7 @@ export class JournalAdapter implements Adapter<JournalDoc> {
       seq: this.durable,
       ms: Math.round(performance.now() - started),
     });
-    return { index, outbox: [], lastSeq: this.durable };
+    return { index, slots, outbox: [], lastSeq: this.durable };
   }
 
   /** Appends every staged commit with one write and one fdatasync. */
@@ -284,14 +306,22 @@ export class JournalAdapter implements Adapter<JournalDoc> {
       await old?.close().catch(() => undefined);
       await truncateFile(this.journalPath, this.bytes);
       await this.beforeSync?.();
-      const nextId = newJournalId();
-      this.snapshotBytes = await replaceFile(this.snapshotPath, snapshotPieces({ ...durable, journal: { id: nextId, previous: this.journalId } }));
-      ({ handle: this.handle, bytes: this.bytes } = await this.installJournal(encodeHeader(durable.seq, nextId)));
-      this.journalId = nextId;
+      await this.rewrite(durable);
       this.compaction = null;
       this.compactAt = this.threshold();
       this.fatal = null;
     });
+  }
+
+  /**
+   * Replaces both files by ones holding exactly `capture`: a snapshot naming a fresh journal
+   * (and the current one as its previous), then that journal, empty after its header.
+   */
+  private async rewrite(capture: StateCapture): Promise<void> {
+    const nextId = newJournalId();
+    this.snapshotBytes = await replaceFile(this.snapshotPath, snapshotPieces({ ...capture, journal: { id: nextId, previous: this.journalId } }));
+    ({ handle: this.handle, bytes: this.bytes } = await this.installJournal(encodeHeader(capture.seq, nextId)));
+    this.journalId = nextId;
   }
 
   private async append(doc: JournalDoc): Promise<void> {
@@ -303,7 +333,7 @@ export class JournalAdapter implements Adapter<JournalDoc> {
     // Captured before any await: right now the index holds exactly the commits up to last.seq.
     // Records are immutable (a change replaces them), so copying the lists is enough.
     const capture = this.compaction === null && this.bytes >= this.compactAt
-      ? { seq: last.seq, vpcs: [...doc.index.vpcs()], peerings: [...doc.index.peerings()] }
+      ? { seq: last.seq, vpcs: [...doc.index.vpcs()], peerings: [...doc.index.peerings()], replica: copyReplica(doc.slots) }
       : null;
     const running = this.compaction;
     const data = Buffer.from(batch.map((e) => e.line).join(''));

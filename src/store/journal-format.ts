@@ -5,20 +5,33 @@
 // its own text: `{...,"crc":"89abcdef"}\n`, where the CRC covers the line as it would read
 // without the crc member (`{...}`). A checksum catches a flipped or zeroed byte that still parses;
 // the trailing newline catches a torn write.
-//   snapshot  {"snapshot":"vpc-peerd","version":1,"seq":N,"journal":{"id":J,"previous":P},"state":{…},"crc":…}
-//   journal   {"journal":"vpc-peerd","version":1,"baseSeq":N,"id":J,"crc":…}   header, first line
-//             {"seq":N+1,"m":[Mutation,…],"crc":…}                             one line per commit
+//   snapshot  {"snapshot":"vpc-peerd","version":2,"seq":N,"journal":{"id":J,"previous":P},"state":{…},
+//              "meta":{"vpcs":{id:{version,incarnation}},"peerings":{id:{version,incarnation,basis}}},
+//              "tombstones":[{kind,id,version,deletedAt},…],"crc":…}
+//   journal   {"journal":"vpc-peerd","version":2,"baseSeq":N,"id":J,"crc":…}   header, first line
+//             {"seq":N+1,"origin":O,"version":V,"at":T,"m":[Mutation,…],"crc":…}   one line per commit
 //             {"end":"clean","seq":M,"crc":…}     last line after a clean stop; cut off at start
+// Versions are in the HLC text form (hlc.ts); a commit's line carries its one version, its
+// origin and its wall time, from which replay rebuilds incarnations, bases and tombstones
+// exactly as the commit made them (replica.ts applyLocalCommit). Format 1 (before versions:
+// no meta, tombstones, origin, version or at) is read, and upgraded at start (journal-adapter.ts).
 // `id` names a journal file; a snapshot names the journal that follows it (`journal.id`) and the
 // one it replaces (`journal.previous`, still in place if a compaction stopped between its two
 // renames), so that a journal swapped, lost or restored from elsewhere is told apart from ours.
 // Files written before ids existed have neither member and load as they always did.
 import { crc32 } from 'node:zlib';
+import { decodeHlc, encodeHlc, type Hlc } from '../domain/hlc.js';
+import { isTombstone, type MutableReplica, type PeeringSlot, type ReplicaState, type Tombstone, type VpcSlot } from '../domain/replica.js';
 import type { Mutation, Peering, State, Vpc } from '../domain/types.js';
-import { isMutationList, stateProblem } from '../domain/records.js';
+import {
+  firstFieldProblem, isMutationList, originProblem, replicaMetaProblem, stateProblem, timestampProblem, tombstoneProblem, versionTextProblem,
+} from '../domain/records.js';
 
 export const FORMAT_NAME = 'vpc-peerd';
-export const FORMAT_VERSION = 1;
+/** The format written. */
+export const FORMAT_VERSION = 2;
+/** The formats read: 1 (before versions) is upgraded to 2 at start. */
+export type FormatVersion = 1 | 2;
 
 const NEWLINE = 0x0a;
 const CLOSE_BRACE = Buffer.from('}');
@@ -26,9 +39,19 @@ const CLOSE_BRACE = Buffer.from('}');
 const SEAL_LENGTH = 18;
 const SEAL = /^,"crc":"([0-9a-f]{8})"\}$/;
 
+/** What a format-2 commit line carries besides its mutations. */
+export interface CommitStamp {
+  readonly origin: string;
+  readonly version: Hlc;
+  /** The commit's wall time (ISO-8601 UTC): the deletedAt of the tombstones it leaves. */
+  readonly at: string;
+}
+
 export interface JournalRecord {
   readonly seq: number;
   readonly mutations: readonly Mutation[];
+  /** Null in format 1. */
+  readonly stamp: CommitStamp | null;
 }
 
 /** The journals a snapshot names: the one written after it, and the one before (null for none). */
@@ -39,9 +62,12 @@ export interface JournalLink {
 
 /** A snapshot as loaded; `journal` is null in files written before journal ids existed. */
 export interface Snapshot {
+  readonly format: FormatVersion;
   readonly seq: number;
   readonly journal: JournalLink | null;
   readonly state: State;
+  /** The versions and tombstones; null in format 1. */
+  readonly replica: MutableReplica | null;
 }
 
 /** The state at one seq, as lists of records (a snapshot file keys them by id). */
@@ -49,6 +75,8 @@ export interface StateCapture {
   readonly seq: number;
   readonly vpcs: readonly Vpc[];
   readonly peerings: readonly Peering[];
+  /** The slots of the same records, and the tombstones (a copy: it is read while it is written). */
+  readonly replica: ReplicaState;
 }
 
 /** What a snapshot is written from. */
@@ -102,8 +130,8 @@ export function encodeEnd(seq: number): string {
   return seal(JSON.stringify({ end: 'clean', seq }));
 }
 
-export function encodeRecord(seq: number, mutations: readonly Mutation[]): string {
-  return seal(JSON.stringify({ seq, m: mutations }));
+export function encodeRecord(seq: number, mutations: readonly Mutation[], stamp: CommitStamp): string {
+  return seal(JSON.stringify({ seq, origin: stamp.origin, version: encodeHlc(stamp.version), at: stamp.at, m: mutations }));
 }
 
 /**
@@ -127,7 +155,34 @@ function* unsealedSnapshot(source: SnapshotSource, perPiece: number): Generator<
   yield* keyedPieces(source.vpcs, perPiece);
   yield '},"peerings":{';
   yield* keyedPieces(source.peerings, perPiece);
-  yield '}}';
+  yield '}},"meta":{"vpcs":{';
+  yield* metaPieces(source.vpcs, source.replica.vpcs, perPiece);
+  yield '},"peerings":{';
+  yield* metaPieces(source.peerings, source.replica.peerings, perPiece);
+  yield '}},"tombstones":[';
+  const tombstones = [...source.replica.vpcs.values(), ...source.replica.peerings.values()].filter(isTombstone);
+  for (let i = 0; i < tombstones.length; i += perPiece) {
+    const piece = tombstones.slice(i, i + perPiece).map((t) => JSON.stringify(encodeTombstone(t))).join(',');
+    yield i === 0 ? piece : `,${piece}`;
+  }
+  yield ']';
+}
+
+function encodeTombstone(t: Tombstone): Record<string, string> {
+  return { kind: t.kind, id: t.id, version: encodeHlc(t.version), deletedAt: t.deletedAt };
+}
+
+/** The meta entry of each record: its slot's version, incarnation and (peerings) basis. */
+function* metaPieces(records: readonly { readonly id: string }[], slots: ReadonlyMap<string, VpcSlot | PeeringSlot>, perPiece: number): Generator<string> {
+  for (let i = 0; i < records.length; i += perPiece) {
+    const piece = records.slice(i, i + perPiece).map((r) => {
+      const slot = slots.get(r.id);
+      if (!slot || isTombstone(slot)) throw new Error(`store: record ${r.id} has no version to write`);
+      const meta = { version: encodeHlc(slot.version), incarnation: encodeHlc(slot.incarnation), ...('basis' in slot ? { basis: slot.basis } : {}) };
+      return `${JSON.stringify(r.id)}:${JSON.stringify(meta)}`;
+    }).join(',');
+    yield i === 0 ? piece : `,${piece}`;
+  }
 }
 
 function* keyedPieces(records: readonly { readonly id: string }[], perPiece: number): Generator<string> {
@@ -146,7 +201,8 @@ export function decodeSnapshot(bytes: Buffer): Snapshot | string {
   if (typeof sealed === 'string') return sealed;
   const v = sealed.value;
   if (field(v, 'snapshot') !== FORMAT_NAME) return 'not a vpc-peerd snapshot';
-  if (field(v, 'version') !== FORMAT_VERSION) return `unsupported snapshot version ${String(field(v, 'version'))}`;
+  const format = field(v, 'version');
+  if (format !== 1 && format !== 2) return `unsupported snapshot version ${String(format)}`;
   const seq = field(v, 'seq');
   if (!isSeq(seq)) return 'snapshot seq is malformed';
   const journal = field(v, 'journal');
@@ -154,7 +210,34 @@ export function decodeSnapshot(bytes: Buffer): Snapshot | string {
   const state = field(v, 'state');
   const problem = stateProblem(state);
   if (problem) return problem;
-  return { seq, journal: journal ?? null, state: state as State };
+  if (format === 1) return { format, seq, journal: journal ?? null, state: state as State, replica: null };
+  const meta = field(v, 'meta');
+  const tombstones = field(v, 'tombstones');
+  const metaProblem = replicaMetaProblem(state, meta) ?? (Array.isArray(tombstones) ? tombstones.map(tombstoneProblem).find((p) => p !== null) ?? null : 'tombstones is not a list');
+  if (metaProblem) return metaProblem;
+  return { format, seq, journal: journal ?? null, state: state as State, replica: decodeReplica(state as State, meta as RawMeta, tombstones as RawTombstone[]) };
+}
+
+type RawMeta = Record<'vpcs' | 'peerings', Record<string, { version: string; incarnation: string; basis?: { requesterCidrs: string[]; accepterCidrs: string[] } }>>;
+type RawTombstone = { kind: 'vpc' | 'peering'; id: string; version: string; deletedAt: string };
+
+/** The slots of a snapshot whose meta and tombstones have passed their rules. */
+function decodeReplica(state: State, meta: RawMeta, tombstones: readonly RawTombstone[]): MutableReplica {
+  const hlc = (text: string): Hlc => decodeHlc(text)!;
+  const vpcs = new Map<string, VpcSlot>();
+  const peerings = new Map<string, PeeringSlot>();
+  for (const t of tombstones) {
+    (t.kind === 'vpc' ? vpcs : peerings).set(t.id, { kind: t.kind, id: t.id, version: hlc(t.version), deletedAt: t.deletedAt });
+  }
+  for (const [id, record] of Object.entries(state.vpcs)) {
+    const m = meta.vpcs[id]!;
+    vpcs.set(id, { record, version: hlc(m.version), incarnation: hlc(m.incarnation) });
+  }
+  for (const [id, record] of Object.entries(state.peerings)) {
+    const m = meta.peerings[id]!;
+    peerings.set(id, { record, version: hlc(m.version), incarnation: hlc(m.incarnation), basis: m.basis! });
+  }
+  return { vpcs, peerings };
 }
 
 function isJournalLink(v: unknown): v is JournalLink {
@@ -169,6 +252,7 @@ export type JournalScan =
   | { readonly kind: 'foreign'; readonly reason: string }
   | {
       readonly kind: 'journal';
+      readonly format: FormatVersion;
       readonly baseSeq: number;
       /** The header's journal id; null in journals written before ids existed. */
       readonly id: string | null;
@@ -206,9 +290,8 @@ export function scanJournal(bytes: Buffer): JournalScan {
   const header = unseal(bytes.subarray(0, headerEnd));
   if (typeof header === 'string') return { kind: 'foreign', reason: `header: ${header}` };
   if (field(header.value, 'journal') !== FORMAT_NAME) return { kind: 'foreign', reason: 'not a vpc-peerd journal' };
-  if (field(header.value, 'version') !== FORMAT_VERSION) {
-    return { kind: 'foreign', reason: `unsupported journal version ${String(field(header.value, 'version'))}` };
-  }
+  const format = field(header.value, 'version');
+  if (format !== 1 && format !== 2) return { kind: 'foreign', reason: `unsupported journal version ${String(format)}` };
   const baseSeq = field(header.value, 'baseSeq');
   if (!isSeq(baseSeq)) return { kind: 'foreign', reason: 'header baseSeq is malformed' };
   const id = field(header.value, 'id');
@@ -228,7 +311,7 @@ export function scanJournal(bytes: Buffer): JournalScan {
       cleanEnd = true;
       break;
     }
-    const record = decodeRecord(bytes.subarray(offset, end), baseSeq + records.length + 1);
+    const record = decodeRecord(bytes.subarray(offset, end), baseSeq + records.length + 1, format);
     if (typeof record === 'string') {
       reason = record;
       break;
@@ -243,7 +326,7 @@ export function scanJournal(bytes: Buffer): JournalScan {
     completeLines: countNewlines(bytes.subarray(offset)),
     intactAfter: countIntactAfter(bytes, offset),
   };
-  return { kind: 'journal', baseSeq, id: id ?? null, records, goodBytes: offset, cleanEnd, tail };
+  return { kind: 'journal', format, baseSeq, id: id ?? null, records, goodBytes: offset, cleanEnd, tail };
 }
 
 /** Whether a line is the end line of a clean stop after record `lastSeq`. */
@@ -267,15 +350,22 @@ function countIntactAfter(bytes: Buffer, offset: number): number {
 }
 
 /** Decodes one record line (without its newline); a string says why it is unsound. */
-function decodeRecord(line: Buffer, expectedSeq: number): JournalRecord | string {
+function decodeRecord(line: Buffer, expectedSeq: number, format: FormatVersion): JournalRecord | string {
   const sealed = unseal(line);
   if (typeof sealed === 'string') return sealed;
-  const seq = field(sealed.value, 'seq');
-  const mutations = field(sealed.value, 'm');
+  const v = sealed.value;
+  const seq = field(v, 'seq');
+  const mutations = field(v, 'm');
   if (!isSeq(seq)) return 'record seq is malformed';
   if (seq !== expectedSeq) return `record has seq ${seq}`;
   if (!isMutationList(mutations)) return 'record holds a malformed mutation';
-  return { seq, mutations };
+  if (format === 1) return { seq, mutations, stamp: null };
+  const origin = field(v, 'origin');
+  const version = field(v, 'version');
+  const at = field(v, 'at');
+  const problem = firstFieldProblem([['origin', originProblem, origin], ['version', versionTextProblem, version], ['at', timestampProblem, at]]);
+  if (problem) return `record ${problem}`;
+  return { seq, mutations, stamp: { origin: origin as string, version: decodeHlc(version as string)!, at: at as string } };
 }
 
 function countNewlines(bytes: Buffer): number {

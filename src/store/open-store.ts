@@ -11,6 +11,8 @@
 // journal-adapter.ts and docs/STORE.md.
 import { dirname } from 'node:path';
 import { Low } from 'lowdb';
+import { type Hlc, HlcClock, maxHlc } from '../domain/hlc.js';
+import { applyLocalCommit, copyReplica, type MutableReplica, purgeTombstones, type ReplicaState } from '../domain/replica.js';
 import { StateIndex, type StateView } from '../domain/state-index.js';
 import type { Mutation } from '../domain/types.js';
 import { RpcError } from '../errors.js';
@@ -20,14 +22,20 @@ import { encodeRecord } from './journal-format.js';
 import { ensureDir } from './durable-fs.js';
 import { mutationProblem } from '../domain/records.js';
 import { acquireStoreLock, type StoreLock } from './store-lock.js';
-import type { CommitListener, RecoveryReport, Store, StoreStats } from './store.js';
+import {
+  type CommitListener, type CommitOrigin, LOCAL_ORIGIN, type Computed, type RecoveryReport, type Store, type StoreStats, type WriteOptions, writeThrough,
+} from './store.js';
 
 export const DEFAULT_COMPACT_AFTER_BYTES = 4 * 1024 * 1024;
 
 export interface OpenStoreOptions {
   /** The snapshot file; the journal is `${path}.journal` beside it. Parent folders are created. */
   readonly path: string;
+  /** This daemon's nodeId (SPEC §11): the writer named in the version of every local commit. */
+  readonly nodeId: string;
   readonly logger: Logger;
+  /** Tests only: the physical clock of the HLC, in ms since the epoch (default Date.now). */
+  readonly physicalNow?: () => number;
   /** Journal size past which the state is snapshotted and the journal restarted. */
   readonly compactAfterBytes?: number;
   /** Tests only: runs before each journal fdatasync and each recovery attempt; throwing from it simulates a failing disk. */
@@ -44,6 +52,7 @@ const MAX_RETRY_MS = 5_000;
 /** Opens (recovering if needed) the store at `path`; throws when the files are not ours. */
 export async function openStore(opts: OpenStoreOptions): Promise<{ store: Store; recovery: RecoveryReport }> {
   if (typeof opts.path !== 'string' || opts.path === '') throw new Error('openStore: path is required');
+  if (typeof opts.nodeId !== 'string' || opts.nodeId === '') throw new Error('openStore: nodeId is required');
   const compactAfterBytes = opts.compactAfterBytes ?? DEFAULT_COMPACT_AFTER_BYTES;
   if (!Number.isSafeInteger(compactAfterBytes) || compactAfterBytes < 1) {
     throw new Error('openStore: compactAfterBytes must be a positive integer');
@@ -51,6 +60,8 @@ export async function openStore(opts: OpenStoreOptions): Promise<{ store: Store;
   await ensureDir(dirname(opts.path));
   const lock = await acquireStoreLock(`${opts.path}.lock`);
   const store = new JournalStore(opts.path, opts.logger, compactAfterBytes, lock, {
+    nodeId: opts.nodeId,
+    physicalNow: opts.physicalNow ?? Date.now,
     beforeSync: opts.beforeSync,
     retryMs: opts.retryMs ?? DEFAULT_RETRY_MS,
     recoverJournal: opts.recoverJournal ?? false,
@@ -67,6 +78,10 @@ interface Waiter {
   readonly seq: number;
   /** Empty for a barrier (a commit of nothing), which only waits for earlier commits. */
   readonly mutations: readonly Mutation[];
+  readonly origin: CommitOrigin;
+  /** The commit's version and wall time (the deletedAt of its tombstones); unset for a barrier. */
+  readonly version?: Hlc;
+  readonly at?: Date;
   readonly resolve: () => void;
   readonly reject: (err: Error) => void;
 }
@@ -94,6 +109,12 @@ class JournalStore implements Store {
   private lastWriteAt: string | null = null;
   /** What reads see: every durable commit and nothing else. */
   private durable = new StateIndex();
+  /** The versions and tombstones of the durable commits. */
+  private durableSlots: MutableReplica = { vpcs: new Map(), peerings: new Map() };
+  private readonly nodeId: string;
+  private readonly physicalNow: () => number;
+  /** Set by load(): it resumes after the newest version loaded. */
+  private clock: HlcClock | null = null;
   private report: RecoveryReport | null = null;
 
   private readonly lock: StoreLock;
@@ -103,17 +124,21 @@ class JournalStore implements Store {
     logger: Logger,
     compactAfterBytes: number,
     lock: StoreLock,
-    opts: { beforeSync: (() => void | Promise<void>) | undefined; retryMs: number; recoverJournal: boolean },
+    opts: {
+      nodeId: string; physicalNow: () => number; beforeSync: (() => void | Promise<void>) | undefined; retryMs: number; recoverJournal: boolean;
+    },
   ) {
     this.path = path;
     this.lock = lock;
     this.logger = logger;
     this.retryMs = opts.retryMs;
     this.firstRetryMs = opts.retryMs;
+    this.nodeId = opts.nodeId;
+    this.physicalNow = opts.physicalNow;
     this.adapter = new JournalAdapter({
-      path, logger, compactAfterBytes, beforeSync: opts.beforeSync, recoverJournal: opts.recoverJournal, onFatal: (err) => this.fail(err),
+      path, nodeId: opts.nodeId, logger, compactAfterBytes, beforeSync: opts.beforeSync, recoverJournal: opts.recoverJournal, onFatal: (err) => this.fail(err),
     });
-    this.db = new Low<JournalDoc>(this.adapter, { index: new StateIndex(), outbox: [], lastSeq: 0 });
+    this.db = new Low<JournalDoc>(this.adapter, { index: new StateIndex(), slots: { vpcs: new Map(), peerings: new Map() }, outbox: [], lastSeq: 0 });
   }
 
   async load(): Promise<RecoveryReport> {
@@ -122,6 +147,13 @@ class JournalStore implements Store {
     if (!report) throw new Error('store: the journal adapter reported no recovery');
     this.report = report;
     this.durable = new StateIndex(this.db.data.index.toState());
+    this.durableSlots = copyReplica(this.db.data.slots);
+    // Resume after the newest version held: a wall clock stepped back since never reissues one.
+    let newest: Hlc | undefined;
+    for (const map of [this.durableSlots.vpcs, this.durableSlots.peerings]) {
+      for (const slot of map.values()) newest = newest ? maxHlc(newest, slot.version) : slot.version;
+    }
+    this.clock = new HlcClock(this.nodeId, this.physicalNow, undefined, newest);
     return report;
   }
 
@@ -133,7 +165,8 @@ class JournalStore implements Store {
     return this.db.data.index;
   }
 
-  commit(mutations: readonly Mutation[]): Promise<void> {
+  commit(mutations: readonly Mutation[], opts: WriteOptions = {}): Promise<void> {
+    const origin = opts.origin ?? LOCAL_ORIGIN;
     if (this.failure || this.closing) return Promise.reject(this.unavailable());
     const doc = this.db.data;
     for (const m of mutations) {
@@ -141,20 +174,40 @@ class JournalStore implements Store {
       if (problem) return Promise.reject(new Error(`store: refusing to commit an invalid mutation: ${problem}`));
     }
     let seq = doc.lastSeq;
+    let stamp: Pick<Waiter, 'version' | 'at'> = {};
     if (mutations.length > 0) {
       seq += 1;
+      // One version per commit, on the local write path (SPEC §8).
+      const version = this.clock!.now();
+      const at = new Date(this.physicalNow());
       // Encoded before it is applied: nothing reaches the index that cannot reach the disk.
-      const line = encodeRecord(seq, mutations);
+      const line = encodeRecord(seq, mutations, { origin, version, at: at.toISOString() });
       doc.index.apply(mutations);
+      applyLocalCommit(doc.slots, mutations, version, at);
       doc.outbox.push({ seq, line });
       doc.lastSeq = seq;
+      stamp = { version, at };
     } else if (seq <= this.adapter.durableSeq) {
       return Promise.resolve();
     }
     return new Promise<void>((resolve, reject) => {
-      this.waiters.push({ seq, mutations, resolve, reject });
+      this.waiters.push({ seq, mutations, origin, ...stamp, resolve, reject });
       this.flushing ??= this.flush();
     });
+  }
+
+  write<T>(compute: (view: StateView) => Computed<T>, opts?: WriteOptions): Promise<T> {
+    return writeThrough(this, compute, opts);
+  }
+
+  get replica(): ReplicaState {
+    return this.durableSlots;
+  }
+
+  purgeTombstones(before: Date): number {
+    // Tombstones that old are durable (a commit is durable within seconds), so both copies agree.
+    purgeTombstones(this.db.data.slots, before);
+    return purgeTombstones(this.durableSlots, before);
   }
 
   onCommit(listener: CommitListener): () => void {
@@ -221,13 +274,14 @@ class JournalStore implements Store {
     const done = this.waiters.splice(0, n);
     const now = new Date().toISOString();
     for (const w of done) {
-      if (w.mutations.length === 0) continue;
+      if (w.mutations.length === 0 || !w.version || !w.at) continue;
       this.durable.apply(w.mutations);
+      applyLocalCommit(this.durableSlots, w.mutations, w.version, w.at);
       this.commits++;
       this.lastWriteAt = now;
       for (const listener of this.listeners) {
         try {
-          listener(w.mutations, w.seq);
+          listener(w.mutations, { seq: w.seq, origin: w.origin });
         } catch (err) {
           this.logger.error('store: a commit listener threw', { err });
         }
@@ -253,7 +307,7 @@ class JournalStore implements Store {
     const doc = this.db.data;
     doc.outbox.length = 0;
     doc.lastSeq = this.adapter.durableSeq;
-    this.db.data = { ...doc, index: new StateIndex(this.durable.toState()) };
+    this.db.data = { ...doc, index: new StateIndex(this.durable.toState()), slots: copyReplica(this.durableSlots) };
     const error = this.unavailable();
     for (const w of this.waiters.splice(0)) w.reject(error);
     // The first retry at once: its first step cuts the refused lines off the journal, which
@@ -274,7 +328,9 @@ class JournalStore implements Store {
     this.recovering = true;
     try {
       // Commits are refused meanwhile, so the durable index stands still at durableSeq.
-      await this.adapter.recover({ seq: this.adapter.durableSeq, vpcs: [...this.durable.vpcs()], peerings: [...this.durable.peerings()] });
+      await this.adapter.recover({
+        seq: this.adapter.durableSeq, vpcs: [...this.durable.vpcs()], peerings: [...this.durable.peerings()], replica: copyReplica(this.durableSlots),
+      });
     } catch (err) {
       this.recovering = false;
       this.lastError = `retry failed: ${err instanceof Error ? err.message : String(err)}`;

@@ -1,5 +1,7 @@
-// The store's public contract. Only src/store/ imports lowdb; every write in the daemon goes
-// through Store.commit, which persists durably and then publishes the change.
+// The store's public contract. Only src/store/ imports lowdb; every writer in the daemon (the RPC
+// methods, the sweep, and next gossip) goes through Store.write, which computes the change
+// against the staged state, commits it in the same tick, persists it durably and publishes it.
+import type { ReplicaState } from '../domain/replica.js';
 import type { StateView } from '../domain/state-index.js';
 import type { Mutation } from '../domain/types.js';
 
@@ -45,8 +47,46 @@ export interface StoreStats {
   readonly compactions: number;
 }
 
-/** Called after each commit is durable, with the mutations it carried and its seq (ascending, one per commit). */
-export type CommitListener = (mutations: readonly Mutation[], seq: number) => void;
+/**
+ * Who made a commit: `'local'` for this host's writers (the RPC methods, the sweep), or the node
+ * id of the daemon whose change was received (gossip), so replication can tell a local write from
+ * one it received and never echo a change back to where it came from.
+ */
+export type CommitOrigin = string;
+
+/** The origin of this host's own writes. */
+export const LOCAL_ORIGIN = 'local';
+
+/** A durable commit as its listeners hear of it. */
+export interface CommitInfo {
+  /** Ascending, one per commit: a replication cursor. */
+  readonly seq: number;
+  readonly origin: CommitOrigin;
+}
+
+/** Called after each commit is durable, with the mutations it carried, its seq and origin. */
+export type CommitListener = (mutations: readonly Mutation[], commit: CommitInfo) => void;
+
+/**
+ * Options of a write; `origin` defaults to 'local'. The commit's version is this node's clock
+ * whatever the origin: writing a received change under the versions it arrived with (the merge)
+ * is gossip's part and still to come.
+ */
+export interface WriteOptions {
+  readonly origin?: CommitOrigin;
+}
+
+/**
+ * What a writer computes from the staged view: the mutations to commit and the value to give
+ * back. `error`, when set, is thrown once the mutations are durable (an operation that refuses
+ * but still changes state, such as an accept that finds a new conflict and turns the peering
+ * `failed`). The domain's OpResult has this shape.
+ */
+export interface Computed<T> {
+  readonly mutations: readonly Mutation[];
+  readonly result: T;
+  readonly error?: Error | undefined;
+}
 
 export interface Store {
   /** The durable state: what reads show. A commit appears here once it is on disk, never before. */
@@ -58,6 +98,11 @@ export interface Store {
    */
   readonly stagedView: StateView;
   /**
+   * The durable state as replicated (SPEC §8): every record with its version and incarnation,
+   * and the tombstones of deletions not yet purged. Changes with `view`; read-only.
+   */
+  readonly replica: ReplicaState;
+  /**
    * Applies the mutations to the staged state at once (synchronously, so a check-then-commit
    * sequence is never interleaved), to the durable view once they are on disk, and then
    * resolves. Concurrent commits share one fdatasync. Rejects with RpcError('UNAVAILABLE') while
@@ -65,8 +110,21 @@ export interface Store {
    * A mutation of the wrong shape is a bug in the caller: it rejects with a plain Error and
    * nothing is applied. An empty list resolves once every earlier commit is durable.
    */
-  commit(mutations: readonly Mutation[]): Promise<void>;
+  commit(mutations: readonly Mutation[], opts?: WriteOptions): Promise<void>;
+  /**
+   * The one write path: runs `compute` on the staged view and commits what it returns in the
+   * same tick (so no other write interleaves between the check and the commit), then resolves
+   * with its result once durable, or rejects with its error (after the mutations are durable)
+   * or with commit's rejection. `compute` throwing rejects and commits nothing.
+   */
+  write<T>(compute: (view: StateView) => Computed<T>, opts?: WriteOptions): Promise<T>;
   onCommit(listener: CommitListener): () => void;
+  /**
+   * Forgets the tombstones deleted before `before` (the sweep, after
+   * gossip.tombstoneRetentionSeconds); returns how many. Not a commit: the next snapshot leaves
+   * them out, and a start purges again before anything is replicated.
+   */
+  purgeTombstones(before: Date): number;
   stats(): StoreStats;
   /** Waits for pending syncs, then closes the files. Idempotent. */
   close(): Promise<void>;
@@ -99,4 +157,16 @@ export interface RecoveryReport {
    * snapshot's seq. Empty when the files were sound.
    */
   readonly warnings: readonly string[];
+}
+
+/** Store.write over any store's stagedView and commit: one definition for every Store wrapper. */
+export async function writeThrough<T>(
+  store: Pick<Store, 'stagedView' | 'commit'>,
+  compute: (view: StateView) => Computed<T>,
+  opts?: WriteOptions,
+): Promise<T> {
+  const out = compute(store.stagedView);
+  await store.commit(out.mutations, opts);
+  if (out.error) throw out.error;
+  return out.result;
 }

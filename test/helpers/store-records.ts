@@ -1,7 +1,8 @@
 // Record factories for the store tests and the kill -9 child: sound records with real shapes.
 // Also the text of a snapshot file, for tests that lay out files by hand.
+import { replicaOfUnversioned } from '../../src/domain/replica.js';
 import type { Mutation, Peering, State, Vpc } from '../../src/domain/types.js';
-import { type JournalLink, snapshotPieces } from '../../src/store/journal-format.js';
+import { type CommitStamp, type JournalLink, snapshotPieces } from '../../src/store/journal-format.js';
 
 const AT = '2025-01-01T00:00:00.000Z';
 
@@ -29,11 +30,14 @@ export function putVpc(id: string): Mutation {
   return { op: 'vpc.put', vpc: vpc(id) };
 }
 
+/** The stamp of the journal lines the tests lay out by hand: a local commit of hv-01. */
+export const STAMP: CommitStamp = { origin: 'local', version: { wallMs: Date.parse(AT), logical: 0, node: 'hv-01' }, at: AT };
+
 /** The journal id the hand-made files of the tests carry (snapshots name it, headers hold it). */
 export const JOURNAL_ID = '00000000000000aa';
 
 /** A whole snapshot file holding `state` up to `seq`, naming journal JOURNAL_ID unless told. */
 export function snapshotText(seq: number, state: State, perPiece?: number, journal: JournalLink = { id: JOURNAL_ID, previous: null }): string {
-  const source = { seq, journal, vpcs: Object.values(state.vpcs), peerings: Object.values(state.peerings) };
+  const source = { seq, journal, vpcs: Object.values(state.vpcs), peerings: Object.values(state.peerings), replica: replicaOfUnversioned(state, 'hv-01') };
   return [...snapshotPieces(source, perPiece)].join('');
 }

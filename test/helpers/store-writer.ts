@@ -8,7 +8,7 @@ import { putPeering, putVpc } from './store-records.js';
 
 const [path, first] = process.argv.slice(2);
 if (!path || !first) throw new Error('usage: store-writer PATH FIRST-NUMBER');
-const { store } = await openStore({ path, logger: silentLogger(), compactAfterBytes: 16 * 1024 });
+const { store } = await openStore({ nodeId: 'hv-01', path, logger: silentLogger(), compactAfterBytes: 16 * 1024 });
 if (!store.view.getVpc('a')) await store.commit([putVpc('a'), putVpc('b')]);
 
 let next = Number(first);

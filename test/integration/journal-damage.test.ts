@@ -82,7 +82,7 @@ t.test('a journal cut exactly at a record boundary is reported', async (t) => {
   t.match(recovery.warnings, [/does not end with the line a clean stop writes.*or the journal was cut, and then commits after seq 2 are lost/]);
 });
 
-t.test('a store written by the daemon before this change still loads', async (t) => {
+t.test('a store written by the daemon before this change still loads, and is upgraded in place to format 2', async (t) => {
   const d = await startDaemon(t);
   await d.kill('SIGTERM');
   cpSync(FIXTURE, d.dir, { recursive: true, filter: (src) => !src.endsWith('README.md') });
@@ -90,4 +90,18 @@ t.test('a store written by the daemon before this change still loads', async (t)
   const { ids, recovery } = await stored(d);
   t.equal(ids.length, 24);
   t.match(recovery, { seq: 53, warnings: [] }, 'an old journal (no ids, no end line) is not reported as damaged');
+  const journal = join(d.dir, 'state.json.journal');
+  const snapshot = join(d.dir, 'state.json');
+  t.match(readFileSync(journal, 'utf8'), /^\{"journal":"vpc-peerd","version":2,"baseSeq":53,"id":"[0-9a-f]{16}"/, 'the journal is format 2');
+  t.match(readFileSync(snapshot, 'utf8'), /^\{"snapshot":"vpc-peerd","version":2,"seq":53,.*"meta":\{"vpcs":\{"web":\{"version":"[0-9a-f]{12}\.0000\./, 'the snapshot holds versions');
+
+  // Writes on top land as format-2 lines, and survive a restart of the real daemon.
+  const admin = await d.admin();
+  await admin.call('vpc.delete', { id: 'bulk-19' });
+  t.match(readFileSync(journal, 'utf8').split('\n')[1], /^\{"seq":54,"origin":"local","version":"[0-9a-f]{12}\.[0-9a-f]{4}\.[^"]+","at":"[^"]+","m":\[\{"op":"vpc.del","id":"bulk-19"\}\]/);
+  t.equal(await d.kill('SIGTERM'), 0);
+  await d.restart();
+  const after = await stored(d);
+  t.equal(after.ids.length, 23);
+  t.match(after.recovery, { seq: 54, warnings: [] }, 'the upgraded store stopped and started cleanly');
 });

@@ -39,21 +39,17 @@ export function opContext(deps: MethodDeps, principal: Principal): OpContext {
 }
 
 /**
- * Runs a domain write: compute the mutations against the staged state (the durable one plus the
- * commits queued ahead), commit them in the same tick, reply. An operation may return an error
- * alongside mutations (an accept that finds a new conflict turns the peering `failed`): the
- * mutations are persisted first, then the error is sent.
+ * Runs a domain write through the store's one write path (Store.write): the operation computes
+ * its mutations against the staged state, they are committed in the same tick, and its result
+ * (or its error, after the mutations are durable) is the reply.
  */
-export async function runWrite<P, T>(
+export function runWrite<P, T>(
   deps: MethodDeps,
   principal: Principal,
   op: (view: StateView, ctx: OpContext, params: P) => OpResult<T>,
   params: P,
 ): Promise<T> {
-  const out = op(deps.store.stagedView, opContext(deps, principal), params);
-  await deps.store.commit(out.mutations);
-  if (out.error) throw out.error;
-  return out.result;
+  return deps.store.write((view) => op(view, opContext(deps, principal), params));
 }
 
 /** Awaits a data-plane call, sending a DataplaneError as the API error of its reason (404/503). */

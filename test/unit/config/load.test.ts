@@ -30,7 +30,7 @@ t.test('an empty file gives the production defaults of SPEC §11', (t) => {
   t.same(c.auth, { jwtSecretFile: null, jwtPublicKeyFile: null, adminTokenFile: '/run/vpc-peerd/admin.token', adminTokenTtlSeconds: 86400 * 30,
     maxTokenLifetimeSeconds: 86400 * 30, clockSkewSeconds: 30,
   });
-  t.same(c.gossip, { listen: null, peers: [], secretFile: null, tls: null });
+  t.same(c.gossip, { listen: null, peers: [], secretFile: null, tls: null, tombstoneRetentionSeconds: 604800 });
   t.same(c.log, { level: 'info' });
   t.match(c.nodeId, /^[A-Za-z0-9._-]{1,64}$/, 'nodeId defaults to a sanitised host name');
   t.end();

@@ -61,7 +61,7 @@ t.test('misuse throws at once', (t) => {
   t.throws(() => tickHlc(h(1, 0, 'Bad Node'), 1));
   t.throws(() => receiveHlc(h(1, 0), h(1, MAX_LOGICAL + 1), 1));
   t.throws(() => receiveHlc(h(1, 0), h(1, 0), 1, -1));
-  t.throws(() => new HlcClock('-bad', () => 0));
+  t.throws(() => new HlcClock('bad/node', () => 0));
   t.throws(() => new HlcClock('hv-01', () => 0, 10, h(-1, 0)));
   t.throws(() => successorHlc(h(MAX_WALL_MS, MAX_LOGICAL)), 'an exhausted clock is a bug, not a wrap');
   t.end();
@@ -69,7 +69,8 @@ t.test('misuse throws at once', (t) => {
 
 t.test('isHlc accepts only well-formed versions', (t) => {
   t.ok(isHlc(h(0, 0)));
-  for (const bad of [null, 1, 'x', {}, h(-1, 0), h(1.5, 0), h(0, -1), h(0, MAX_LOGICAL + 1), h(MAX_WALL_MS + 1, 0), h(0, 0, ''), h(0, 0, 'A')]) {
+  t.ok(isHlc(h(0, 0, 'HV_01.east')), 'any nodeId the config accepts (SPEC §11)');
+  for (const bad of [null, 1, 'x', {}, h(-1, 0), h(1.5, 0), h(0, -1), h(0, MAX_LOGICAL + 1), h(MAX_WALL_MS + 1, 0), h(0, 0, ''), h(0, 0, 'a/b'), h(0, 0, 'x'.repeat(65))]) {
     t.notOk(isHlc(bad), JSON.stringify(bad));
   }
   t.end();
@@ -78,7 +79,7 @@ t.test('isHlc accepts only well-formed versions', (t) => {
 t.test('text form: fixed width, round trip, refuses anything else', (t) => {
   t.equal(encodeHlc(h(0x18c2f3a4b10, 3, 'hv-01')), '018c2f3a4b10.0003.hv-01');
   t.same(decodeHlc('018c2f3a4b10.0003.hv-01'), h(0x18c2f3a4b10, 3, 'hv-01'));
-  for (const bad of ['', '018c2f3a4b10.0003.', '18c2f3a4b10.0003.hv-01', '018C2F3A4B10.0003.hv-01', '018c2f3a4b10.00003.hv-01', '018c2f3a4b10.0003.HV', '018c2f3a4b10.0003.hv 01']) {
+  for (const bad of ['', '018c2f3a4b10.0003.', '18c2f3a4b10.0003.hv-01', '018C2F3A4B10.0003.hv-01', '018c2f3a4b10.00003.hv-01', '018c2f3a4b10.0003.hv/01', '018c2f3a4b10.0003.hv 01']) {
     t.equal(decodeHlc(bad), undefined, JSON.stringify(bad));
   }
   t.end();

@@ -83,7 +83,7 @@ t.test('whatever the API schemas accept, the store accepts and loads back', asyn
   const dir = mkdtempSync(join(tmpdir(), 'vpc-peerd-agree-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const path = join(dir, 'state.json');
-  const { store } = await openStore({ path, logger: silentLogger(), compactAfterBytes: 64 * 1024 });
+  const { store } = await openStore({ nodeId: 'hv-01', path, logger: silentLogger(), compactAfterBytes: 64 * 1024 });
   const methods = methodTable(store);
   let accepted = 0;
   let refused = 0;
@@ -112,7 +112,7 @@ t.test('whatever the API schemas accept, the store accepts and loads back', asyn
 
   const live = snapshot(store);
   await store.close();
-  const again = await openStore({ path, logger: silentLogger() });
+  const again = await openStore({ nodeId: 'hv-01', path, logger: silentLogger() });
   t.teardown(() => again.store.close());
   t.ok(snapshot(again.store) === live, 'the files load back to the live state');
 });
@@ -120,7 +120,7 @@ t.test('whatever the API schemas accept, the store accepts and loads back', asyn
 t.test('the case that was found: 65 to 128 emoji in a name', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'vpc-peerd-agree-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const { store } = await openStore({ path: join(dir, 'state.json'), logger: silentLogger() });
+  const { store } = await openStore({ nodeId: 'hv-01', path: join(dir, 'state.json'), logger: silentLogger() });
   t.teardown(() => store.close());
   const create = methodTable(store).get('vpc.create')!;
   const principal: Principal = { sub: 'alice', tenant: 't1', permissions: ['*'] };

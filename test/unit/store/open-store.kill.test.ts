@@ -43,7 +43,7 @@ t.test('every acknowledged commit survives kill -9', async (t) => {
     t.equal(signal, 'SIGKILL', 'killed mid-stream, not exited');
     t.ok(acked.length >= killAfter, `${acked.length} commits acknowledged before the kill`);
 
-    const { store, recovery } = await openStore({ path, logger: silentLogger() });
+    const { store, recovery } = await openStore({ nodeId: 'hv-01', path, logger: silentLogger() });
     const missing = acked.filter((n) => !store.view.getPeering(peeringId(n)));
     t.same(missing, [], `none of ${acked.length} acknowledged commits is missing`);
     t.ok(recovery.droppedTail === null || recovery.droppedTail.savedTo === null, 'at most a torn last write was cut');

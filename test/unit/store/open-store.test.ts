@@ -7,7 +7,7 @@ import { createLogger, silentLogger, type Logger } from '../../../src/log/logger
 import { encodeHeader, encodeRecord } from '../../../src/store/journal-format.js';
 import { openStore, type OpenStoreOptions } from '../../../src/store/open-store.js';
 import type { Store } from '../../../src/store/store.js';
-import { JOURNAL_ID, peering, peeringId, putPeering, putVpc, snapshotText, vpc } from '../../helpers/store-records.js';
+import { JOURNAL_ID, peering, peeringId, putPeering, putVpc, snapshotText, vpc, STAMP } from '../../helpers/store-records.js';
 
 function setup(t: Test) {
   const dir = t.testdir();
@@ -17,7 +17,7 @@ function setup(t: Test) {
   const stores: Store[] = [];
   t.teardown(() => Promise.all(stores.map((s) => s.close())));
   const open = async (opts: Partial<OpenStoreOptions> = {}) => {
-    const opened = await openStore({ path, logger: silentLogger(), ...opts });
+    const opened = await openStore({ nodeId: 'hv-01', path, logger: silentLogger(), ...opts });
     stores.push(opened.store);
     return opened;
   };
@@ -149,7 +149,7 @@ t.test('a torn last line is cut off, reported, and the store carries on', async 
   await first.store.close();
   crashed(journal);
   const good = statSync(journal).size;
-  const torn = encodeRecord(3, [putVpc('c')]).slice(0, 40);
+  const torn = encodeRecord(3, [putVpc('c')], STAMP).slice(0, 40);
   appendFileSync(journal, torn);
 
   const { logger, lines } = capture();
@@ -264,7 +264,7 @@ t.test('a journal that is not the one the snapshot names is refused', async (t) 
   const { path, journal, open } = setup(t);
   await (await open()).store.close();
   writeFileSync(path, snapshotText(2, { vpcs: { a: vpc('a') }, peerings: {} }));
-  writeFileSync(journal, encodeHeader(2, '00000000000000bb') + encodeRecord(3, [putVpc('b')]));
+  writeFileSync(journal, encodeHeader(2, '00000000000000bb') + encodeRecord(3, [putVpc('b')], STAMP));
   await t.rejects(open(), /refusing to start on .*journal: it is journal 00000000000000bb, but the snapshot .* \(seq 2\) was written for journal 00000000000000aa/);
   // A journal the snapshot names as its predecessor is the crash window of a compaction: fine.
   writeFileSync(path, snapshotText(2, { vpcs: { a: vpc('a') }, peerings: {} }, undefined, { id: JOURNAL_ID, previous: '00000000000000bb' }));
@@ -318,7 +318,7 @@ t.test('a failed compaction step is logged, loses nothing, and is retried', asyn
         const copy = join(dir, 'copy', 'state.json');
         copyFileSync(path, copy);
         copyFileSync(journal, `${copy}.journal`);
-        const opened = await openStore({ path: copy, logger: silentLogger() });
+        const opened = await openStore({ nodeId: 'hv-01', path: copy, logger: silentLogger() });
         t.same(contents(opened.store.view), contents(first.store.view));
         t.ok(opened.recovery.snapshotRecords > 0 && opened.recovery.journalEntries < 31);
         await opened.store.close();
@@ -337,7 +337,7 @@ t.test('a failed compaction step is logged, loses nothing, and is retried', asyn
 t.test('crash windows of a compaction', async (t) => {
   const state = (ids: string[]) => ({ vpcs: Object.fromEntries(ids.map((id) => [id, vpc(id)])), peerings: {} });
   const records = (from: number, to: number) =>
-    Array.from({ length: to - from + 1 }, (_, i) => encodeRecord(from + i, [putVpc(`v${from + i}`)])).join('');
+    Array.from({ length: to - from + 1 }, (_, i) => encodeRecord(from + i, [putVpc(`v${from + i}`)], STAMP)).join('');
   const ids = (n: number) => Array.from({ length: n }, (_, i) => `v${i + 1}`);
 
   await t.test('temp files left behind are removed; the state is untouched', async (t) => {
@@ -469,8 +469,8 @@ async function until(check: () => boolean): Promise<void> {
 }
 
 t.test('misuse throws at once', async (t) => {
-  await t.rejects(openStore({ path: '', logger: silentLogger() }), /path is required/);
-  await t.rejects(openStore({ path: 'x', logger: silentLogger(), compactAfterBytes: 0 }), /compactAfterBytes/);
+  await t.rejects(openStore({ nodeId: 'hv-01', path: '', logger: silentLogger() }), /path is required/);
+  await t.rejects(openStore({ nodeId: 'hv-01', path: 'x', logger: silentLogger(), compactAfterBytes: 0 }), /compactAfterBytes/);
 });
 
 t.test('a journal cut exactly at a record boundary is told from a clean stop', async (t) => {
