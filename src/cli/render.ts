@@ -220,7 +220,9 @@ export function renderStatus(s: Json, ctx: RenderContext): string {
   const peers = Array.isArray(gossip.peers) ? gossip.peers.filter(isRecord) : [];
   const connected = peers.filter((p) => p.connected === true).length;
 
-  const storeFailed = store.state === 'failed';
+  // The store's states (src/store/store.ts StoreState): any but ok refuses every write.
+  const storeState = text(store.state);
+  const storeFailed = storeState !== 'ok';
   const ovsDown = ovs.state === 'unavailable';
   const gossipOn = gossip.enabled === true;
   const [word, tone] = storeFailed ? ['failing', style.bad] : ovsDown || (gossipOn && connected < peers.length) ? ['degraded', style.warn] : ['serving', style.ok];
@@ -234,7 +236,7 @@ export function renderStatus(s: Json, ctx: RenderContext): string {
     `${tone('●')} ${tone(word)}`,
     ovsHead,
     `${count(active, 'peering')} active`,
-    storeFailed ? style.bad('store failed') : `store ${count(num(store.records), 'record')}`,
+    storeFailed ? style.bad(`store ${storeState}, writes refused`) : `store ${count(num(store.records), 'record')}`,
     gossipOn ? `gossip ${connected}/${peers.length} peers` : 'gossip off',
   ].join(' · ');
 
@@ -242,9 +244,7 @@ export function renderStatus(s: Json, ctx: RenderContext): string {
   const uptime = typeof s.uptimeSeconds === 'number' ? `, up ${duration(s.uptimeSeconds)}` : '';
   sections.push(['Daemon', [`vpc-peerd ${text(s.version)} on ${text(s.nodeId)}${uptime}${s.startedAt ? ` (since ${text(s.startedAt)})` : ''}`]]);
 
-  const storeLines = [`${text(store.path)}: ${storeFailed ? style.bad('failed, every write is refused') : text(store.state)}, ${count(num(store.records), 'record')}`];
-  storeLines.push(`last write ${when(store.lastWriteAt, ctx.now)}`);
-  sections.push(['Store', storeLines]);
+  sections.push(['Store', storeLines(store, ctx)]);
 
   const ovsLines: string[] = [];
   const reason = ovs.reason ? ` (${text(ovs.reason)})` : '';
@@ -284,6 +284,25 @@ export function renderStatus(s: Json, ctx: RenderContext): string {
   const width = Math.max(...sections.map(([label]) => label.length)) + 2;
   const body = sections.flatMap(([label, lines]) => lines.map((l, i) => `${(i === 0 ? label : '').padEnd(width)}${l}`));
   return `${head}\n\n${body.join('\n')}\n`;
+}
+
+/**
+ * The store section: state and size; while writes are refused, since when and why (lastError);
+ * self-recoveries; what the last start repaired (recovery.warnings, docs/STORE.md).
+ */
+function storeLines(store: Json, ctx: RenderContext): string[] {
+  const { style } = ctx;
+  const state = text(store.state);
+  const failed = state !== 'ok';
+  const lines = [`${text(store.path)}: ${failed ? style.bad(`${state}, every write is refused`) : state}, ${count(num(store.records), 'record')}`];
+  if (failed && (store.lastError || store.degradedSince)) {
+    lines.push(style.bad(`${store.degradedSince ? `since ${when(store.degradedSince, ctx.now)}: ` : ''}${text(store.lastError)}`));
+  }
+  if (num(store.recoveries) > 0) lines.push(`recovered by itself from failed writes: ${count(num(store.recoveries), 'time')} since start`);
+  const recovery = isRecord(store.recovery) ? store.recovery : {};
+  for (const w of Array.isArray(recovery.warnings) ? recovery.warnings : []) lines.push(style.warn(`at start: ${text(w)}`));
+  lines.push(`last write ${when(store.lastWriteAt, ctx.now)}`);
+  return lines;
 }
 
 /** `k v, k v` of an object's scalar members. */

@@ -44,7 +44,15 @@ const DATAPLANE = {
 /** The fixed daemon state of the status golden test. */
 export const STATUS = {
   version: '0.1.0', nodeId: 'hv-01', startedAt: '2026-01-01T00:00:00.000Z', uptimeSeconds: 3725,
-  store: { path: '/var/lib/vpc-peerd/state.json', state: 'open', records: 4210, lastWriteAt: '2026-01-01T01:02:00.000Z', journalBytes: 912345, seq: 9001, commits: 120, syncs: 80, snapshots: 2 },
+  store: {
+    path: '/var/lib/vpc-peerd/state.json', state: 'ok', lastError: null, degradedSince: null, recoveries: 1,
+    recovery: {
+      snapshotRecords: 4100, journalEntries: 110, seq: 8881,
+      droppedTail: { offset: 912001, bytes: 344, reason: 'torn last line', savedTo: null, intactRecords: 0 },
+      warnings: ['the last line of the journal was torn (never acknowledged) and was cut off at byte 912001'],
+    },
+    records: 4210, lastWriteAt: '2026-01-01T01:02:00.000Z', journalBytes: 912345, seq: 9001, commits: 120, syncs: 80, compactions: 2,
+  },
   ovs: {
     state: 'enabled', reason: null, bridges: ['br-a', 'br-b', 'br-c'], lastReconcileAt: '2026-01-01T01:02:04.000Z',
     lastReconcileDurationMs: 12.4, driftRepaired: 2, lastError: 'br-c: ovs-ofctl: br-c is not a bridge or a socket',
