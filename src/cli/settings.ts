@@ -28,6 +28,12 @@ export interface Settings {
   readonly tokenFile: string | undefined;
   /** Why the default token file gave no token; shown if the daemon then asks for one. */
   readonly tokenNote: string | undefined;
+  /**
+   * The file to read the token from again when the daemon refuses it (it rewrites
+   * auth.adminTokenFile at each start): --token-file, or the config's or default file, also when
+   * it could not be read at first. Undefined for --token.
+   */
+  readonly tokenSource: string | undefined;
 }
 
 interface ConfigPaths {
@@ -45,21 +51,32 @@ export async function resolveSettings(globals: GlobalOptions, env: Readonly<Reco
     : [DEFAULT_SOCKET, 'default'];
   const socket = { socketPath, socketSource };
 
-  if (globals.token !== undefined) return { ...socket, token: globals.token, tokenFile: undefined, tokenNote: undefined };
+  if (globals.token !== undefined) return { ...socket, token: globals.token, tokenFile: undefined, tokenNote: undefined, tokenSource: undefined };
   if (globals.tokenFile !== undefined) {
     try {
-      return { ...socket, token: await readToken(globals.tokenFile), tokenFile: globals.tokenFile, tokenNote: undefined };
+      return { ...socket, token: await readToken(globals.tokenFile), tokenFile: globals.tokenFile, tokenNote: undefined, tokenSource: globals.tokenFile };
     } catch (err) {
       throw new SetupError(`cannot read token file ${globals.tokenFile}: ${messageOf(err)}`);
     }
   }
-  // The implicit token file is optional: a method that needs no token (rpc.discover) still works.
-  const file = config.adminTokenFile ?? DEFAULT_TOKEN_FILE;
+  return { ...socket, ...(await implicitToken(config.adminTokenFile ?? DEFAULT_TOKEN_FILE)) };
+}
+
+/**
+ * The settings with the token read again from `tokenSource` (a restarted daemon wrote a new
+ * one); the same settings for --token. A file unreadable now leaves no token and a tokenNote.
+ */
+export async function rereadToken(settings: Settings): Promise<Settings> {
+  return settings.tokenSource === undefined ? settings : { ...settings, ...(await implicitToken(settings.tokenSource)) };
+}
+
+/** The implicit token file is optional: a method that needs no token (rpc.discover) still works. */
+async function implicitToken(file: string): Promise<Pick<Settings, 'token' | 'tokenFile' | 'tokenNote' | 'tokenSource'>> {
   try {
     const token = await readToken(file);
-    return { ...socket, token, tokenFile: token === undefined ? undefined : file, tokenNote: token === undefined ? `token file ${file} is empty` : undefined };
+    return { token, tokenFile: token === undefined ? undefined : file, tokenNote: token === undefined ? `token file ${file} is empty` : undefined, tokenSource: file };
   } catch (err) {
-    return { ...socket, token: undefined, tokenFile: undefined, tokenNote: `cannot read token file ${file}: ${messageOf(err)}` };
+    return { token: undefined, tokenFile: undefined, tokenNote: `cannot read token file ${file}: ${messageOf(err)}`, tokenSource: file };
   }
 }
 

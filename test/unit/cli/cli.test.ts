@@ -477,7 +477,7 @@ t.test('RPC errors exit 1 with message and reason; a rejected token says what to
 
   writeFileSync(join(dir, 'old.token'), 'stale-token\n');
   r = await cli(['--socket', path, '--token-file', join(dir, 'old.token'), 'status']);
-  t.match(r.err, new RegExp(`hint: ${join(dir, 'old.token')} was read just now; vpc-peerd rewrites its auth.adminTokenFile at each start`));
+  t.match(r.err, new RegExp(`hint: the token now in ${join(dir, 'old.token')} is refused; vpc-peerd rewrites its auth.adminTokenFile at each start`));
 
   r = await cli(['--socket', path, 'call', 'no.such', '--token', 'alice-token']);
   t.equal(r.code, 1);
