@@ -518,7 +518,7 @@ t.test('the default socket missing: the hint names a daemon running from a check
   symlinkSync(join(dir, 'other'), join(dir, 'proc/77/cwd'));
   t.same(await findRunningDaemons(join(dir, 'proc')), [{ pid: 4242, config: join(dir, 'checkout/config.example.json') }], 'only vpc-peerd, with its config made absolute');
 
-  const settings = { socketPath: '/run/vpc-peerd/vpc-peerd.sock', socketSource: 'default', token: undefined, tokenFile: undefined, tokenNote: undefined } as const;
+  const settings = { socketPath: '/run/vpc-peerd/vpc-peerd.sock', socketSource: 'default', token: undefined, tokenFile: undefined, tokenNote: undefined, tokenSource: undefined } as const;
   const lines = await transportProblem(new RpcTransportError('unreachable', 'x', 'ENOENT'), settings, 1000, join(dir, 'proc'));
   t.same(lines, [
     'error: cannot reach vpc-peerd: no socket at /run/vpc-peerd/vpc-peerd.sock',
