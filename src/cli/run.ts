@@ -209,14 +209,18 @@ const TERMINAL = ['rejected', 'deleted', 'expired', 'failed'];
 /** Data-plane states in which flows of the peering may still be on a host. */
 const FLOWS_PRESENT = ['programmed', 'pending'];
 
-/** Where a peering stands against what is awaited; `hosts` only with --all-hosts. */
+/**
+ * Where a peering stands against what is awaited; `hosts` only with --all-hosts. `p` undefined:
+ * the peering was seen earlier in this wait and is gone now (compacted away after deletion).
+ */
 export function judge(p: Record<string, unknown> | undefined, target: WaitTarget, allHosts: boolean): Verdict {
   if (p === undefined) return target === 'deleted' ? { kind: 'reached', state: 'gone' } : { kind: 'never', state: 'gone', why: 'it no longer exists' };
   const status = String(p.status);
   const dataplane = isRecord(p.dataplane) ? String(p.dataplane.state) : 'unknown';
   const hosts = Array.isArray(p.hosts) ? p.hosts.filter(isRecord) : [];
   const hostStates = hosts.map((h) => `${String(h.nodeId)} ${String(h.state)}`).join(', ');
-  const state = `status ${status}, data plane ${dataplane}${allHosts ? ` (hosts: ${hostStates || 'none'})` : ''}`;
+  const why = dataplane === 'not-local' ? ' (a bridge of one of its VPCs is not on this host)' : '';
+  const state = `status ${status}, data plane ${dataplane}${why}${allHosts ? ` (hosts: ${hostStates || 'none'})` : ''}`;
   switch (target) {
     case 'active':
       if (status === 'active') return { kind: 'reached', state };
@@ -224,7 +228,8 @@ export function judge(p: Record<string, unknown> | undefined, target: WaitTarget
     case 'programmed': {
       if (TERMINAL.includes(status)) return { kind: 'never', state, why: `it is ${status}` };
       if (dataplane === 'disabled') return { kind: 'never', state, why: 'OVS is disabled on this host (no-op mode)' };
-      if (dataplane === 'not-local') return { kind: 'never', state, why: 'neither of its VPCs has a bridge on this host' };
+      // not-local (a bridge of the peering is not on this host) is not final: a bridge the platform
+      // creates later is picked up at the next interval pass, so the wait goes on.
       // A host without either VPC's bridge has nothing to program.
       const everywhere = !allHosts || hosts.every((h) => h.state === 'programmed' || h.state === 'not-local');
       return status === 'active' && dataplane === 'programmed' && everywhere ? { kind: 'reached', state } : { kind: 'waiting', state };
@@ -248,6 +253,7 @@ async function runWait(session: Session, action: Extract<Action, { kind: 'wait' 
   // Once the daemon has answered, a lost connection is a restart to ride through (as `aws ec2
   // wait` does) until the timeout; before that it is a wrong socket or a daemon not running (exit 3).
   let answered = false;
+  let seen = false;
   let lastState = 'no answer yet';
   for (;;) {
     let verdict: Verdict | undefined;
@@ -256,9 +262,15 @@ async function runWait(session: Session, action: Extract<Action, { kind: 'wait' 
       try {
         const result = await session.call('peering.get', { id: action.id }, true);
         peering = isRecord(result) ? result : {};
+        seen = true;
       } catch (err) {
-        // A deleted peering is compacted away in time: not found is deleted, for this wait.
-        if (!(err instanceof RpcClientError && err.reason === 'PEERING_NOT_FOUND' && action.target === 'deleted')) throw err;
+        if (!(err instanceof RpcClientError && err.reason === 'PEERING_NOT_FOUND')) throw err;
+        // A deleted peering is compacted away in time: not found is deleted if this wait saw it
+        // before; an id never seen is a typo, not a success.
+        if (!seen) {
+          io.stderr.write(`error: no such peering ${action.id} (PEERING_NOT_FOUND): it was not seen in this wait, so it is not counted as ${action.target}\n`);
+          return EXIT.refused;
+        }
       }
       answered = true;
       if (action.allHosts && peering !== undefined && !Array.isArray(peering.hosts)) {
