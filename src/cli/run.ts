@@ -68,7 +68,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     if (io.signal?.aborted === true) return INTERRUPTED;
     if (err instanceof RpcClientError) {
       reportRpcError(err, globals.json, session.settings, io);
-      return EXIT.refused;
+      // Asked for a token the implicit token file could not give: fix this host's set-up (3).
+      return err.code === 401 && session.settings.token === undefined && session.settings.tokenNote !== undefined ? EXIT.local : EXIT.refused;
     }
     if (err instanceof RpcTransportError) {
       for (const line of await transportProblem(err, session.settings, session.timeoutMs)) io.stderr.write(line + '\n');

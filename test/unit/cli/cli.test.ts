@@ -548,9 +548,18 @@ t.test('socket and token from --config, the environment and token files', async 
   r = await cli(['--token', 'alice-token', 'vpc', 'list'], { env: { VPC_PEERCTL_SOCKET: path } });
   t.equal(r.code, 0, 'the environment names the socket');
 
+  // A config the daemon refused on SIGHUP (it runs on the old one): the operator can still look.
+  writeFileSync(join(conf, 'refused.json'), JSON.stringify({ socket: { path: '../d.sock' }, auth: { adminTokenFile: '../admin.token' }, log: { level: 'loud' }, gossip: { peers: ['nope'] } }));
+  r = await cli(['--config', join(conf, 'refused.json'), 'vpc', 'get', 'vpc-a']);
+  t.equal(r.code, 0, `only socket.path and auth.adminTokenFile are read (stderr: ${r.err})`);
+  writeFileSync(join(conf, 'bad-path.json'), JSON.stringify({ socket: { path: 7 } }));
+  r = await cli(['--config', join(conf, 'bad-path.json'), 'status']);
+  t.same([r.code, r.err], [3, `error: cannot read config ${join(conf, 'bad-path.json')}: socket.path must be a path\n`]);
+
+  // The implicit token file unreadable: README's "the token file cannot be read", a local problem.
   writeFileSync(join(conf, 'no-token.json'), JSON.stringify({ socket: { path: '../d.sock' }, auth: { adminTokenFile: './none' } }));
   r = await cli(['--config', join(conf, 'no-token.json'), 'status']);
-  t.equal(r.code, 1);
+  t.equal(r.code, 3);
   t.match(r.err, /\(UNAUTHENTICATED\)\nhint: cannot read token file .*none: no such file; pass --token, --token-file or --config\n/);
 });
 
