@@ -225,9 +225,14 @@ export function renderStatus(s: Json, ctx: RenderContext): string {
   const storeFailed = storeState !== 'ok';
   const ovsDown = ovs.state === 'unavailable';
   const gossipOn = gossip.enabled === true;
-  const [word, tone] = storeFailed ? ['failing', style.bad] : ovsDown || (gossipOn && connected < peers.length) ? ['degraded', style.warn] : ['serving', style.ok];
+  const perBridge = isRecord(ovs.perBridge) ? ovs.perBridge : {};
+  const inError = Object.values(perBridge).filter((b) => isRecord(b) && b.error).length;
+  const [word, tone] =
+    storeFailed ? ['failing', style.bad]
+    : ovsDown || inError > 0 || (gossipOn && connected < peers.length) ? ['degraded', style.warn]
+    : ['serving', style.ok];
   const ovsHead =
-    ovs.state === 'enabled' ? `OVS ${count(bridges.length, 'bridge')}`
+    ovs.state === 'enabled' ? `OVS ${count(bridges.length, 'bridge')}${inError > 0 ? style.warn(`, ${inError} in error`) : ''}`
     : ovs.state === 'disabled' ? 'OVS disabled (no-op mode)'
     : ovsDown ? style.warn('OVS unavailable')
     : `OVS ${text(ovs.state)}`;
@@ -250,14 +255,23 @@ export function renderStatus(s: Json, ctx: RenderContext): string {
   const reason = ovs.reason ? ` (${text(ovs.reason)})` : '';
   ovsLines.push(`${ovsDown ? style.warn('unavailable') : text(ovs.state)}${reason}${bridges.length > 0 ? `: bridges ${bridges.join(', ')}` : ''}`);
   if (ovs.state !== 'disabled') {
+    // The duration is the last pass's, which may have failed; lastReconcileAt moves only on complete passes.
     const took = typeof ovs.lastReconcileDurationMs === 'number' ? ` in ${Math.round(ovs.lastReconcileDurationMs)} ms` : '';
-    ovsLines.push(`last reconcile ${when(ovs.lastReconcileAt, ctx.now)}${took}; drift repaired ${count(num(ovs.driftRepaired), 'time')}`);
+    const drift = `drift repaired ${count(num(ovs.driftRepaired), 'time')}`;
+    if (typeof ovs.lastAttemptAt === 'string' && ovs.lastAttemptAt !== ovs.lastReconcileAt) {
+      ovsLines.push(`last pass ${when(ovs.lastAttemptAt, ctx.now)}${took}; last complete reconcile ${when(ovs.lastReconcileAt, ctx.now)}; ${drift}`);
+    } else ovsLines.push(`last reconcile ${when(ovs.lastReconcileAt, ctx.now)}${took}; ${drift}`);
     const behind = num(ovs.desiredGeneration) - num(ovs.appliedGeneration);
     if (behind > 0) ovsLines.push(style.warn(`catching up: ${count(behind, 'change')} not yet on OVS`));
     if (num(ovs.restartsDetected) > 0) ovsLines.push(`ovs-vswitchd restarts seen: ${num(ovs.restartsDetected)} (flows re-installed each time)`);
-    const perBridge = isRecord(ovs.perBridge) ? ovs.perBridge : {};
+    // A whole-pass failure (OVS down) gives every bridge the same error: shown once, not per bridge.
+    const byError = new Map<string, string[]>();
     for (const [bridge, b] of Object.entries(perBridge)) {
-      if (isRecord(b) && b.error) ovsLines.push(style.bad(`${bridge}: ${text(b.error)}`));
+      if (isRecord(b) && b.error) byError.set(text(b.error), [...(byError.get(text(b.error)) ?? []), bridge]);
+    }
+    for (const [error, names] of byError) {
+      const who = names.length === 1 ? names[0] : names.length === Object.keys(perBridge).length ? `all ${names.length} bridges` : names.join(', ');
+      ovsLines.push(style.bad(`${who ?? '-'}: ${error}`));
     }
     // The last error is often one of the bridge errors above, word for word.
     const lastError = text(ovs.lastError);

@@ -345,7 +345,7 @@ t.test('status golden: a fixed daemon state, human and --json', async (t) => {
   t.same(JSON.parse(json.out), STATUS, '--json is the daemon\'s reply, counters and all');
 
   const first = human.out.split('\n')[0];
-  t.equal(first, '● degraded · OVS 3 bridges · 12 peerings active · store 4,210 records · gossip 1/2 peers', 'a first line like systemctl status');
+  t.equal(first, '● degraded · OVS 3 bridges, 1 in error · 12 peerings active · store 4,210 records · gossip 1/2 peers', 'a first line like systemctl status');
   t.notMatch(human.out, /[{}"]/, 'no raw JSON in the human view');
   t.notMatch(human.out, /seq|journalBytes|syncs|Generation/, 'no internal counters in the human view');
   t.notOk(human.out.includes('\x1b['), 'no colour when stdout is not a terminal');
