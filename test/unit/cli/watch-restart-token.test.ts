@@ -7,7 +7,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { z } from 'zod';
 import { runCli, type CliIo } from '../../../src/cli/run.js';
 import { RpcError } from '../../../src/errors.js';
@@ -25,14 +25,9 @@ const STATUS = {
   counts: { vpcs: 1, peerings: {} },
 };
 
-t.test('status --watch keeps working after the daemon restarts with a new operator token', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'peerctl-watch-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+/** A daemon whose status accepts only the principal `accepts()` names; its socket path. */
+async function daemon(t: Test, dir: string, accepts: () => string): Promise<string> {
   const path = join(dir, 'd.sock');
-  const tokenFile = join(dir, 'admin.token');
-  writeFileSync(tokenFile, 'alice-token\n');
-  // The token the "running daemon" accepts; a restart changes it and rewrites the file.
-  let current = 'alice';
   const dispatcher = createDispatcher({
     methods: [
       defineMethod({
@@ -41,7 +36,7 @@ t.test('status --watch keeps working after the daemon restarts with a new operat
         auth: 'required',
         params: z.looseObject({}),
         handler: (_params, { principal }) => {
-          if (principal.sub !== current) throw new RpcError('TOKEN_INVALID', 'The token is not valid: its signature does not verify.');
+          if (principal.sub !== accepts()) throw new RpcError('TOKEN_INVALID', 'The token is not valid: its signature does not verify.');
           return STATUS;
         },
       }),
@@ -53,6 +48,17 @@ t.test('status --watch keeps working after the daemon restarts with a new operat
   const server = createRpcServer({ path, mode: 0o660, group: null, maxLineBytes: 1 << 20, maxConnections: 8, dispatcher, logger: silentLogger() });
   await server.listen();
   t.teardown(() => server.close());
+  return path;
+}
+
+t.test('status --watch keeps working after the daemon restarts with a new operator token', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'peerctl-watch-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const tokenFile = join(dir, 'admin.token');
+  writeFileSync(tokenFile, 'alice-token\n');
+  // The token the "running daemon" accepts; a restart changes it and rewrites the file.
+  let current = 'alice';
+  const path = await daemon(t, dir, () => current);
 
   const stop = new AbortController();
   let frames = 0;
@@ -82,4 +88,36 @@ t.test('status --watch keeps working after the daemon restarts with a new operat
   t.notMatch(err, /TOKEN_INVALID/, 'the token file is read again, not kept from the start of the watch');
   t.equal(frames, 3);
   t.match(out, /serving/);
+});
+
+t.test('status --watch: a token refused after an answer is shown on the screen; refused from the start, exit 1', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'peerctl-watch-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const tokenFile = join(dir, 'admin.token');
+  writeFileSync(tokenFile, 'alice-token\n');
+  let current = 'alice';
+  const path = await daemon(t, dir, () => current);
+  const stop = new AbortController();
+  const frames: string[] = [];
+  const io: CliIo = {
+    stdout: {
+      write: (s: string) => {
+        frames.push(s);
+        // The daemon now wants another token, and the file does not hold it.
+        current = 'bob';
+        if (frames.length === 2) stop.abort();
+      },
+      isTTY: false,
+    },
+    stderr: { write: () => undefined },
+    env: {},
+    signal: stop.signal,
+  };
+  t.equal(await runCli(['--socket', path, '--token-file', tokenFile, 'status', '--watch', '0.1'], io), 0);
+  t.match(frames[1], /^● token refused: The token is not valid[^\n]*\(TOKEN_INVALID\); the token file is read again at the next refresh\n/);
+
+  let err = '';
+  const once: CliIo = { stdout: { write: () => undefined }, stderr: { write: (s: string) => (err += s) }, env: {} };
+  t.equal(await runCli(['--socket', path, '--token-file', tokenFile, 'status', '--watch', '0.1'], once), 1);
+  t.match(err, `hint: the token now in ${tokenFile} is refused`);
 });
