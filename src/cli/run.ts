@@ -255,9 +255,8 @@ async function runWait(session: Session, action: Extract<Action, { kind: 'wait' 
   // wait` does) until the timeout; before that it is a wrong socket or a daemon not running (exit 3).
   let answered = false;
   let seen = false;
-  let lastState = 'no answer yet';
+  let lastState: string;
   for (;;) {
-    let verdict: Verdict | undefined;
     try {
       let peering: Record<string, unknown> | undefined;
       try {
@@ -278,7 +277,7 @@ async function runWait(session: Session, action: Extract<Action, { kind: 'wait' 
         io.stderr.write('error: --all-hosts needs gossip: this daemon reports only its own data plane (peering.get has no hosts)\n');
         return EXIT.refused;
       }
-      verdict = judge(peering, action.target, action.allHosts);
+      const verdict = judge(peering, action.target, action.allHosts);
       if (verdict.kind === 'reached') {
         io.stdout.write(globals.json ? renderJson(peering ?? { id: action.id, deleted: true }) : `${action.id} is ${action.target}${action.allHosts ? ' on every host' : ''}\n`);
         return EXIT.ok;
