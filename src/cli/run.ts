@@ -229,9 +229,8 @@ export function judge(p: Record<string, unknown> | undefined, target: WaitTarget
     case 'programmed': {
       if (TERMINAL.includes(status)) return { kind: 'never', state, why: `it is ${status}` };
       if (dataplane === 'disabled') return { kind: 'never', state, why: 'OVS is disabled on this host (no-op mode)' };
-      // not-local (a bridge of the peering is not on this host) is not final: a bridge the platform
-      // creates later is picked up at the next interval pass, so the wait goes on.
-      // A host without either VPC's bridge has nothing to program.
+      // not-local is not final here (a bridge the platform creates later is picked up at the next
+      // interval pass), but on another host (--all-hosts) it means nothing to program there.
       const everywhere = !allHosts || hosts.every((h) => h.state === 'programmed' || h.state === 'not-local');
       return status === 'active' && dataplane === 'programmed' && everywhere ? { kind: 'reached', state } : { kind: 'waiting', state };
     }
