@@ -98,5 +98,6 @@ export function rejectedTokenHint(settings: Settings): string {
   if (settings.tokenFile === undefined) {
     return 'hint: the operator token changes at each start of vpc-peerd (it rewrites auth.adminTokenFile): a token copied before a restart no longer works; pass --token-file FILE or --config PATH to read the current one';
   }
-  return `hint: ${settings.tokenFile} was read just now; vpc-peerd rewrites its auth.adminTokenFile at each start, so this file is not the running daemon's: check that --config or --socket name the same daemon`;
+  // Read before the call, and read again after a refusal by watch and wait: the file itself holds the refused token.
+  return `hint: the token now in ${settings.tokenFile} is refused; vpc-peerd rewrites its auth.adminTokenFile at each start, so this file is not the running daemon's: check that --config or --socket name the same daemon`;
 }

@@ -220,12 +220,19 @@ export function renderStatus(s: Json, ctx: RenderContext): string {
   const peers = Array.isArray(gossip.peers) ? gossip.peers.filter(isRecord) : [];
   const connected = peers.filter((p) => p.connected === true).length;
 
-  const storeFailed = store.state === 'failed';
+  // The store's states (src/store/store.ts StoreState): any but ok refuses every write.
+  const storeState = text(store.state);
+  const storeFailed = storeState !== 'ok';
   const ovsDown = ovs.state === 'unavailable';
   const gossipOn = gossip.enabled === true;
-  const [word, tone] = storeFailed ? ['failing', style.bad] : ovsDown || (gossipOn && connected < peers.length) ? ['degraded', style.warn] : ['serving', style.ok];
+  const perBridge = isRecord(ovs.perBridge) ? ovs.perBridge : {};
+  const inError = Object.values(perBridge).filter((b) => isRecord(b) && b.error).length;
+  const [word, tone] =
+    storeFailed ? ['failing', style.bad]
+    : ovsDown || inError > 0 || (gossipOn && connected < peers.length) ? ['degraded', style.warn]
+    : ['serving', style.ok];
   const ovsHead =
-    ovs.state === 'enabled' ? `OVS ${count(bridges.length, 'bridge')}`
+    ovs.state === 'enabled' ? `OVS ${count(bridges.length, 'bridge')}${inError > 0 ? style.warn(`, ${inError} in error`) : ''}`
     : ovs.state === 'disabled' ? 'OVS disabled (no-op mode)'
     : ovsDown ? style.warn('OVS unavailable')
     : `OVS ${text(ovs.state)}`;
@@ -234,7 +241,7 @@ export function renderStatus(s: Json, ctx: RenderContext): string {
     `${tone('●')} ${tone(word)}`,
     ovsHead,
     `${count(active, 'peering')} active`,
-    storeFailed ? style.bad('store failed') : `store ${count(num(store.records), 'record')}`,
+    storeFailed ? style.bad(`store ${storeState}, writes refused`) : `store ${count(num(store.records), 'record')}`,
     gossipOn ? `gossip ${connected}/${peers.length} peers` : 'gossip off',
   ].join(' · ');
 
@@ -242,22 +249,29 @@ export function renderStatus(s: Json, ctx: RenderContext): string {
   const uptime = typeof s.uptimeSeconds === 'number' ? `, up ${duration(s.uptimeSeconds)}` : '';
   sections.push(['Daemon', [`vpc-peerd ${text(s.version)} on ${text(s.nodeId)}${uptime}${s.startedAt ? ` (since ${text(s.startedAt)})` : ''}`]]);
 
-  const storeLines = [`${text(store.path)}: ${storeFailed ? style.bad('failed, every write is refused') : text(store.state)}, ${count(num(store.records), 'record')}`];
-  storeLines.push(`last write ${when(store.lastWriteAt, ctx.now)}`);
-  sections.push(['Store', storeLines]);
+  sections.push(['Store', storeLines(store, ctx)]);
 
   const ovsLines: string[] = [];
   const reason = ovs.reason ? ` (${text(ovs.reason)})` : '';
   ovsLines.push(`${ovsDown ? style.warn('unavailable') : text(ovs.state)}${reason}${bridges.length > 0 ? `: bridges ${bridges.join(', ')}` : ''}`);
   if (ovs.state !== 'disabled') {
+    // The duration is the last pass's, which may have failed; lastReconcileAt moves only on complete passes.
     const took = typeof ovs.lastReconcileDurationMs === 'number' ? ` in ${Math.round(ovs.lastReconcileDurationMs)} ms` : '';
-    ovsLines.push(`last reconcile ${when(ovs.lastReconcileAt, ctx.now)}${took}; drift repaired ${count(num(ovs.driftRepaired), 'time')}`);
+    const drift = `drift repaired ${count(num(ovs.driftRepaired), 'time')}`;
+    if (typeof ovs.lastAttemptAt === 'string' && ovs.lastAttemptAt !== ovs.lastReconcileAt) {
+      ovsLines.push(`last pass ${when(ovs.lastAttemptAt, ctx.now)}${took}; last complete reconcile ${when(ovs.lastReconcileAt, ctx.now)}; ${drift}`);
+    } else ovsLines.push(`last reconcile ${when(ovs.lastReconcileAt, ctx.now)}${took}; ${drift}`);
     const behind = num(ovs.desiredGeneration) - num(ovs.appliedGeneration);
     if (behind > 0) ovsLines.push(style.warn(`catching up: ${count(behind, 'change')} not yet on OVS`));
     if (num(ovs.restartsDetected) > 0) ovsLines.push(`ovs-vswitchd restarts seen: ${num(ovs.restartsDetected)} (flows re-installed each time)`);
-    const perBridge = isRecord(ovs.perBridge) ? ovs.perBridge : {};
+    // A whole-pass failure (OVS down) gives every bridge the same error: shown once, not per bridge.
+    const byError = new Map<string, string[]>();
     for (const [bridge, b] of Object.entries(perBridge)) {
-      if (isRecord(b) && b.error) ovsLines.push(style.bad(`${bridge}: ${text(b.error)}`));
+      if (isRecord(b) && b.error) byError.set(text(b.error), [...(byError.get(text(b.error)) ?? []), bridge]);
+    }
+    for (const [error, names] of byError) {
+      const who = names.length === 1 ? names[0] : names.length === Object.keys(perBridge).length ? `all ${names.length} bridges` : names.join(', ');
+      ovsLines.push(style.bad(`${who ?? '-'}: ${error}`));
     }
     // The last error is often one of the bridge errors above, word for word.
     const lastError = text(ovs.lastError);
@@ -284,6 +298,25 @@ export function renderStatus(s: Json, ctx: RenderContext): string {
   const width = Math.max(...sections.map(([label]) => label.length)) + 2;
   const body = sections.flatMap(([label, lines]) => lines.map((l, i) => `${(i === 0 ? label : '').padEnd(width)}${l}`));
   return `${head}\n\n${body.join('\n')}\n`;
+}
+
+/**
+ * The store section: state and size; while writes are refused, since when and why (lastError);
+ * self-recoveries; what the last start repaired (recovery.warnings, docs/STORE.md).
+ */
+function storeLines(store: Json, ctx: RenderContext): string[] {
+  const { style } = ctx;
+  const state = text(store.state);
+  const failed = state !== 'ok';
+  const lines = [`${text(store.path)}: ${failed ? style.bad(`${state}, every write is refused`) : state}, ${count(num(store.records), 'record')}`];
+  if (failed && (store.lastError || store.degradedSince)) {
+    lines.push(style.bad(`${store.degradedSince ? `since ${when(store.degradedSince, ctx.now)}: ` : ''}${text(store.lastError)}`));
+  }
+  if (num(store.recoveries) > 0) lines.push(`recovered by itself from failed writes: ${count(num(store.recoveries), 'time')} since start`);
+  const recovery = isRecord(store.recovery) ? store.recovery : {};
+  for (const w of Array.isArray(recovery.warnings) ? recovery.warnings : []) lines.push(style.warn(`at start: ${text(w)}`));
+  lines.push(`last write ${when(store.lastWriteAt, ctx.now)}`);
+  return lines;
 }
 
 /** `k v, k v` of an object's scalar members. */

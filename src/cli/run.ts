@@ -18,7 +18,7 @@ import {
 } from './commands.js';
 import { rejectedTokenHint, transportProblem } from './hints.js';
 import { COLOUR, isRecord, PLAIN, render, renderJson, renderStatus, type RenderContext } from './render.js';
-import { resolveSettings, SetupError, type Settings } from './settings.js';
+import { rereadToken, resolveSettings, SetupError, type Settings } from './settings.js';
 
 export interface CliIo {
   readonly stdout: { write(text: string): unknown; readonly isTTY?: boolean };
@@ -67,11 +67,12 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   } catch (err) {
     if (io.signal?.aborted === true) return INTERRUPTED;
     if (err instanceof RpcClientError) {
-      reportRpcError(err, globals.json, settings, io);
-      return EXIT.refused;
+      reportRpcError(err, globals.json, session.settings, io);
+      // Asked for a token the implicit token file could not give: fix this host's set-up (3).
+      return err.code === 401 && session.settings.token === undefined && session.settings.tokenNote !== undefined ? EXIT.local : EXIT.refused;
     }
     if (err instanceof RpcTransportError) {
-      for (const line of await transportProblem(err, settings, session.timeoutMs)) io.stderr.write(line + '\n');
+      for (const line of await transportProblem(err, session.settings, session.timeoutMs)) io.stderr.write(line + '\n');
       return EXIT.local;
     }
     throw err;
@@ -82,21 +83,40 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
 }
 
 
-/** One connection to the daemon, opened on first use and again after it failed (watch). */
+/**
+ * One connection to the daemon, opened on first use and again after it failed (watch, wait).
+ * Its settings change when the token is read again after a refusal.
+ */
 class Session {
   readonly timeoutMs: number;
   private client: Promise<RpcClient> | undefined;
 
   constructor(
-    private readonly settings: Settings,
+    public settings: Settings,
     private readonly globals: GlobalOptions,
     private readonly io: CliIo,
   ) {
     this.timeoutMs = globals.timeoutMs ?? DEFAULT_CALL_TIMEOUT_S * 1000;
   }
 
-  /** Calls with the token as params.auth; an explicit `auth` in the params of `call` is kept. */
-  async call(method: string, params: Record<string, unknown>): Promise<unknown> {
+  /**
+   * Calls with the token as params.auth; an explicit `auth` in the params of `call` is kept.
+   * With `renewToken` (watch, wait: they outlive a daemon restart, which rewrites
+   * auth.adminTokenFile), a 401 reads the token file again and, if its token changed, retries once.
+   */
+  async call(method: string, params: Record<string, unknown>, renewToken = false): Promise<unknown> {
+    try {
+      return await this.send(method, params);
+    } catch (err) {
+      if (!renewToken || !(err instanceof RpcClientError && err.code === 401) || 'auth' in params) throw err;
+      const before = this.settings.token;
+      this.settings = await rereadToken(this.settings);
+      if (this.settings.token === before) throw err;
+      return await this.send(method, params);
+    }
+  }
+
+  private async send(method: string, params: Record<string, unknown>): Promise<unknown> {
     const token = this.settings.token;
     const withAuth = token !== undefined && !('auth' in params) ? { ...params, auth: token } : params;
     this.client ??= connectClient(this.settings.socketPath, {
@@ -190,14 +210,18 @@ const TERMINAL = ['rejected', 'deleted', 'expired', 'failed'];
 /** Data-plane states in which flows of the peering may still be on a host. */
 const FLOWS_PRESENT = ['programmed', 'pending'];
 
-/** Where a peering stands against what is awaited; `hosts` only with --all-hosts. */
+/**
+ * Where a peering stands against what is awaited; `hosts` only with --all-hosts. `p` undefined:
+ * the peering was seen earlier in this wait and is gone now (compacted away after deletion).
+ */
 export function judge(p: Record<string, unknown> | undefined, target: WaitTarget, allHosts: boolean): Verdict {
   if (p === undefined) return target === 'deleted' ? { kind: 'reached', state: 'gone' } : { kind: 'never', state: 'gone', why: 'it no longer exists' };
   const status = String(p.status);
   const dataplane = isRecord(p.dataplane) ? String(p.dataplane.state) : 'unknown';
   const hosts = Array.isArray(p.hosts) ? p.hosts.filter(isRecord) : [];
   const hostStates = hosts.map((h) => `${String(h.nodeId)} ${String(h.state)}`).join(', ');
-  const state = `status ${status}, data plane ${dataplane}${allHosts ? ` (hosts: ${hostStates || 'none'})` : ''}`;
+  const why = dataplane === 'not-local' ? ' (a bridge of one of its VPCs is not on this host)' : '';
+  const state = `status ${status}, data plane ${dataplane}${why}${allHosts ? ` (hosts: ${hostStates || 'none'})` : ''}`;
   switch (target) {
     case 'active':
       if (status === 'active') return { kind: 'reached', state };
@@ -205,8 +229,8 @@ export function judge(p: Record<string, unknown> | undefined, target: WaitTarget
     case 'programmed': {
       if (TERMINAL.includes(status)) return { kind: 'never', state, why: `it is ${status}` };
       if (dataplane === 'disabled') return { kind: 'never', state, why: 'OVS is disabled on this host (no-op mode)' };
-      if (dataplane === 'not-local') return { kind: 'never', state, why: 'neither of its VPCs has a bridge on this host' };
-      // A host without either VPC's bridge has nothing to program.
+      // not-local is not final here (a bridge the platform creates later is picked up at the next
+      // interval pass), but on another host (--all-hosts) it means nothing to program there.
       const everywhere = !allHosts || hosts.every((h) => h.state === 'programmed' || h.state === 'not-local');
       return status === 'active' && dataplane === 'programmed' && everywhere ? { kind: 'reached', state } : { kind: 'waiting', state };
     }
@@ -226,31 +250,49 @@ async function runWait(session: Session, action: Extract<Action, { kind: 'wait' 
   const timeoutMs = globals.timeoutMs ?? DEFAULT_WAIT_TIMEOUT_S * 1000;
   const deadline = Date.now() + timeoutMs;
   let delay = FIRST_POLL_MS;
+  // Once the daemon has answered, a lost connection is a restart to ride through (as `aws ec2
+  // wait` does) until the timeout; before that it is a wrong socket or a daemon not running (exit 3).
+  let answered = false;
+  let seen = false;
+  let lastState: string;
   for (;;) {
-    let peering: Record<string, unknown> | undefined;
     try {
-      const result = await session.call('peering.get', { id: action.id });
-      peering = isRecord(result) ? result : {};
+      let peering: Record<string, unknown> | undefined;
+      try {
+        const result = await session.call('peering.get', { id: action.id }, true);
+        peering = isRecord(result) ? result : {};
+        seen = true;
+      } catch (err) {
+        if (!(err instanceof RpcClientError && err.reason === 'PEERING_NOT_FOUND')) throw err;
+        // A deleted peering is compacted away in time: not found is deleted if this wait saw it
+        // before; an id never seen is a typo, not a success.
+        if (!seen) {
+          io.stderr.write(`error: no such peering ${action.id} (PEERING_NOT_FOUND): it was not seen in this wait, so it is not counted as ${action.target}\n`);
+          return EXIT.refused;
+        }
+      }
+      answered = true;
+      if (action.allHosts && peering !== undefined && !Array.isArray(peering.hosts)) {
+        io.stderr.write('error: --all-hosts needs gossip: this daemon reports only its own data plane (peering.get has no hosts)\n');
+        return EXIT.refused;
+      }
+      const verdict = judge(peering, action.target, action.allHosts);
+      if (verdict.kind === 'reached') {
+        io.stdout.write(globals.json ? renderJson(peering ?? { id: action.id, deleted: true }) : `${action.id} is ${action.target}${action.allHosts ? ' on every host' : ''}\n`);
+        return EXIT.ok;
+      }
+      if (verdict.kind === 'never') {
+        io.stderr.write(`error: ${action.id} will not become ${action.target}: ${verdict.why ?? verdict.state} (${verdict.state})\n`);
+        return EXIT.refused;
+      }
+      lastState = verdict.state;
     } catch (err) {
-      // A deleted peering is compacted away in time: not found is deleted, for this wait.
-      if (!(err instanceof RpcClientError && err.reason === 'PEERING_NOT_FOUND' && action.target === 'deleted')) throw err;
-    }
-    if (action.allHosts && peering !== undefined && !Array.isArray(peering.hosts)) {
-      io.stderr.write('error: --all-hosts needs gossip: this daemon reports only its own data plane (peering.get has no hosts)\n');
-      return EXIT.refused;
-    }
-    const verdict = judge(peering, action.target, action.allHosts);
-    if (verdict.kind === 'reached') {
-      io.stdout.write(globals.json ? renderJson(peering ?? { id: action.id, deleted: true }) : `${action.id} is ${action.target}${action.allHosts ? ' on every host' : ''}\n`);
-      return EXIT.ok;
-    }
-    if (verdict.kind === 'never') {
-      io.stderr.write(`error: ${action.id} will not become ${action.target}: ${verdict.why ?? verdict.state} (${verdict.state})\n`);
-      return EXIT.refused;
+      if (!(answered && err instanceof RpcTransportError) || io.signal?.aborted === true) throw err;
+      lastState = `vpc-peerd not answering (${err.message})`;
     }
     const left = deadline - Date.now();
     if (left <= 0) {
-      io.stderr.write(`error: timed out after ${timeoutMs / 1000} s waiting for ${action.id} to be ${action.target}; last state: ${verdict.state}\n`);
+      io.stderr.write(`error: timed out after ${timeoutMs / 1000} s waiting for ${action.id} to be ${action.target}; last state: ${lastState}\n`);
       return EXIT.refused;
     }
     if (await sleep(Math.min(delay, left), io.signal)) throw new Error('interrupted');
@@ -262,17 +304,22 @@ async function runWait(session: Session, action: Extract<Action, { kind: 'wait' 
 
 async function runWatch(session: Session, intervalMs: number, globals: GlobalOptions, io: CliIo): Promise<number> {
   const terminal = io.stdout.isTTY === true;
+  let answered = false;
   for (;;) {
     const ctx = renderContext(io);
     let screen: string;
     try {
-      const result = await session.call('status', {});
+      const result = await session.call('status', {}, true);
+      answered = true;
       screen = globals.json ? renderJson(result) : isRecord(result) ? renderStatus(result, ctx) : renderJson(result);
     } catch (err) {
       if (io.signal?.aborted === true) return EXIT.ok;
-      // The daemon restarting is what one watches for: say so on the screen and keep going.
-      if (!(err instanceof RpcTransportError)) throw err;
-      screen = `${ctx.style.bad('● not answering')}: ${err.message}\n`;
+      // The daemon restarting is what one watches for: say so on the screen and keep going. A
+      // token refused even after reading its file again ends the watch only before any answer.
+      if (err instanceof RpcTransportError) screen = `${ctx.style.bad('● not answering')}: ${err.message}\n`;
+      else if (answered && err instanceof RpcClientError && err.code === 401) {
+        screen = `${ctx.style.bad('● token refused')}: ${err.message} (${err.reason ?? `code ${err.code}`}); the token file is read again at the next refresh\n`;
+      } else throw err;
     }
     const header = `every ${intervalMs / 1000} s · ${ctx.now.toISOString()} · Ctrl-C to stop\n\n`;
     // On a terminal the screen is redrawn in place; into a file or pipe, snapshots follow each other.

@@ -1,9 +1,8 @@
-// Where vpc-peerctl finds the daemon and its token: flags, then the daemon's config file (its
-// socket.path and auth.adminTokenFile), then the environment, then the
+// Where vpc-peerctl finds the daemon and its token: flags, then the daemon's config file (only
+// its socket.path and auth.adminTokenFile), then the environment, then the
 // production defaults of SPEC §11.
-import { readFile } from 'node:fs/promises';
-import { ConfigError } from '../config/config-error.js';
-import { loadConfig } from '../config/load.js';
+import { readFile, stat } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import type { GlobalOptions } from './commands.js';
 
 export const DEFAULT_SOCKET = '/run/vpc-peerd/vpc-peerd.sock';
@@ -28,6 +27,12 @@ export interface Settings {
   readonly tokenFile: string | undefined;
   /** Why the default token file gave no token; shown if the daemon then asks for one. */
   readonly tokenNote: string | undefined;
+  /**
+   * The file to read the token from again when the daemon refuses it (it rewrites
+   * auth.adminTokenFile at each start): --token-file, or the config's or default file, also when
+   * it could not be read at first. Undefined for --token.
+   */
+  readonly tokenSource: string | undefined;
 }
 
 interface ConfigPaths {
@@ -45,21 +50,32 @@ export async function resolveSettings(globals: GlobalOptions, env: Readonly<Reco
     : [DEFAULT_SOCKET, 'default'];
   const socket = { socketPath, socketSource };
 
-  if (globals.token !== undefined) return { ...socket, token: globals.token, tokenFile: undefined, tokenNote: undefined };
+  if (globals.token !== undefined) return { ...socket, token: globals.token, tokenFile: undefined, tokenNote: undefined, tokenSource: undefined };
   if (globals.tokenFile !== undefined) {
     try {
-      return { ...socket, token: await readToken(globals.tokenFile), tokenFile: globals.tokenFile, tokenNote: undefined };
+      return { ...socket, token: await readToken(globals.tokenFile), tokenFile: globals.tokenFile, tokenNote: undefined, tokenSource: globals.tokenFile };
     } catch (err) {
       throw new SetupError(`cannot read token file ${globals.tokenFile}: ${messageOf(err)}`);
     }
   }
-  // The implicit token file is optional: a method that needs no token (rpc.discover) still works.
-  const file = config.adminTokenFile ?? DEFAULT_TOKEN_FILE;
+  return { ...socket, ...(await implicitToken(config.adminTokenFile ?? DEFAULT_TOKEN_FILE)) };
+}
+
+/**
+ * The settings with the token read again from `tokenSource` (a restarted daemon wrote a new
+ * one); the same settings for --token. A file unreadable now leaves no token and a tokenNote.
+ */
+export async function rereadToken(settings: Settings): Promise<Settings> {
+  return settings.tokenSource === undefined ? settings : { ...settings, ...(await implicitToken(settings.tokenSource)) };
+}
+
+/** The implicit token file is optional: a method that needs no token (rpc.discover) still works. */
+async function implicitToken(file: string): Promise<Pick<Settings, 'token' | 'tokenFile' | 'tokenNote' | 'tokenSource'>> {
   try {
     const token = await readToken(file);
-    return { ...socket, token, tokenFile: token === undefined ? undefined : file, tokenNote: token === undefined ? `token file ${file} is empty` : undefined };
+    return { token, tokenFile: token === undefined ? undefined : file, tokenNote: token === undefined ? `token file ${file} is empty` : undefined, tokenSource: file };
   } catch (err) {
-    return { ...socket, token: undefined, tokenFile: undefined, tokenNote: `cannot read token file ${file}: ${messageOf(err)}` };
+    return { token: undefined, tokenFile: undefined, tokenNote: `cannot read token file ${file}: ${messageOf(err)}`, tokenSource: file };
   }
 }
 
@@ -67,15 +83,37 @@ async function readToken(file: string): Promise<string | undefined> {
   return nonEmpty((await readFile(file, 'utf8')).trim());
 }
 
-/** The two keys vpc-peerctl needs, read through the daemon's own config loader and schema. */
+/** A config file is a few kilobytes (the daemon's loader refuses more, src/config/load.ts). */
+const MAX_CONFIG_BYTES = 1024 * 1024;
+
+/**
+ * The two keys vpc-peerctl needs, socket.path and auth.adminTokenFile, resolved against the
+ * config file's folder as the daemon does. The rest of the file is not checked: a config the
+ * daemon refused on SIGHUP (it keeps running on the old one) must not lock the operator out.
+ * Throws SetupError if the file cannot be read, is not JSON, or either key is not a path.
+ */
 async function readConfigPaths(path: string): Promise<ConfigPaths> {
+  let json: unknown;
   try {
-    const config = await loadConfig(path);
-    return { socketPath: config.socket.path, adminTokenFile: config.auth.adminTokenFile };
+    if ((await stat(path)).size > MAX_CONFIG_BYTES) throw new Error(`larger than ${MAX_CONFIG_BYTES} bytes`);
+    // Editors on some systems save a byte-order mark, which JSON.parse refuses.
+    json = JSON.parse((await readFile(path, 'utf8')).replace(/^\uFEFF/, ''));
   } catch (err) {
-    // A ConfigError's message already names the file and the key.
-    throw new SetupError(err instanceof ConfigError ? `cannot read config ${err.message}` : `cannot read config ${path}: ${messageOf(err)}`);
+    throw new SetupError(`cannot read config ${path}: ${err instanceof SyntaxError ? `not valid JSON: ${err.message}` : messageOf(err)}`);
   }
+  const base = dirname(resolve(path));
+  const pick = (section: string, key: string, fallback: string): string => {
+    const part = isObject(json) ? json[section] : undefined;
+    const value = isObject(part) ? part[key] : undefined;
+    if (value === undefined) return fallback;
+    if (typeof value !== 'string' || value === '' || value.includes('\0')) throw new SetupError(`cannot read config ${path}: ${section}.${key} must be a path`);
+    return resolve(base, value);
+  };
+  return { socketPath: pick('socket', 'path', DEFAULT_SOCKET), adminTokenFile: pick('auth', 'adminTokenFile', DEFAULT_TOKEN_FILE) };
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function nonEmpty(s: string | undefined): string | undefined {

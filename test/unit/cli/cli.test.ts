@@ -44,7 +44,15 @@ const DATAPLANE = {
 /** The fixed daemon state of the status golden test. */
 export const STATUS = {
   version: '0.1.0', nodeId: 'hv-01', startedAt: '2026-01-01T00:00:00.000Z', uptimeSeconds: 3725,
-  store: { path: '/var/lib/vpc-peerd/state.json', state: 'open', records: 4210, lastWriteAt: '2026-01-01T01:02:00.000Z', journalBytes: 912345, seq: 9001, commits: 120, syncs: 80, snapshots: 2 },
+  store: {
+    path: '/var/lib/vpc-peerd/state.json', state: 'ok', lastError: null, degradedSince: null, recoveries: 1,
+    recovery: {
+      snapshotRecords: 4100, journalEntries: 110, seq: 8881,
+      droppedTail: { offset: 912001, bytes: 344, reason: 'torn last line', savedTo: null, intactRecords: 0 },
+      warnings: ['the last line of the journal was torn (never acknowledged) and was cut off at byte 912001'],
+    },
+    records: 4210, lastWriteAt: '2026-01-01T01:02:00.000Z', journalBytes: 912345, seq: 9001, commits: 120, syncs: 80, compactions: 2,
+  },
   ovs: {
     state: 'enabled', reason: null, bridges: ['br-a', 'br-b', 'br-c'], lastReconcileAt: '2026-01-01T01:02:04.000Z',
     lastReconcileDurationMs: 12.4, driftRepaired: 2, lastError: 'br-c: ovs-ofctl: br-c is not a bridge or a socket',
@@ -337,7 +345,7 @@ t.test('status golden: a fixed daemon state, human and --json', async (t) => {
   t.same(JSON.parse(json.out), STATUS, '--json is the daemon\'s reply, counters and all');
 
   const first = human.out.split('\n')[0];
-  t.equal(first, '● degraded · OVS 3 bridges · 12 peerings active · store 4,210 records · gossip 1/2 peers', 'a first line like systemctl status');
+  t.equal(first, '● degraded · OVS 3 bridges, 1 in error · 12 peerings active · store 4,210 records · gossip 1/2 peers', 'a first line like systemctl status');
   t.notMatch(human.out, /[{}"]/, 'no raw JSON in the human view');
   t.notMatch(human.out, /seq|journalBytes|syncs|Generation/, 'no internal counters in the human view');
   t.notOk(human.out.includes('\x1b['), 'no colour when stdout is not a terminal');
@@ -469,7 +477,7 @@ t.test('RPC errors exit 1 with message and reason; a rejected token says what to
 
   writeFileSync(join(dir, 'old.token'), 'stale-token\n');
   r = await cli(['--socket', path, '--token-file', join(dir, 'old.token'), 'status']);
-  t.match(r.err, new RegExp(`hint: ${join(dir, 'old.token')} was read just now; vpc-peerd rewrites its auth.adminTokenFile at each start`));
+  t.match(r.err, new RegExp(`hint: the token now in ${join(dir, 'old.token')} is refused; vpc-peerd rewrites its auth.adminTokenFile at each start`));
 
   r = await cli(['--socket', path, 'call', 'no.such', '--token', 'alice-token']);
   t.equal(r.code, 1);
@@ -510,7 +518,7 @@ t.test('the default socket missing: the hint names a daemon running from a check
   symlinkSync(join(dir, 'other'), join(dir, 'proc/77/cwd'));
   t.same(await findRunningDaemons(join(dir, 'proc')), [{ pid: 4242, config: join(dir, 'checkout/config.example.json') }], 'only vpc-peerd, with its config made absolute');
 
-  const settings = { socketPath: '/run/vpc-peerd/vpc-peerd.sock', socketSource: 'default', token: undefined, tokenFile: undefined, tokenNote: undefined } as const;
+  const settings = { socketPath: '/run/vpc-peerd/vpc-peerd.sock', socketSource: 'default', token: undefined, tokenFile: undefined, tokenNote: undefined, tokenSource: undefined } as const;
   const lines = await transportProblem(new RpcTransportError('unreachable', 'x', 'ENOENT'), settings, 1000, join(dir, 'proc'));
   t.same(lines, [
     'error: cannot reach vpc-peerd: no socket at /run/vpc-peerd/vpc-peerd.sock',
@@ -540,9 +548,18 @@ t.test('socket and token from --config, the environment and token files', async 
   r = await cli(['--token', 'alice-token', 'vpc', 'list'], { env: { VPC_PEERCTL_SOCKET: path } });
   t.equal(r.code, 0, 'the environment names the socket');
 
+  // A config the daemon refused on SIGHUP (it runs on the old one): the operator can still look.
+  writeFileSync(join(conf, 'refused.json'), JSON.stringify({ socket: { path: '../d.sock' }, auth: { adminTokenFile: '../admin.token' }, log: { level: 'loud' }, gossip: { peers: ['nope'] } }));
+  r = await cli(['--config', join(conf, 'refused.json'), 'vpc', 'get', 'vpc-a']);
+  t.equal(r.code, 0, `only socket.path and auth.adminTokenFile are read (stderr: ${r.err})`);
+  writeFileSync(join(conf, 'bad-path.json'), JSON.stringify({ socket: { path: 7 } }));
+  r = await cli(['--config', join(conf, 'bad-path.json'), 'status']);
+  t.same([r.code, r.err], [3, `error: cannot read config ${join(conf, 'bad-path.json')}: socket.path must be a path\n`]);
+
+  // The implicit token file unreadable: README's "the token file cannot be read", a local problem.
   writeFileSync(join(conf, 'no-token.json'), JSON.stringify({ socket: { path: '../d.sock' }, auth: { adminTokenFile: './none' } }));
   r = await cli(['--config', join(conf, 'no-token.json'), 'status']);
-  t.equal(r.code, 1);
+  t.equal(r.code, 3);
   t.match(r.err, /\(UNAUTHENTICATED\)\nhint: cannot read token file .*none: no such file; pass --token, --token-file or --config\n/);
 });
 
