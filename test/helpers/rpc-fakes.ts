@@ -2,8 +2,10 @@
 import { z } from 'zod';
 import type { Principal } from '../../src/domain/types.js';
 import { RpcError } from '../../src/errors.js';
-import { createLogger, type Logger } from '../../src/log/logger.js';
+import { createLogger, silentLogger, type Logger } from '../../src/log/logger.js';
+import { createDispatcher } from '../../src/rpc/dispatcher.js';
 import { defineMethod, type MethodSpec } from '../../src/rpc/method.js';
+import { createRpcServer, type RpcServer } from '../../src/rpc/server.js';
 
 export const ALICE: Principal = { sub: 'alice', tenant: 't1', permissions: ['*'] };
 export const BOB: Principal = { sub: 'bob', tenant: 't2', permissions: ['vpc:read'] };
@@ -119,4 +121,20 @@ export function fakeMethods(opts: { slow?: Promise<void> } = {}): MethodSpec[] {
       },
     }),
   ];
+}
+
+/** A method of a fake daemon: any params, a logged-in caller (fakeAuthenticate's tokens). */
+export type FakeHandler = (params: Record<string, unknown>, principal: Principal) => unknown;
+
+/**
+ * A real RPC server on the Unix socket `path` whose methods are `handlers` (each needs a login,
+ * takes any params): a daemon for CLI tests, not yet listening (the caller listens and closes,
+ * so that a test can stop it and start another on the same path, as a restart does).
+ */
+export function fakeDaemonServer(path: string, handlers: Readonly<Record<string, FakeHandler>>): RpcServer {
+  const methods = Object.entries(handlers).map(([name, handler]) =>
+    defineMethod({ name, summary: name, auth: 'required', params: z.looseObject({}), handler: (params, { principal }) => handler(params, principal) }),
+  );
+  const dispatcher = createDispatcher({ methods, authenticate: fakeAuthenticate, logger: silentLogger(), maxBatchSize: 10 });
+  return createRpcServer({ path, mode: 0o660, group: null, maxLineBytes: 1 << 20, maxConnections: 8, dispatcher, logger: silentLogger() });
 }

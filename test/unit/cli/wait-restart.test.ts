@@ -6,38 +6,22 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { z } from 'zod';
 import { runCli, type CliIo } from '../../../src/cli/run.js';
 import { RpcError } from '../../../src/errors.js';
-import { silentLogger } from '../../../src/log/logger.js';
-import { createDispatcher } from '../../../src/rpc/dispatcher.js';
-import { defineMethod } from '../../../src/rpc/method.js';
-import { createRpcServer, type RpcServer } from '../../../src/rpc/server.js';
-import { fakeAuthenticate } from '../../helpers/rpc-fakes.js';
+import type { RpcServer } from '../../../src/rpc/server.js';
+import { fakeDaemonServer } from '../../helpers/rpc-fakes.js';
 
 const PEERING = { id: 'pcx-0123456789abcdef0', tenantId: 't1', requesterVpcId: 'vpc-a', accepterVpcId: 'vpc-b', dataplane: { state: 'programmed' } };
 
 /** A daemon whose peering.get accepts only the principal `sub` and answers with `status`. */
 function daemon(path: string, sub: string, status: string, onCall: () => void): RpcServer {
-  const dispatcher = createDispatcher({
-    methods: [
-      defineMethod({
-        name: 'peering.get',
-        summary: 'peering.get',
-        auth: 'required',
-        params: z.looseObject({}),
-        handler: (_params, { principal }) => {
-          if (principal.sub !== sub) throw new RpcError('TOKEN_INVALID', 'The token is not valid: its signature does not verify.');
-          onCall();
-          return { ...PEERING, status };
-        },
-      }),
-    ],
-    authenticate: fakeAuthenticate,
-    logger: silentLogger(),
-    maxBatchSize: 10,
+  return fakeDaemonServer(path, {
+    'peering.get': (_params, principal) => {
+      if (principal.sub !== sub) throw new RpcError('TOKEN_INVALID', 'The token is not valid: its signature does not verify.');
+      onCall();
+      return { ...PEERING, status };
+    },
   });
-  return createRpcServer({ path, mode: 0o660, group: null, maxLineBytes: 1 << 20, maxConnections: 8, dispatcher, logger: silentLogger() });
 }
 
 function io(): CliIo & { out: () => string; err: () => string } {

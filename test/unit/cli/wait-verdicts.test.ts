@@ -5,14 +5,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { z } from 'zod';
 import { judge, runCli, type CliIo } from '../../../src/cli/run.js';
 import { RpcError } from '../../../src/errors.js';
-import { silentLogger } from '../../../src/log/logger.js';
-import { createDispatcher } from '../../../src/rpc/dispatcher.js';
-import { defineMethod } from '../../../src/rpc/method.js';
-import { createRpcServer } from '../../../src/rpc/server.js';
-import { fakeAuthenticate } from '../../helpers/rpc-fakes.js';
+import { fakeDaemonServer } from '../../helpers/rpc-fakes.js';
 
 const ID = 'pcx-0123456789abcdef0';
 
@@ -22,25 +17,13 @@ async function daemon(t: Test, next: (call: number) => Record<string, unknown> |
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const path = join(dir, 'd.sock');
   let calls = 0;
-  const dispatcher = createDispatcher({
-    methods: [
-      defineMethod({
-        name: 'peering.get',
-        summary: 'peering.get',
-        auth: 'required',
-        params: z.looseObject({}),
-        handler: (params) => {
-          const p = next(calls++);
-          if (p === undefined) throw new RpcError('PEERING_NOT_FOUND', `No peering ${String(params.id)}.`);
-          return { id: ID, ...p };
-        },
-      }),
-    ],
-    authenticate: fakeAuthenticate,
-    logger: silentLogger(),
-    maxBatchSize: 10,
+  const server = fakeDaemonServer(path, {
+    'peering.get': (params) => {
+      const p = next(calls++);
+      if (p === undefined) throw new RpcError('PEERING_NOT_FOUND', `No peering ${String(params.id)}.`);
+      return { id: ID, ...p };
+    },
   });
-  const server = createRpcServer({ path, mode: 0o660, group: null, maxLineBytes: 1 << 20, maxConnections: 8, dispatcher, logger: silentLogger() });
   await server.listen();
   t.teardown(() => server.close());
   return path;

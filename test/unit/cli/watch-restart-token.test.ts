@@ -8,14 +8,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { z } from 'zod';
 import { runCli, type CliIo } from '../../../src/cli/run.js';
 import { RpcError } from '../../../src/errors.js';
-import { silentLogger } from '../../../src/log/logger.js';
-import { createDispatcher } from '../../../src/rpc/dispatcher.js';
-import { defineMethod } from '../../../src/rpc/method.js';
-import { createRpcServer } from '../../../src/rpc/server.js';
-import { fakeAuthenticate } from '../../helpers/rpc-fakes.js';
+import { fakeDaemonServer } from '../../helpers/rpc-fakes.js';
 
 const STATUS = {
   version: '0.1.0', nodeId: 'hv-01', startedAt: '2026-01-01T00:00:00.000Z', uptimeSeconds: 5,
@@ -28,24 +23,12 @@ const STATUS = {
 /** A daemon whose status accepts only the principal `accepts()` names; its socket path. */
 async function daemon(t: Test, dir: string, accepts: () => string): Promise<string> {
   const path = join(dir, 'd.sock');
-  const dispatcher = createDispatcher({
-    methods: [
-      defineMethod({
-        name: 'status',
-        summary: 'status',
-        auth: 'required',
-        params: z.looseObject({}),
-        handler: (_params, { principal }) => {
-          if (principal.sub !== accepts()) throw new RpcError('TOKEN_INVALID', 'The token is not valid: its signature does not verify.');
-          return STATUS;
-        },
-      }),
-    ],
-    authenticate: fakeAuthenticate,
-    logger: silentLogger(),
-    maxBatchSize: 10,
+  const server = fakeDaemonServer(path, {
+    status: (_params, principal) => {
+      if (principal.sub !== accepts()) throw new RpcError('TOKEN_INVALID', 'The token is not valid: its signature does not verify.');
+      return STATUS;
+    },
   });
-  const server = createRpcServer({ path, mode: 0o660, group: null, maxLineBytes: 1 << 20, maxConnections: 8, dispatcher, logger: silentLogger() });
   await server.listen();
   t.teardown(() => server.close());
   return path;
