@@ -3,10 +3,12 @@
 // production defaults of SPEC §11.
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
+import { MAX_CONFIG_FILE_BYTES } from '../config/load.js';
+import { DEFAULT_ADMIN_TOKEN_FILE, DEFAULT_SOCKET_PATH } from '../config/schema.js';
 import type { GlobalOptions } from './commands.js';
 
-export const DEFAULT_SOCKET = '/run/vpc-peerd/vpc-peerd.sock';
-const DEFAULT_TOKEN_FILE = '/run/vpc-peerd/admin.token';
+export const DEFAULT_SOCKET = DEFAULT_SOCKET_PATH;
+const DEFAULT_TOKEN_FILE = DEFAULT_ADMIN_TOKEN_FILE;
 
 /** A failure to prepare the call (unreadable config or token file): a local problem, exit 3. */
 export class SetupError extends Error {
@@ -83,9 +85,6 @@ async function readToken(file: string): Promise<string | undefined> {
   return nonEmpty((await readFile(file, 'utf8')).trim());
 }
 
-/** A config file is a few kilobytes (the daemon's loader refuses more, src/config/load.ts). */
-const MAX_CONFIG_BYTES = 1024 * 1024;
-
 /**
  * The two keys vpc-peerctl needs, socket.path and auth.adminTokenFile, resolved against the
  * config file's folder as the daemon does. The rest of the file is not checked: a config the
@@ -95,7 +94,7 @@ const MAX_CONFIG_BYTES = 1024 * 1024;
 async function readConfigPaths(path: string): Promise<ConfigPaths> {
   let json: unknown;
   try {
-    if ((await stat(path)).size > MAX_CONFIG_BYTES) throw new Error(`larger than ${MAX_CONFIG_BYTES} bytes`);
+    if ((await stat(path)).size > MAX_CONFIG_FILE_BYTES) throw new Error(`larger than ${MAX_CONFIG_FILE_BYTES} bytes`);
     // Editors on some systems save a byte-order mark, which JSON.parse refuses.
     json = JSON.parse((await readFile(path, 'utf8')).replace(/^\uFEFF/, ''));
   } catch (err) {

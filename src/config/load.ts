@@ -8,7 +8,8 @@ import { ConfigError, type ConfigIssue } from './config-error.js';
 import { ConfigSchema, parseHostPort, type Config, type ConfigFile } from './schema.js';
 
 /** A config file is a few kilobytes; anything this big is a mistake, not a config. */
-const MAX_FILE_BYTES = 1024 * 1024;
+/** The largest config file read (daemon and vpc-peerctl alike). */
+export const MAX_CONFIG_FILE_BYTES = 1024 * 1024;
 /** sun_path holds 108 bytes with the terminating NUL. */
 const MAX_SOCKET_PATH_BYTES = 107;
 const MAX_PREVIEW_CHARS = 60;
@@ -17,8 +18,8 @@ const MAX_PREVIEW_CHARS = 60;
 export async function loadConfig(path: string): Promise<Config> {
   let text: string;
   try {
-    if ((await stat(path)).size > MAX_FILE_BYTES) {
-      throw new Error(`larger than ${MAX_FILE_BYTES} bytes`);
+    if ((await stat(path)).size > MAX_CONFIG_FILE_BYTES) {
+      throw new Error(`larger than ${MAX_CONFIG_FILE_BYTES} bytes`);
     }
     text = await readFile(path, 'utf8');
   } catch (err) {

@@ -63,9 +63,13 @@ function isWebSocketUrl(text: string): boolean {
   return (url.protocol === 'ws:' || url.protocol === 'wss:') && url.hostname !== '' && url.username === '' && url.password === '';
 }
 
+/** The production paths (SPEC §11) vpc-peerctl also falls back on. */
+export const DEFAULT_SOCKET_PATH = '/run/vpc-peerd/vpc-peerd.sock';
+export const DEFAULT_ADMIN_TOKEN_FILE = '/run/vpc-peerd/admin.token';
+
 const socket = section({
   path: path('must be a path')
-    .default('/run/vpc-peerd/vpc-peerd.sock')
+    .default(DEFAULT_SOCKET_PATH)
     .describe('Unix socket the JSON-RPC API listens on. At most 107 bytes once resolved (the kernel\'s limit).'),
   mode: matching(MODE_PATTERN, 'must be an octal string like "0660"', 'octal string')
     .default('0660')
@@ -156,7 +160,7 @@ const auth = section({
     .default(null)
     .describe('PEM public key (SPKI) of the platform\'s token signer: Ed25519 (EdDSA) or P-256 (ES256). null: none. With both keys null, only the operator token is accepted.'),
   adminTokenFile: path('must be a path')
-    .default('/run/vpc-peerd/admin.token')
+    .default(DEFAULT_ADMIN_TOKEN_FILE)
     .describe('Where the daemon writes a fresh operator token (tenant *, permission *) at each start, mode 0600; vpc-peerctl uses it by default. Tokens of an earlier start stop working.'),
   adminTokenTtlSeconds: int(1, YEAR_SECONDS)
     .default(30 * DAY_SECONDS)
