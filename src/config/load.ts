@@ -77,6 +77,7 @@ function resolveConfig(file: ConfigFile, baseDir: string): Config {
         gossip.tls === null
           ? null
           : { certFile: abs(gossip.tls.certFile), keyFile: abs(gossip.tls.keyFile), caFile: abs(gossip.tls.caFile) },
+      antiEntropyIntervalMs: gossip.antiEntropyIntervalMs,
       tombstoneRetentionSeconds: gossip.tombstoneRetentionSeconds,
     },
     metrics: { listen: metrics.listen === null ? null : parseHostPort(metrics.listen) },

@@ -13,6 +13,7 @@ export const RELOADABLE_KEYS: ReadonlySet<string> = new Set([
   'peering.maxActivePerVpc',
   'gossip.peers',
   'gossip.tombstoneRetentionSeconds',
+  'gossip.antiEntropyIntervalMs',
 ]);
 
 export interface ReloadPlan {

@@ -214,14 +214,17 @@ const gossip = section({
   tls: tls
     .nullable()
     .default(null)
-    .describe('Mutual TLS between daemons, or null for none. Gossip (listen or peers set) needs secretFile, tls or both.'),
+    .describe('Mutual TLS between daemons, on top of the HMAC of secretFile (which gossip always needs), or null for none.'),
+  antiEntropyIntervalMs: int(100, 600_000)
+    .default(2000)
+    .describe('How often, in ms, a link\'s dialling side opens an anti-entropy round (digest comparison; docs/GOSSIP.md), besides the one on connect.'),
   tombstoneRetentionSeconds: int(60, YEAR_SECONDS)
     .default(7 * DAY_SECONDS)
     .describe('How long a deletion is remembered (its tombstone), in seconds: the longest a host may be cut off and still merge; a host away longer must resync from its peers (docs/GOSSIP.md).'),
 }).superRefine((g, ctx) => {
-  // Membership must be provable (SPEC §8): an unauthenticated gossip mesh is refused at start.
-  if (isGossipOn(g) && g.secretFile === null && g.tls === null) {
-    ctx.addIssue({ code: 'custom', path: ['secretFile'], message: 'gossip (listen or peers) needs secretFile, tls or both' });
+  // Membership is proven by the HMAC handshake under the shared key (SPEC §8, §11); TLS only adds to it.
+  if (isGossipOn(g) && g.secretFile === null) {
+    ctx.addIssue({ code: 'custom', path: ['secretFile'], message: 'gossip (listen or peers) needs secretFile (the shared HMAC key; tls only adds to it)' });
   }
 });
 
@@ -324,6 +327,8 @@ export interface Config {
     readonly peers: readonly string[];
     readonly secretFile: string | null;
     readonly tls: { readonly certFile: string; readonly keyFile: string; readonly caFile: string } | null;
+    /** ms between anti-entropy rounds a link's dialler opens (SPEC §8). */
+    readonly antiEntropyIntervalMs: number;
     readonly tombstoneRetentionSeconds: number;
   };
   readonly metrics: { readonly listen: { readonly host: string; readonly port: number } | null };

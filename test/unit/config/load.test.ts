@@ -30,7 +30,7 @@ t.test('an empty file gives the production defaults of SPEC §11', (t) => {
   t.same(c.auth, { jwtSecretFile: null, jwtPublicKeyFile: null, adminTokenFile: '/run/vpc-peerd/admin.token', adminTokenTtlSeconds: 86400 * 30,
     maxTokenLifetimeSeconds: 86400 * 30, clockSkewSeconds: 30,
   });
-  t.same(c.gossip, { listen: null, peers: [], secretFile: null, tls: null, tombstoneRetentionSeconds: 604800 });
+  t.same(c.gossip, { listen: null, peers: [], secretFile: null, tls: null, antiEntropyIntervalMs: 2000, tombstoneRetentionSeconds: 604800 });
   t.same(c.log, { level: 'info' });
   t.match(c.nodeId, /^[A-Za-z0-9._-]{1,64}$/, 'nodeId defaults to a sanitised host name');
   t.end();
@@ -132,6 +132,8 @@ const badValues: [key: string, json: unknown][] = [
   ['gossip.peers', { gossip: { peers: ['ws://a:1', 'ws://a:1'], ...withSecret } }],
   ['gossip.secretFile', { gossip: { listen: '0.0.0.0:7946' } }],
   ['gossip.secretFile', { gossip: { peers: ['ws://a:1'] } }],
+  ['gossip.secretFile', { gossip: { peers: ['ws://a:1'], tls: { certFile: 'c', keyFile: 'k', caFile: 'a' } } }],
+  ['gossip.antiEntropyIntervalMs', { gossip: { antiEntropyIntervalMs: 10 } }],
   ['gossip.tls', { gossip: { tls: 'yes' } }],
   ['gossip.tls.caFile', { gossip: { tls: { certFile: 'c', keyFile: 'k' } } }],
   ['log.level', { log: { level: 'verbose' } }],
