@@ -99,7 +99,8 @@ export interface OvsOptions {
  */
 const NAME = /^[A-Za-z0-9_][A-Za-z0-9_-]{0,14}$/;
 const BUNDLE_LINE = /^(add|modify_strict|delete_strict) [^\r\n]+$/;
-const UINT64_MAX = (1n << 64n) - 1n;
+/** Every bit of a cookie: `cookie=C/-1` (EXACT_COOKIE_MASK) selects one cookie exactly. */
+export const EXACT_COOKIE_MASK = (1n << 64n) - 1n;
 /** The highest OpenFlow port number a port can have (0xff00 and up are reserved). */
 const OFPORT_MAX = 0xfeff;
 const PROBE_TIMEOUT_MS = 2_000;
@@ -338,7 +339,7 @@ function checkName(name: string, what: string): void {
 }
 
 function checkUint64(v: bigint, what: string): void {
-  if (v < 0n || v > UINT64_MAX) throw new Error(`${what} 0x${v.toString(16)} is not a 64-bit value`);
+  if (v < 0n || v > EXACT_COOKIE_MASK) throw new Error(`${what} 0x${v.toString(16)} is not a 64-bit value`);
 }
 
 function compare(a: string, b: string): number {

@@ -8,6 +8,7 @@
 // the caller logs, counts, tells it of echoes and arms the retry timer.
 import { type Flow, bundleLine, sameFlows } from '../ovs/flow.js';
 import type { FlowPlan } from './plan.js';
+import { backoffDelayMs } from './retry.js';
 
 /** The same diff found again after this many repairs in a row trips the guard. */
 export const REPAIRS_BEFORE_GUARD = 2;
@@ -51,7 +52,8 @@ interface BridgeRecord {
   repairs: number;
   /** Set once tripped. */
   retryAt: number | null;
-  backoffMs: number;
+  /** Backoff attempts since it tripped (1 at the trip): the next delay is backoffDelayMs of it. */
+  attempt: number;
 }
 
 export function createConvergenceGuard(): ConvergenceGuard {
@@ -65,7 +67,7 @@ export function createConvergenceGuard(): ConvergenceGuard {
       }
       const signature = planSignature(plan);
       if (last === undefined || last.signature !== signature || !sameFlows(last.want, want)) {
-        records.set(bridge, { want, signature, repairs: 1, retryAt: null, backoffMs: 0 });
+        records.set(bridge, { want, signature, repairs: 1, retryAt: null, attempt: 0 });
         return { kind: 'apply', recovered: last?.retryAt != null };
       }
       if (last.retryAt === null) {
@@ -73,14 +75,14 @@ export function createConvergenceGuard(): ConvergenceGuard {
           last.repairs += 1;
           return { kind: 'apply', recovered: false };
         }
-        last.backoffMs = GUARD_MIN_BACKOFF_MS;
-        last.retryAt = nowMs + last.backoffMs;
+        last.attempt = 1;
+        last.retryAt = nowMs + backoffDelayMs(last.attempt, GUARD_MIN_BACKOFF_MS, GUARD_MAX_BACKOFF_MS);
         return { kind: 'tripped', retryAt: last.retryAt };
       }
       if (nowMs < last.retryAt) return { kind: 'hold', retryAt: last.retryAt };
       last.repairs += 1;
-      last.backoffMs = Math.min(GUARD_MAX_BACKOFF_MS, last.backoffMs * 2);
-      last.retryAt = nowMs + last.backoffMs;
+      last.attempt += 1;
+      last.retryAt = nowMs + backoffDelayMs(last.attempt, GUARD_MIN_BACKOFF_MS, GUARD_MAX_BACKOFF_MS);
       return { kind: 'retry', retryAt: last.retryAt };
     },
     settled(bridge) {

@@ -5,6 +5,7 @@
 // interval is not followed by another at once, forever). It knows nothing of OVS: the cycle is
 // injected. Timers only, no I/O.
 import type { Logger } from '../log/logger.js';
+import { backoffDelayMs } from './retry.js';
 
 /** What a cycle is asked to look at: every bridge, or only these. */
 export type Scope = { readonly all: true } | { readonly all: false; readonly bridges: ReadonlySet<string> };
@@ -119,7 +120,7 @@ export function createReconcileLoop(opts: LoopOptions): ReconcileLoop {
     void running.then(() => {
       running = null;
       if (!hasWork()) return wakeIdle();
-      schedule(failures === 0 ? 0 : Math.min(maxBackoff, minBackoff * 2 ** (failures - 1)));
+      schedule(failures === 0 ? 0 : backoffDelayMs(failures, minBackoff, maxBackoff));
     });
   }
 

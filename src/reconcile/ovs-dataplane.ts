@@ -10,7 +10,7 @@ import type { StateView } from '../domain/state-index.js';
 import type { Mutation } from '../domain/types.js';
 import type { Logger } from '../log/logger.js';
 import { type Flow, flowText, sameFlows } from '../ovs/flow.js';
-import type { Ovs, PatchPair } from '../ovs/ovs.js';
+import { EXACT_COOKIE_MASK, type Ovs, type PatchPair } from '../ovs/ovs.js';
 import { OvsError } from '../ovs/runner.js';
 import type { PortInfo, Topology } from '../ovs/topology-parser.js';
 import { createChangeLog, type ChangeLog, type Detail } from './changes.js';
@@ -640,7 +640,7 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
       const topology = known ?? (await readTopology());
       const dump = async (bridge: string): Promise<{ bridge: string; flows: string[] } | null> => {
         try {
-          return { bridge, flows: await ovs.dumpFlowLines(bridge, cookie, EXACT_MASK) };
+          return { bridge, flows: await ovs.dumpFlowLines(bridge, cookie, EXACT_COOKIE_MASK) };
         } catch (err) {
           if (!(err instanceof OvsError)) throw err;
           // ovs-ofctl says the same of a bridge that is gone as of a stopped vswitchd: the database tells.
@@ -659,9 +659,6 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
     },
   };
 }
-
-/** Selects one cookie exactly: `cookie=C/-1`. */
-const EXACT_MASK = (1n << 64n) - 1n;
 
 function bridgeNotFound(bridge: string): DataplaneError {
   return new DataplaneError('BRIDGE_NOT_FOUND', `The bridge ${bridge} is not on this host (ovs-vsctl list-br does not show it).`);

@@ -2,6 +2,15 @@
 // converge) is looked at again on a timer of its own, with exponential backoff, so that it never
 // holds back the others (the loop's own backoff is only for OVS not answering at all). Timers only.
 
+/**
+ * The delay before attempt `attempt` (1 for the first retry) of something retried with
+ * exponential backoff: `minMs`, doubled per attempt, at most `maxMs` (ms). The one rule of the
+ * loop's backoff, the per-bridge retries and the storm guard's.
+ */
+export function backoffDelayMs(attempt: number, minMs: number, maxMs: number): number {
+  return Math.min(maxMs, minMs * 2 ** (attempt - 1));
+}
+
 /** A bridge whose dump or bundle OVS refused is retried from this delay, doubling up to the max. */
 export const BRIDGE_MIN_BACKOFF_MS = 250;
 export const BRIDGE_MAX_BACKOFF_MS = 30_000;
@@ -40,7 +49,7 @@ export function createBridgeRetries(trigger: (bridges: string[]) => void): Bridg
     after,
     failed(bridge) {
       const failures = (entries.get(bridge)?.failures ?? 0) + 1;
-      const delay = Math.min(BRIDGE_MAX_BACKOFF_MS, BRIDGE_MIN_BACKOFF_MS * 2 ** (failures - 1));
+      const delay = backoffDelayMs(failures, BRIDGE_MIN_BACKOFF_MS, BRIDGE_MAX_BACKOFF_MS);
       after(bridge, delay);
       (entries.get(bridge) as { failures: number }).failures = failures;
       return delay;

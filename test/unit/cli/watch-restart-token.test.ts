@@ -20,8 +20,15 @@ const STATUS = {
   counts: { vpcs: 1, peerings: {} },
 };
 
-/** A daemon whose status accepts only the principal `accepts()` names; its socket path. */
-async function daemon(t: Test, dir: string, accepts: () => string): Promise<string> {
+/**
+ * A daemon whose status accepts only the principal `accepts()` names, in a temp folder beside
+ * its token file (alice's token at first): its socket path and the token file.
+ */
+async function daemon(t: Test, accepts: () => string): Promise<{ path: string; tokenFile: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'peerctl-watch-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const tokenFile = join(dir, 'admin.token');
+  writeFileSync(tokenFile, 'alice-token\n');
   const path = join(dir, 'd.sock');
   const server = fakeDaemonServer(path, {
     status: (_params, principal) => {
@@ -31,17 +38,13 @@ async function daemon(t: Test, dir: string, accepts: () => string): Promise<stri
   });
   await server.listen();
   t.teardown(() => server.close());
-  return path;
+  return { path, tokenFile };
 }
 
 t.test('status --watch keeps working after the daemon restarts with a new operator token', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'peerctl-watch-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const tokenFile = join(dir, 'admin.token');
-  writeFileSync(tokenFile, 'alice-token\n');
   // The token the "running daemon" accepts; a restart changes it and rewrites the file.
   let current = 'alice';
-  const path = await daemon(t, dir, () => current);
+  const { path, tokenFile } = await daemon(t, () => current);
 
   const stop = new AbortController();
   let frames = 0;
@@ -74,12 +77,8 @@ t.test('status --watch keeps working after the daemon restarts with a new operat
 });
 
 t.test('status --watch: a token refused after an answer is shown on the screen; refused from the start, exit 1', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'peerctl-watch-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const tokenFile = join(dir, 'admin.token');
-  writeFileSync(tokenFile, 'alice-token\n');
   let current = 'alice';
-  const path = await daemon(t, dir, () => current);
+  const { path, tokenFile } = await daemon(t, () => current);
   const stop = new AbortController();
   const frames: string[] = [];
   const io: CliIo = {
