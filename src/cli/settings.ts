@@ -1,9 +1,9 @@
 // Where vpc-peerctl finds the daemon and its token: flags, then the daemon's config file (only
 // its socket.path and auth.adminTokenFile), then the environment, then the
 // production defaults of SPEC §11.
-import { readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { MAX_CONFIG_FILE_BYTES } from '../config/load.js';
+import { ConfigReadError, readConfigJson } from '../config/load.js';
 import { DEFAULT_ADMIN_TOKEN_FILE, DEFAULT_SOCKET_PATH } from '../config/schema.js';
 import type { GlobalOptions } from './commands.js';
 
@@ -94,11 +94,10 @@ async function readToken(file: string): Promise<string | undefined> {
 async function readConfigPaths(path: string): Promise<ConfigPaths> {
   let json: unknown;
   try {
-    if ((await stat(path)).size > MAX_CONFIG_FILE_BYTES) throw new Error(`larger than ${MAX_CONFIG_FILE_BYTES} bytes`);
-    // Editors on some systems save a byte-order mark, which JSON.parse refuses.
-    json = JSON.parse((await readFile(path, 'utf8')).replace(/^\uFEFF/, ''));
+    json = await readConfigJson(path);
   } catch (err) {
-    throw new SetupError(`cannot read config ${path}: ${err instanceof SyntaxError ? `not valid JSON: ${err.message}` : messageOf(err)}`);
+    if (!(err instanceof ConfigReadError)) throw err;
+    throw new SetupError(`cannot read config ${path}: ${err.kind === 'json' ? `not valid JSON: ${err.message}` : messageOf(err.cause)}`);
   }
   const base = dirname(resolve(path));
   const pick = (section: string, key: string, fallback: string): string => {

@@ -14,8 +14,23 @@ export const MAX_CONFIG_FILE_BYTES = 1024 * 1024;
 const MAX_SOCKET_PATH_BYTES = 107;
 const MAX_PREVIEW_CHARS = 60;
 
-/** Reads, checks and resolves the file at `path`; refuses a bad one with a ConfigError. */
-export async function loadConfig(path: string): Promise<Config> {
+/** Why a config file's JSON could not be had: `read` (missing, unreadable, too large) or `json`. */
+export class ConfigReadError extends Error {
+  override readonly name = 'ConfigReadError';
+  constructor(
+    readonly kind: 'read' | 'json',
+    override readonly cause: unknown,
+  ) {
+    super(cause instanceof Error ? cause.message : String(cause));
+  }
+}
+
+/**
+ * The JSON of the config file at `path`, unchecked (the daemon's loader and vpc-peerctl, which
+ * reads only its paths, both start here). At most MAX_CONFIG_FILE_BYTES; a byte-order mark is
+ * allowed. Throws ConfigReadError.
+ */
+export async function readConfigJson(path: string): Promise<unknown> {
   let text: string;
   try {
     if ((await stat(path)).size > MAX_CONFIG_FILE_BYTES) {
@@ -23,14 +38,25 @@ export async function loadConfig(path: string): Promise<Config> {
     }
     text = await readFile(path, 'utf8');
   } catch (err) {
-    throw new ConfigError([{ key: '', reason: `cannot read the file: ${(err as Error).message}` }], path);
+    throw new ConfigReadError('read', err);
   }
-  let json: unknown;
   try {
     // Editors on some systems save a byte-order mark, which JSON.parse refuses.
-    json = JSON.parse(text.replace(/^\uFEFF/, ''));
+    return JSON.parse(text.replace(/^\uFEFF/, '')) as unknown;
   } catch (err) {
-    throw new ConfigError([{ key: '', reason: `not valid JSON: ${(err as Error).message}` }], path);
+    throw new ConfigReadError('json', err);
+  }
+}
+
+/** Reads, checks and resolves the file at `path`; refuses a bad one with a ConfigError. */
+export async function loadConfig(path: string): Promise<Config> {
+  let json: unknown;
+  try {
+    json = await readConfigJson(path);
+  } catch (err) {
+    if (!(err instanceof ConfigReadError)) throw err;
+    const reason = err.kind === 'read' ? `cannot read the file: ${err.message}` : `not valid JSON: ${err.message}`;
+    throw new ConfigError([{ key: '', reason }], path);
   }
   return parseConfig(json, dirname(resolve(path)), path);
 }
