@@ -28,6 +28,7 @@ import {
   type PeeringSlot,
   type ReplicaState,
   type Slot,
+  type SlotBatch,
   type VersionedPeering,
   type VpcSlot,
 } from './replica.js';
@@ -88,11 +89,6 @@ export function mergeReplicas(a: ReplicaState, b: ReplicaState): ReplicaState {
   return { vpcs: mergeMaps(a.vpcs, b.vpcs), peerings: mergeMaps(a.peerings, b.peerings) };
 }
 
-/** Incoming slots, as a gossip push carries them. */
-export interface SlotBatch {
-  readonly vpcs?: readonly VpcSlot[];
-  readonly peerings?: readonly PeeringSlot[];
-}
 
 /**
  * Merges incoming slots into `state`; `accepted` lists those that won (they changed this host's

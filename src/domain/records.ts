@@ -10,7 +10,7 @@
 //
 // Lengths count code points, never UTF-16 units (an emoji is one character, as a user counts it).
 import { cidrsOverlap, parseCidrStrict } from './cidr.js';
-import { decodeHlc } from './hlc.js';
+import { decodeHlc, isHlc } from './hlc.js';
 import {
   BRIDGE_PATTERN,
   ID_PATTERN,
@@ -297,4 +297,36 @@ export function replicaMetaProblem(state: unknown, meta: unknown): string | null
     }
   }
   return null;
+}
+
+const hlcProblem: Rule = (v) => (isHlc(v) ? null : 'is not a version ({wallMs, logical, node})');
+
+/**
+ * A slot as gossip carries it and as a merge commit line stores it (replica.ts Slot, versions as
+ * Hlc objects): a tombstone by its fields, or a live record by the record rules of SPEC §2 with its
+ * version, incarnation and (peerings) basis. The one check of a received slot, for the gossip
+ * decoder and the journal loader alike; null when sound.
+ */
+export function slotProblem(kind: 'vpc' | 'peering', v: unknown): string | null {
+  if (!isObject(v)) return `${kind} slot is not an object`;
+  if (!('record' in v)) {
+    if (v.kind !== kind) return `${kind} slot is neither a record nor a ${kind} tombstone`;
+    const problem = firstFieldProblem([
+      ['id', kind === 'vpc' ? idProblem : peeringIdProblem, v.id],
+      ['version', hlcProblem, v.version],
+      ['deletedAt', timestampProblem, v.deletedAt],
+    ]);
+    return problem && `tombstone: ${problem}`;
+  }
+  const recordProblem = kind === 'vpc' ? vpcProblem(v.record) : peeringProblem(v.record);
+  if (recordProblem) return recordProblem;
+  const checks: [string, Rule, unknown][] = [['version', hlcProblem, v.version], ['incarnation', hlcProblem, v.incarnation]];
+  if (kind === 'peering') {
+    const b = isObject(v.basis) ? v.basis : {};
+    checks.push(['basis.requesterCidrs', basisCidrsProblem, b.requesterCidrs], ['basis.accepterCidrs', basisCidrsProblem, b.accepterCidrs]);
+  } else if ('basis' in v) {
+    return 'vpc slot has a basis';
+  }
+  const problem = firstFieldProblem(checks);
+  return problem && `${kind} ${String((v.record as Obj).id).slice(0, 63)}: ${problem}`;
 }

@@ -140,6 +140,29 @@ export function applyLocalCommit(replica: MutableReplica, mutations: readonly Mu
   }
 }
 
+/** Slots of both kinds, as a merge commit or a gossip push carries them. */
+export interface SlotBatch {
+  readonly vpcs?: readonly VpcSlot[];
+  readonly peerings?: readonly PeeringSlot[];
+}
+
+/**
+ * Stores, in place, slots that won a merge (gossip's commits): each replaces what is held for its
+ * id and keeps its own version; the caller (merge.ts applySlots) has already chosen them.
+ */
+export function putSlots(replica: MutableReplica, batch: SlotBatch): void {
+  for (const s of batch.vpcs ?? []) replica.vpcs.set(isTombstone(s) ? s.id : s.record.id, s);
+  for (const s of batch.peerings ?? []) replica.peerings.set(isTombstone(s) ? s.id : s.record.id, s);
+}
+
+/** What storing `batch` does to the plain State, as domain mutations (a put per record, a del per tombstone). */
+export function slotMutations(batch: SlotBatch): Mutation[] {
+  const out: Mutation[] = [];
+  for (const s of batch.vpcs ?? []) out.push(isTombstone(s) ? { op: 'vpc.del', id: s.id } : { op: 'vpc.put', vpc: s.record });
+  for (const s of batch.peerings ?? []) out.push(isTombstone(s) ? { op: 'peering.del', id: s.id } : { op: 'peering.put', peering: s.record });
+  return out;
+}
+
 /** applyLocalCommit on a copy: the replica after the commit, `replica` left as it was. */
 export function recordLocalCommit(replica: ReplicaState, mutations: readonly Mutation[], version: Hlc, now: Date): ReplicaState {
   const next = copyReplica(replica);

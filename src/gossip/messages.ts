@@ -1,11 +1,9 @@
 // The frames two daemons exchange once the handshake has proved membership (docs/GOSSIP.md
 // "Frames"), and the shape checks of their bodies. A body is checked here for the structure
-// gossip relies on (versions are HLCs, ids match their patterns, sizes are capped); the record
-// inside a slot is checked field by field by the store's record checks when the daemon applies
-// it (SPEC §2), as for a record loaded from the journal.
-import { isHlc } from '../domain/hlc.js';
+// gossip relies on (sizes are capped), and every slot by the one slot rule (records.ts
+// slotProblem: the record rules of SPEC §2, versions, basis) that the journal loader uses too.
 import type { PeeringSlot, VpcSlot } from '../domain/replica.js';
-import { ID_PATTERN, PEERING_ID_PATTERN } from '../domain/types.js';
+import { slotProblem } from '../domain/records.js';
 import { type DigestBody, type EntriesBody, isRef, MAX_ENTRIES, parseDigestBody, parseEntriesBody } from './digest.js';
 
 /** Slots per push frame at most: a bigger batch (a full resync) is sent as several frames. */
@@ -43,21 +41,10 @@ function isStringArray(x: unknown): x is string[] {
   return Array.isArray(x) && x.every((s) => typeof s === 'string');
 }
 
-function isSlot(x: unknown, kind: 'vpc' | 'peering'): boolean {
-  if (!isObject(x) || !isHlc(x.version)) return false;
-  const idPattern = kind === 'vpc' ? ID_PATTERN : PEERING_ID_PATTERN;
-  if (!('record' in x)) {
-    return x.kind === kind && typeof x.id === 'string' && idPattern.test(x.id) && typeof x.deletedAt === 'string';
-  }
-  if (!isObject(x.record) || typeof x.record.id !== 'string' || !idPattern.test(x.record.id) || !isHlc(x.incarnation)) return false;
-  if (kind === 'vpc') return !('basis' in x);
-  return isObject(x.basis) && isStringArray(x.basis.requesterCidrs) && isStringArray(x.basis.accepterCidrs);
-}
-
 function parsePush(x: unknown): PushBody | undefined {
   if (!isObject(x) || !Array.isArray(x.vpcs) || !Array.isArray(x.peerings)) return undefined;
   if (x.vpcs.length + x.peerings.length > MAX_SLOTS_PER_PUSH) return undefined;
-  if (!x.vpcs.every((s) => isSlot(s, 'vpc')) || !x.peerings.every((s) => isSlot(s, 'peering'))) return undefined;
+  if (!x.vpcs.every((s) => slotProblem('vpc', s) === null) || !x.peerings.every((s) => slotProblem('peering', s) === null)) return undefined;
   return x as unknown as PushBody;
 }
 

@@ -6,7 +6,7 @@
 import type { Ovs } from '../ovs/ovs.js';
 import type { OvsStatus } from '../reconcile/dataplane.js';
 import type { LoopHealth } from '../reconcile/loop.js';
-import { type Store, type StoreStats, writeThrough } from '../store/store.js';
+import { isEmptyChange, type Store, type StoreStats, writeThrough } from '../store/store.js';
 import { createRegistry, type Family, type Labels } from './registry.js';
 
 export interface MetricsSources {
@@ -105,13 +105,16 @@ export function createDaemonMetrics(sources: MetricsSources): DaemonMetrics {
         get replica() {
           return store.replica;
         },
-        async commit(mutations, opts) {
+        get stagedReplica() {
+          return store.stagedReplica;
+        },
+        async commit(change, opts) {
           // An empty commit is a barrier (it only waits for earlier ones), not a write.
-          if (mutations.length === 0) return store.commit(mutations, opts);
+          if (isEmptyChange(change)) return store.commit(change, opts);
           const started = performance.now();
           let ok = false;
           try {
-            await store.commit(mutations, opts);
+            await store.commit(change, opts);
             ok = true;
           } finally {
             commitDuration.observe(OUTCOME(ok), (performance.now() - started) / 1000);

@@ -30,7 +30,7 @@ import { open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promi
 import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Adapter } from 'lowdb';
-import { applyLocalCommit, copyReplica, type MutableReplica, replicaOfUnversioned } from '../domain/replica.js';
+import { applyLocalCommit, copyReplica, type MutableReplica, putSlots, replicaOfUnversioned } from '../domain/replica.js';
 import { StateIndex } from '../domain/state-index.js';
 import type { Logger } from '../log/logger.js';
 import { createSynced, ensureDir, fsyncDir, replaceFile, writeAll } from './durable-fs.js';
@@ -180,7 +180,8 @@ export class JournalAdapter implements Adapter<JournalDoc> {
       for (const record of scan.records) {
         if (record.seq <= snapSeq) continue; // already in the snapshot: a compaction was cut short
         index.apply(record.mutations);
-        if (record.stamp) applyLocalCommit(slots, record.mutations, record.stamp.version, new Date(record.stamp.at));
+        if (record.merge) putSlots(slots, record.merge.slots);
+        else if (record.stamp) applyLocalCommit(slots, record.mutations, record.stamp.version, new Date(record.stamp.at));
         else unversioned = true;
         journalEntries++;
       }

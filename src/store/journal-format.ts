@@ -9,7 +9,9 @@
 //              "meta":{"vpcs":{id:{version,incarnation}},"peerings":{id:{version,incarnation,basis}}},
 //              "tombstones":[{kind,id,version,deletedAt},…],"crc":…}
 //   journal   {"journal":"vpc-peerd","version":2,"baseSeq":N,"id":J,"crc":…}   header, first line
-//             {"seq":N+1,"origin":O,"version":V,"at":T,"m":[Mutation,…],"crc":…}   one line per commit
+//             {"seq":N+1,"origin":O,"version":V,"at":T,"m":[Mutation,…],"crc":…}   a commit of this host
+//             {"seq":N+2,"origin":O,"at":T,"slots":{"vpcs":[Slot,…],"peerings":[Slot,…]},"crc":…}
+//                                                  a merge: received slots, each under its own version
 //             {"end":"clean","seq":M,"crc":…}     last line after a clean stop; cut off at start
 // Versions are in the HLC text form (hlc.ts); a commit's line carries its one version, its
 // origin and its wall time, from which replay rebuilds incarnations, bases and tombstones
@@ -21,10 +23,12 @@
 // Files written before ids existed have neither member and load as they always did.
 import { crc32 } from 'node:zlib';
 import { decodeHlc, encodeHlc, type Hlc } from '../domain/hlc.js';
-import { isTombstone, type MutableReplica, type PeeringSlot, type ReplicaState, type Tombstone, type VpcSlot } from '../domain/replica.js';
+import {
+  isTombstone, type MutableReplica, type PeeringSlot, type ReplicaState, type SlotBatch, slotMutations, type Tombstone, type VpcSlot,
+} from '../domain/replica.js';
 import type { Mutation, Peering, State, Vpc } from '../domain/types.js';
 import {
-  firstFieldProblem, isMutationList, originProblem, replicaMetaProblem, stateProblem, timestampProblem, tombstoneProblem, versionTextProblem,
+  firstFieldProblem, isMutationList, originProblem, replicaMetaProblem, slotProblem, stateProblem, timestampProblem, tombstoneProblem, versionTextProblem,
 } from '../domain/records.js';
 
 export const FORMAT_NAME = 'vpc-peerd';
@@ -47,11 +51,22 @@ export interface CommitStamp {
   readonly at: string;
 }
 
+/** What a merge line carries: where its slots came from, when they were stored, and the slots. */
+export interface MergeStamp {
+  readonly origin: string;
+  readonly at: string;
+  readonly slots: SlotBatch;
+}
+
+/**
+ * One journal line. A commit of this host has `stamp` (null in format 1); a merge has `merge`, and
+ * its `mutations` are what its slots do to the plain state (slotMutations).
+ */
 export interface JournalRecord {
   readonly seq: number;
   readonly mutations: readonly Mutation[];
-  /** Null in format 1. */
   readonly stamp: CommitStamp | null;
+  readonly merge: MergeStamp | null;
 }
 
 /** The journals a snapshot names: the one written after it, and the one before (null for none). */
@@ -132,6 +147,21 @@ export function encodeEnd(seq: number): string {
 
 export function encodeRecord(seq: number, mutations: readonly Mutation[], stamp: CommitStamp): string {
   return seal(JSON.stringify({ seq, origin: stamp.origin, version: encodeHlc(stamp.version), at: stamp.at, m: mutations }));
+}
+
+/** The line of a merge: received slots stored under their own versions (Slot JSON, versions as Hlc objects). */
+export function encodeMerge(seq: number, merge: MergeStamp): string {
+  return seal(JSON.stringify({ seq, origin: merge.origin, at: merge.at, slots: { vpcs: merge.slots.vpcs ?? [], peerings: merge.slots.peerings ?? [] } }));
+}
+
+/** The slots of a merge line, checked by the one slot rule (records.ts slotProblem); a string says what is wrong. */
+function decodeMergeSlots(v: unknown): SlotBatch | string {
+  const vpcs = field(v, 'vpcs');
+  const peerings = field(v, 'peerings');
+  if (!Array.isArray(vpcs) || !Array.isArray(peerings)) return 'merge record lacks vpcs or peerings';
+  const problem = vpcs.map((x) => slotProblem('vpc', x)).find((p) => p !== null) ?? peerings.map((x) => slotProblem('peering', x)).find((p) => p !== null);
+  if (problem) return `merge record: ${problem}`;
+  return { vpcs: vpcs as VpcSlot[], peerings: peerings as PeeringSlot[] };
 }
 
 /**
@@ -355,17 +385,24 @@ function decodeRecord(line: Buffer, expectedSeq: number, format: FormatVersion):
   if (typeof sealed === 'string') return sealed;
   const v = sealed.value;
   const seq = field(v, 'seq');
-  const mutations = field(v, 'm');
   if (!isSeq(seq)) return 'record seq is malformed';
   if (seq !== expectedSeq) return `record has seq ${seq}`;
-  if (!isMutationList(mutations)) return 'record holds a malformed mutation';
-  if (format === 1) return { seq, mutations, stamp: null };
   const origin = field(v, 'origin');
-  const version = field(v, 'version');
   const at = field(v, 'at');
+  if (format === 2 && field(v, 'slots') !== undefined) {
+    const problem = firstFieldProblem([['origin', originProblem, origin], ['at', timestampProblem, at]]);
+    if (problem) return `record ${problem}`;
+    const slots = decodeMergeSlots(field(v, 'slots'));
+    if (typeof slots === 'string') return slots;
+    return { seq, mutations: slotMutations(slots), stamp: null, merge: { origin: origin as string, at: at as string, slots } };
+  }
+  const mutations = field(v, 'm');
+  if (!isMutationList(mutations)) return 'record holds a malformed mutation';
+  if (format === 1) return { seq, mutations, stamp: null, merge: null };
+  const version = field(v, 'version');
   const problem = firstFieldProblem([['origin', originProblem, origin], ['version', versionTextProblem, version], ['at', timestampProblem, at]]);
   if (problem) return `record ${problem}`;
-  return { seq, mutations, stamp: { origin: origin as string, version: decodeHlc(version as string)!, at: at as string } };
+  return { seq, mutations, stamp: { origin: origin as string, version: decodeHlc(version as string)!, at: at as string }, merge: null };
 }
 
 function countNewlines(bytes: Buffer): number {

@@ -12,18 +12,20 @@
 import { dirname } from 'node:path';
 import { Low } from 'lowdb';
 import { type Hlc, HlcClock, maxHlc } from '../domain/hlc.js';
-import { applyLocalCommit, copyReplica, type MutableReplica, purgeTombstones, type ReplicaState } from '../domain/replica.js';
+import {
+  applyLocalCommit, copyReplica, type MutableReplica, purgeTombstones, putSlots, type ReplicaState, type SlotBatch, slotMutations,
+} from '../domain/replica.js';
 import { StateIndex, type StateView } from '../domain/state-index.js';
 import type { Mutation } from '../domain/types.js';
 import { RpcError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { JournalAdapter, type JournalDoc } from './journal-adapter.js';
-import { encodeRecord } from './journal-format.js';
+import { encodeMerge, encodeRecord } from './journal-format.js';
 import { ensureDir } from './durable-fs.js';
-import { mutationProblem } from '../domain/records.js';
+import { mutationProblem, slotProblem } from '../domain/records.js';
 import { acquireStoreLock, type StoreLock } from './store-lock.js';
 import {
-  type CommitListener, type CommitOrigin, LOCAL_ORIGIN, type Computed, type RecoveryReport, type Store, type StoreStats, type WriteOptions, writeThrough,
+  type Change, type CommitListener, type CommitOrigin, LOCAL_ORIGIN, type Computed, type RecoveryReport, type Store, type StoreStats, type WriteOptions, writeThrough,
 } from './store.js';
 
 export const DEFAULT_COMPACT_AFTER_BYTES = 4 * 1024 * 1024;
@@ -79,9 +81,11 @@ interface Waiter {
   /** Empty for a barrier (a commit of nothing), which only waits for earlier commits. */
   readonly mutations: readonly Mutation[];
   readonly origin: CommitOrigin;
-  /** The commit's version and wall time (the deletedAt of its tombstones); unset for a barrier. */
+  /** The commit's version and wall time (the deletedAt of its tombstones); unset for a barrier and a merge. */
   readonly version?: Hlc;
   readonly at?: Date;
+  /** A merge's slots, stored as they are. */
+  readonly slots?: SlotBatch;
   readonly resolve: () => void;
   readonly reject: (err: Error) => void;
 }
@@ -165,9 +169,11 @@ class JournalStore implements Store {
     return this.db.data.index;
   }
 
-  commit(mutations: readonly Mutation[], opts: WriteOptions = {}): Promise<void> {
+  commit(change: Change, opts: WriteOptions = {}): Promise<void> {
     const origin = opts.origin ?? LOCAL_ORIGIN;
     if (this.failure || this.closing) return Promise.reject(this.unavailable());
+    if ('slots' in change) return this.commitSlots(change.slots, origin);
+    const mutations = change;
     const doc = this.db.data;
     for (const m of mutations) {
       const problem = mutationProblem(m);
@@ -190,18 +196,53 @@ class JournalStore implements Store {
     } else if (seq <= this.adapter.durableSeq) {
       return Promise.resolve();
     }
+    return this.enqueue({ seq, mutations, origin, ...stamp });
+  }
+
+  /**
+   * A merge: slots already chosen by merge.ts, each kept under its own version. The clock moves
+   * past every one of them (HLC receive), so a later local write orders after what was received.
+   */
+  private commitSlots(slots: SlotBatch, origin: CommitOrigin): Promise<void> {
+    const doc = this.db.data;
+    const all = [...(slots.vpcs ?? []).map((s) => ['vpc', s] as const), ...(slots.peerings ?? []).map((s) => ['peering', s] as const)];
+    for (const [kind, slot] of all) {
+      const problem = slotProblem(kind, slot);
+      if (problem) return Promise.reject(new Error(`store: refusing to commit an invalid slot: ${problem}`));
+    }
+    if (all.length === 0) return this.commit([], { origin });
+    for (const [, slot] of all) {
+      const r = this.clock!.receive(slot.version);
+      if (!r.ok) return Promise.reject(new Error(`store: a slot's version is ${r.aheadMs} ms ahead of this clock (check clocks first: gossip filters these)`));
+    }
+    const seq = doc.lastSeq + 1;
+    const at = new Date(this.physicalNow()).toISOString();
+    const mutations = slotMutations(slots);
+    const line = encodeMerge(seq, { origin, at, slots });
+    doc.index.apply(mutations);
+    putSlots(doc.slots, slots);
+    doc.outbox.push({ seq, line });
+    doc.lastSeq = seq;
+    return this.enqueue({ seq, mutations, origin, slots });
+  }
+
+  private enqueue(w: Omit<Waiter, 'resolve' | 'reject'>): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.waiters.push({ seq, mutations, origin, ...stamp, resolve, reject });
+      this.waiters.push({ ...w, resolve, reject });
       this.flushing ??= this.flush();
     });
   }
 
-  write<T>(compute: (view: StateView) => Computed<T>, opts?: WriteOptions): Promise<T> {
+  write<T>(compute: (view: StateView, replica: ReplicaState) => Computed<T>, opts?: WriteOptions): Promise<T> {
     return writeThrough(this, compute, opts);
   }
 
   get replica(): ReplicaState {
     return this.durableSlots;
+  }
+
+  get stagedReplica(): ReplicaState {
+    return this.db.data.slots;
   }
 
   purgeTombstones(before: Date): number {
@@ -274,9 +315,10 @@ class JournalStore implements Store {
     const done = this.waiters.splice(0, n);
     const now = new Date().toISOString();
     for (const w of done) {
-      if (w.mutations.length === 0 || !w.version || !w.at) continue;
+      if (w.mutations.length === 0) continue;
       this.durable.apply(w.mutations);
-      applyLocalCommit(this.durableSlots, w.mutations, w.version, w.at);
+      if (w.slots) putSlots(this.durableSlots, w.slots);
+      else applyLocalCommit(this.durableSlots, w.mutations, w.version!, w.at!);
       this.commits++;
       this.lastWriteAt = now;
       for (const listener of this.listeners) {

@@ -1,7 +1,7 @@
 // The store's public contract. Only src/store/ imports lowdb; every writer in the daemon (the RPC
 // methods, the sweep, and next gossip) goes through Store.write, which computes the change
 // against the staged state, commits it in the same tick, persists it durably and publishes it.
-import type { ReplicaState } from '../domain/replica.js';
+import type { ReplicaState, SlotBatch } from '../domain/replica.js';
 import type { StateView } from '../domain/state-index.js';
 import type { Mutation } from '../domain/types.js';
 
@@ -57,6 +57,13 @@ export type CommitOrigin = string;
 /** The origin of this host's own writes. */
 export const LOCAL_ORIGIN = 'local';
 
+/**
+ * What one commit carries: this host's domain mutations (stamped with one fresh version of this
+ * node's clock), or received slots that won the merge, stored under the versions they carry
+ * (gossip; SPEC §8). Listeners hear of both as mutations (replica.ts slotMutations for slots).
+ */
+export type Change = readonly Mutation[] | { readonly slots: SlotBatch };
+
 /** A durable commit as its listeners hear of it. */
 export interface CommitInfo {
   /** Ascending, one per commit: a replication cursor. */
@@ -67,11 +74,7 @@ export interface CommitInfo {
 /** Called after each commit is durable, with the mutations it carried, its seq and origin. */
 export type CommitListener = (mutations: readonly Mutation[], commit: CommitInfo) => void;
 
-/**
- * Options of a write; `origin` defaults to 'local'. The commit's version is this node's clock
- * whatever the origin: writing a received change under the versions it arrived with (the merge)
- * is gossip's part and still to come.
- */
+/** Options of a write; `origin` defaults to 'local' (a merge names the node it received from). */
 export interface WriteOptions {
   readonly origin?: CommitOrigin;
 }
@@ -84,6 +87,8 @@ export interface WriteOptions {
  */
 export interface Computed<T> {
   readonly mutations: readonly Mutation[];
+  /** Received slots to store as they are (a merge), instead of mutations: `mutations` is then empty. */
+  readonly slots?: SlotBatch;
   readonly result: T;
   readonly error?: Error | undefined;
 }
@@ -102,22 +107,25 @@ export interface Store {
    * and the tombstones of deletions not yet purged. Changes with `view`; read-only.
    */
   readonly replica: ReplicaState;
+  /** The staged state as replicated: `replica` plus the commits not yet durable (what a merge computes against). */
+  readonly stagedReplica: ReplicaState;
   /**
-   * Applies the mutations to the staged state at once (synchronously, so a check-then-commit
+   * Applies the change to the staged state at once (synchronously, so a check-then-commit
    * sequence is never interleaved), to the durable view once they are on disk, and then
    * resolves. Concurrent commits share one fdatasync. Rejects with RpcError('UNAVAILABLE') while
    * the store is degraded or recovering (nothing of the commit is kept) or once it is closed.
-   * A mutation of the wrong shape is a bug in the caller: it rejects with a plain Error and
-   * nothing is applied. An empty list resolves once every earlier commit is durable.
+   * A mutation or slot of the wrong shape (records.ts), or a slot version this node's clock
+   * refuses (too far ahead), is a bug in the caller: it rejects with a plain Error and nothing is
+   * applied. An empty change resolves once every earlier commit is durable.
    */
-  commit(mutations: readonly Mutation[], opts?: WriteOptions): Promise<void>;
+  commit(change: Change, opts?: WriteOptions): Promise<void>;
   /**
    * The one write path: runs `compute` on the staged view and commits what it returns in the
    * same tick (so no other write interleaves between the check and the commit), then resolves
    * with its result once durable, or rejects with its error (after the mutations are durable)
    * or with commit's rejection. `compute` throwing rejects and commits nothing.
    */
-  write<T>(compute: (view: StateView) => Computed<T>, opts?: WriteOptions): Promise<T>;
+  write<T>(compute: (view: StateView, replica: ReplicaState) => Computed<T>, opts?: WriteOptions): Promise<T>;
   onCommit(listener: CommitListener): () => void;
   /**
    * Forgets the tombstones deleted before `before` (the sweep, after
@@ -161,12 +169,18 @@ export interface RecoveryReport {
 
 /** Store.write over any store's stagedView and commit: one definition for every Store wrapper. */
 export async function writeThrough<T>(
-  store: Pick<Store, 'stagedView' | 'commit'>,
-  compute: (view: StateView) => Computed<T>,
+  store: Pick<Store, 'stagedView' | 'stagedReplica' | 'commit'>,
+  compute: (view: StateView, replica: ReplicaState) => Computed<T>,
   opts?: WriteOptions,
 ): Promise<T> {
-  const out = compute(store.stagedView);
-  await store.commit(out.mutations, opts);
+  const out = compute(store.stagedView, store.stagedReplica);
+  if (out.slots && out.mutations.length > 0) throw new Error('store: a write carries mutations or slots, not both');
+  await store.commit(out.slots ? { slots: out.slots } : out.mutations, opts);
   if (out.error) throw out.error;
   return out.result;
+}
+
+/** Whether a change carries nothing (a barrier: it only waits for earlier commits). */
+export function isEmptyChange(change: Change): boolean {
+  return 'slots' in change ? (change.slots.vpcs?.length ?? 0) + (change.slots.peerings?.length ?? 0) === 0 : change.length === 0;
 }

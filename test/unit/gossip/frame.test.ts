@@ -10,7 +10,7 @@ import type { PushBody } from '../../../src/gossip/messages.js';
 const key = randomBytes(32);
 const version = { wallMs: 1_700_000_000_000, logical: 0, node: 'hv-01' };
 const push: PushBody = {
-  vpcs: [{ record: { id: 'va', tenantId: 't1', cidrs: ['10.0.0.0/16'], bridge: 'br-a', createdAt: 'x', updatedAt: 'x' }, version, incarnation: version }],
+  vpcs: [{ record: { id: 'va', tenantId: 't1', cidrs: ['10.0.0.0/16'], bridge: 'br-a', createdAt: '2026-01-01T00:00:00.000Z', updatedAt: '2026-01-01T00:00:00.000Z' }, version, incarnation: version }],
   peerings: [{ kind: 'peering', id: 'pcx-0123456789abcdef0', version, deletedAt: '2026-01-01T00:00:00.000Z' }],
 };
 

@@ -3,6 +3,7 @@ import t from 'tap';
 import {
   decodeSnapshot,
   encodeHeader,
+  encodeMerge,
   encodeRecord,
   scanJournal,
   snapshotPieces,
@@ -10,7 +11,7 @@ import {
 } from '../../../src/store/journal-format.js';
 import { encodeHlc } from '../../../src/domain/hlc.js';
 import { replicaOfUnversioned } from '../../../src/domain/replica.js';
-import { JOURNAL_ID, peering, putPeering, putVpc, snapshotText, vpc, STAMP } from '../../helpers/store-records.js';
+import { JOURNAL_ID, peering, peeringId, putPeering, putVpc, snapshotText, vpc, STAMP } from '../../helpers/store-records.js';
 
 const journal = (...lines: string[]): Buffer => Buffer.from(lines.join(''));
 
@@ -39,8 +40,20 @@ t.test('scanJournal reads a sound journal', (t) => {
   const scan = scanJournal(bytes);
   t.same(scan, {
     kind: 'journal', format: 2, baseSeq: 4, id: JOURNAL_ID, goodBytes: bytes.length, cleanEnd: false, tail: null,
-    records: [{ seq: 5, mutations: [putVpc('a')], stamp: STAMP }, { seq: 6, mutations: [putPeering(1)], stamp: STAMP }],
+    records: [{ seq: 5, mutations: [putVpc('a')], stamp: STAMP, merge: null }, { seq: 6, mutations: [putPeering(1)], stamp: STAMP, merge: null }],
   });
+  t.end();
+});
+
+t.test('scanJournal reads a merge line (received slots) and refuses one with a bad slot', (t) => {
+  const version = { wallMs: 1, logical: 2, node: 'hv-02' };
+  const slot = { record: vpc('a'), version, incarnation: version };
+  const tomb = { kind: 'peering' as const, id: peeringId(3), version, deletedAt: '2025-01-01T00:00:00.000Z' };
+  const merge = { origin: 'hv-02', at: '2025-01-01T00:00:01.000Z', slots: { vpcs: [slot], peerings: [tomb] } };
+  const scan = scanJournal(journal(encodeHeader(0, JOURNAL_ID), encodeMerge(1, merge)));
+  t.match(scan, { kind: 'journal', tail: null, records: [{ seq: 1, stamp: null, merge, mutations: [putVpc('a'), { op: 'peering.del', id: peeringId(3) }] }] });
+  const bad = encodeMerge(1, { ...merge, slots: { vpcs: [{ ...slot, incarnation: { ...version, node: 'Bad Node' } }], peerings: [] } });
+  t.match(scanJournal(journal(encodeHeader(0, JOURNAL_ID), bad)), { kind: 'journal', records: [], tail: { reason: /merge record: vpc a: incarnation is not a version/ } });
   t.end();
 });
 
