@@ -37,10 +37,6 @@ function isObject(x: unknown): x is Record<string, unknown> {
   return typeof x === 'object' && x !== null && !Array.isArray(x);
 }
 
-function isStringArray(x: unknown): x is string[] {
-  return Array.isArray(x) && x.every((s) => typeof s === 'string');
-}
-
 function parsePush(x: unknown): PushBody | undefined {
   if (!isObject(x) || !Array.isArray(x.vpcs) || !Array.isArray(x.peerings)) return undefined;
   if (x.vpcs.length + x.peerings.length > MAX_SLOTS_PER_PUSH) return undefined;
