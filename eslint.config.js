@@ -31,9 +31,9 @@ const layers = {
   ovs: ['log'],
   reconcile: ['domain', 'log', 'ovs'],
   auth: ['config', 'domain', 'errors', 'log'],
-  metrics: ['log', 'ovs', 'reconcile', 'store'],
+  metrics: ['gossip', 'log', 'ovs', 'reconcile', 'store'],
   systemd: ['log', 'reconcile', 'store'],
-  rpc: ['auth', 'config', 'domain', 'errors', 'log', 'metrics', 'reconcile', 'store'],
+  rpc: ['auth', 'config', 'domain', 'errors', 'gossip', 'log', 'metrics', 'reconcile', 'store'],
   gossip: ['config', 'domain', 'errors', 'log', 'store'],
   cli: ['config', 'errors', 'log', 'rpc'],
 };

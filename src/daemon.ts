@@ -1,6 +1,7 @@
 // The composition root: builds every part from the config and starts and stops them in order.
-// ready(): socket check → store → auth (admin token) → data plane → first sweep → methods, which
-// is all a test needs to call methods in-process; listen(): the socket → the metrics endpoint.
+// ready(): socket check → store → auth (admin token) → data plane → gossip (built, not started) →
+// first sweep → methods, which is all a test needs to call methods in-process; listen(): the
+// socket → gossip's listener and dials → the metrics endpoint.
 // close() undoes both in reverse and is idempotent. Only main.ts turns this into a process
 // (signals, exit codes, sd_notify); the daemon gives it health() for systemd and reload() for SIGHUP.
 import { createAuthenticator, writeAdminToken } from './auth/authenticator.js';
@@ -8,6 +9,8 @@ import { planReload, type ReloadPlan } from './config/reload.js';
 import { type Config, isGossipOn } from './config/schema.js';
 import type { PeeringPolicy } from './domain/types.js';
 import type { Logger } from './log/logger.js';
+import { loadGossipSecret } from './gossip/secret.js';
+import { createGossipService, disabledGossipStatus, type GossipService } from './gossip/service.js';
 import { createDaemonMetrics } from './metrics/daemon-metrics.js';
 import { serveMetrics } from './metrics/http.js';
 import { chooseDataplane } from './reconcile/choose-dataplane.js';
@@ -73,10 +76,12 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
   let running: { store: Store; dataplane: Dataplane } | null = null;
   let reconcileLoop: ReconcileLoop | null = null;
   let sweeper: Sweeper | null = null;
+  let gossip: GossipService | null = null;
   const metrics = createDaemonMetrics({
     store: () => running?.store.stats() ?? null,
     ovs: () => running?.dataplane.status() ?? null,
     reconcile: () => reconcileLoop?.health() ?? null,
+    gossip: () => gossip?.status() ?? null,
   });
 
   function ready(): Promise<void> {
@@ -119,7 +124,23 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
     undo.push(() => dataplane.close());
     running = { store, dataplane };
 
-    sweeper = createSweeper({ store, logger: log, now, policy, tombstoneRetentionSeconds: () => config.gossip.tombstoneRetentionSeconds });
+    if (isGossipOn(config.gossip)) {
+      gossip = createGossipService({
+        nodeId: config.nodeId,
+        gossip: config.gossip,
+        antiEntropyIntervalMs: () => config.gossip.antiEntropyIntervalMs,
+        secret: await loadGossipSecret(config.gossip.secretFile!),
+        store,
+        policy,
+        logger: log.child({ part: 'gossip' }),
+        onLag: (ms) => metrics.observeGossipLag(ms),
+      });
+      undo.push(() => gossip?.close());
+    }
+
+    sweeper = createSweeper({
+      store, logger: log, now, policy, tombstoneRetentionSeconds: () => config.gossip.tombstoneRetentionSeconds, onPurged: () => gossip?.tombstonesPurged(),
+    });
     await sweeper.runOnce();
     sweeper.schedule(config.peering.sweepIntervalMs);
     undo.push(() => sweeper?.stop());
@@ -134,6 +155,7 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
       startedAt,
       now,
       metrics: () => metrics.collect(),
+      gossip: () => gossip?.status() ?? disabledGossipStatus(config.nodeId),
     });
     const table: MethodSpec[] = [...methods, rpcDiscoverMethod(() => table, { title: 'vpc-peerd', version: VERSION })];
     return createDispatcher({
@@ -167,13 +189,8 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
     });
     await server.listen();
     undo.push(() => server.close());
-    if (isGossipOn(config.gossip)) {
-      // Replication is not built yet (docs/GOSSIP.md): say so instead of ignoring the section.
-      log.warn('gossip is not implemented in this version: the gossip section is ignored, this host replicates nothing', {
-        listen: config.gossip.listen === null ? null : `${config.gossip.listen.host}:${config.gossip.listen.port}`,
-        peers: config.gossip.peers,
-      });
-    }
+    // After the socket: a peer's changes may arrive from now on, and this host answers for them.
+    await gossip?.start();
     log.info('listening', { socket: config.socket.path, nodeId: config.nodeId, version: VERSION });
 
     if (config.metrics.listen) {
@@ -244,8 +261,8 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
     log.setLevel(config.log.level);
     reconcileLoop?.setIntervalMs(config.ovs.reconcileIntervalMs);
     if (sweeper?.scheduled) sweeper.schedule(config.peering.sweepIntervalMs);
-    // No gossip yet: the new peer list is kept in `config` for it, and logged. At warn, so an
-    // operator sees the outcome even when the new level is warn.
+    gossip?.setPeers(config.gossip.peers);
+    // At warn, so an operator sees the outcome even when the new level is warn.
     log.warn('config reloaded', { changed: plan.changed, logLevel: config.log.level, gossipPeers: config.gossip.peers });
     return plan;
   }

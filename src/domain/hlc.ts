@@ -84,6 +84,12 @@ export type HlcReceive =
   | { readonly ok: true; readonly clock: Hlc }
   | { readonly ok: false; readonly code: 'CLOCK_AHEAD'; readonly aheadMs: number };
 
+/** How far (ms) `remote` runs ahead of `physicalMs`, when that is more than `maxDriftMs` (the receive rule refuses it); else 0. */
+export function aheadBeyondDrift(remote: Hlc, physicalMs: number, maxDriftMs = DEFAULT_MAX_DRIFT_MS): number {
+  const aheadMs = remote.wallMs - physicalMs;
+  return aheadMs > maxDriftMs ? aheadMs : 0;
+}
+
 /**
  * The "receive" rule: the clock after seeing remote version `remote`, greater than both `last`
  * and `remote`. A remote clock more than `maxDriftMs` ahead of our physical time is refused
@@ -95,8 +101,8 @@ export function receiveHlc(last: Hlc, remote: Hlc, physicalMs: number, maxDriftM
   requireHlc('remote', remote);
   requirePhysical(physicalMs);
   if (!Number.isSafeInteger(maxDriftMs) || maxDriftMs < 0) throw new Error(`maxDriftMs must be a non-negative integer, got ${maxDriftMs}`);
-  const aheadMs = remote.wallMs - physicalMs;
-  if (aheadMs > maxDriftMs) return { ok: false, code: 'CLOCK_AHEAD', aheadMs };
+  const aheadMs = aheadBeyondDrift(remote, physicalMs, maxDriftMs);
+  if (aheadMs > 0) return { ok: false, code: 'CLOCK_AHEAD', aheadMs };
   const wallMs = Math.max(last.wallMs, remote.wallMs, physicalMs);
   const node = last.node;
   let clock: Hlc;

@@ -71,6 +71,19 @@ export function chunkPush(batch: PushBody, maxFrameBytes = DEFAULT_MAX_FRAME_BYT
   return out;
 }
 
+/**
+ * What the engine tells about anti-entropy per peer (status.gossip): `inSync` when a whole round
+ * found both digests equal, and `behind`, the records this host asked the peer for (`ae.want`).
+ */
+export interface RoundObserver {
+  (peerNode: string, round: { readonly inSync: boolean; readonly behind: number }): void;
+}
+
+/** Whether a digest body is a round's opening (the root alone). */
+function isOpening(body: FrameBodies['ae.digest']): boolean {
+  return body.groups.length === 1 && body.groups[0]!.bits === 0;
+}
+
 /** The protocol engine of one host over any number of links. */
 export class GossipEngine {
   private readonly links = new Set<LinkPort>();
@@ -78,6 +91,7 @@ export class GossipEngine {
   constructor(
     private readonly replica: ReplicaPort,
     private readonly maxFrameBytes = DEFAULT_MAX_FRAME_BYTES,
+    private readonly onRound: RoundObserver = () => undefined,
   ) {}
 
   /** A link whose handshake finished: it takes part from now on, and its initiator opens a round at once. */
@@ -115,15 +129,26 @@ export class GossipEngine {
         return;
       }
       case 'ae.digest': {
+        if (frame.body.groups.length === 0) {
+          // The peer found our opening equal to its own root: the round ended in sync.
+          this.onRound(link.peerNode, { inSync: true, behind: 0 });
+          return;
+        }
         const answer = answerDigest(this.replica.digest, frame.body);
         if (answer.digest.groups.length > 0) link.send('ae.digest', answer.digest);
         if (answer.entries.buckets.length > 0) link.send('ae.entries', answer.entries);
+        if (isOpening(frame.body) && answer.digest.groups.length === 0 && answer.entries.buckets.length === 0) {
+          // Say so (an empty digest, answered by nothing), so that both ends know the round ended in sync.
+          link.send('ae.digest', { groups: [] });
+          this.onRound(link.peerNode, { inSync: true, behind: 0 });
+        }
         return;
       }
       case 'ae.entries': {
         const { offer, want } = answerEntries(this.replica.digest, frame.body);
         this.pushTo([link], this.replica.slotsFor(offer));
         if (want.length > 0) link.send('ae.want', { refs: want });
+        this.onRound(link.peerNode, { inSync: offer.length === 0 && want.length === 0, behind: want.length });
         return;
       }
       case 'ae.want':

@@ -35,7 +35,8 @@ export interface TransportOptions {
   readonly maxQueuedBytes?: number;
   readonly handshakeTimeoutMs?: number;
   readonly heartbeatMs?: number;
-  readonly antiEntropyIntervalMs?: number;
+  /** ms between anti-entropy rounds on a link this side dialled; a function is read before each round (SIGHUP). */
+  readonly antiEntropyIntervalMs?: number | (() => number);
   readonly backoffMinMs?: number;
   readonly backoffMaxMs?: number;
 }
@@ -64,6 +65,11 @@ export interface GossipTransport {
   /** Closes every link and the listener; idempotent. */
   close(): Promise<void>;
   status(): PeerStatus[];
+  /**
+   * Dials exactly `urls` from now on (SIGHUP): new ones at once, dropped ones are no longer
+   * redialled and their links closed. Links a peer dialled to us are not touched.
+   */
+  setPeers(urls: readonly string[]): void;
   readonly stats: TransportStats;
 }
 
@@ -88,7 +94,10 @@ export function createTransport(opts: TransportOptions): GossipTransport {
   const maxQueuedBytes = opts.maxQueuedBytes ?? 8 * 1024 * 1024;
   const handshakeTimeoutMs = opts.handshakeTimeoutMs ?? 5000;
   const heartbeatMs = opts.heartbeatMs ?? 1000;
-  const antiEntropyIntervalMs = opts.antiEntropyIntervalMs ?? 2000;
+  const roundIntervalMs = (): number => {
+    const v = opts.antiEntropyIntervalMs ?? 2000;
+    return typeof v === 'function' ? v() : v;
+  };
   const backoffMinMs = opts.backoffMinMs ?? 100;
   const backoffMaxMs = opts.backoffMaxMs ?? 30_000;
   const log = opts.logger.child({ component: 'gossip' });
@@ -98,6 +107,7 @@ export function createTransport(opts: TransportOptions): GossipTransport {
   const sockets = new Set<WebSocket>();
   let server: WebSocketServer | undefined;
   let closed = false;
+  let started = false;
 
   const count = (code: keyof TransportStats['refusals']): void => {
     stats.refusals[code] = (stats.refusals[code] ?? 0) + 1;
@@ -185,10 +195,17 @@ export function createTransport(opts: TransportOptions): GossipTransport {
       alive = false;
       ws.ping();
     }, heartbeatMs);
-    const rounds = initiator ? setInterval(() => opts.engine.startRound(link), antiEntropyIntervalMs) : undefined;
+    let rounds: NodeJS.Timeout | undefined;
+    const nextRound = (): void => {
+      rounds = setTimeout(() => {
+        opts.engine.startRound(link);
+        nextRound();
+      }, roundIntervalMs());
+    };
+    if (initiator) nextRound();
     ws.once('close', () => {
       clearInterval(heartbeat);
-      if (rounds) clearInterval(rounds);
+      clearTimeout(rounds);
       if (links.get(keys.peerNode) === link) links.delete(keys.peerNode);
       opts.engine.removeLink(link);
       // A link the peer dialled went down: our own dial to that host (waiting) tries now.
@@ -273,6 +290,21 @@ export function createTransport(opts: TransportOptions): GossipTransport {
     });
   }
 
+  function setPeers(urls: readonly string[]): void {
+    if (closed || !started) return;
+    for (const [url, d] of dialled) {
+      if (urls.includes(url)) continue;
+      dialled.delete(url);
+      clearTimeout(d.timer);
+      d.ws?.close(CLOSE.shutdown, 'peer removed from gossip.peers');
+    }
+    for (const url of urls) {
+      if (dialled.has(url)) continue;
+      dialled.set(url, { attempt: 0 });
+      dial(url);
+    }
+  }
+
   return {
     stats,
     async start() {
@@ -288,12 +320,11 @@ export function createTransport(opts: TransportOptions): GossipTransport {
         wss.on('connection', (ws, req) => handshake(ws, `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`));
         port = (wss.address() as AddressInfo).port;
       }
-      for (const url of opts.peers) {
-        dialled.set(url, { attempt: 0 });
-        dial(url);
-      }
+      started = true;
+      setPeers(opts.peers);
       return { port };
     },
+    setPeers,
     async close() {
       if (closed) return;
       closed = true;

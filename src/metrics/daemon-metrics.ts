@@ -3,6 +3,7 @@
 // (commit) and OVS (flow counts), and a dispatcher hook (RPC calls); everything else is read
 // from the owners' own status at collection time, so no part keeps a second set of counters.
 // The process's own figures (CPU, memory, heap, event-loop lag, handles, GC) come with them.
+import type { GossipStatus } from '../gossip/service.js';
 import type { Ovs } from '../ovs/ovs.js';
 import type { OvsStatus } from '../reconcile/dataplane.js';
 import type { LoopHealth } from '../reconcile/loop.js';
@@ -14,9 +15,13 @@ export interface MetricsSources {
   readonly store: () => StoreStats | null;
   readonly ovs: () => OvsStatus | null;
   readonly reconcile: () => LoopHealth | null;
+  /** Null with gossip off. */
+  readonly gossip?: () => GossipStatus | null;
 }
 
 export interface DaemonMetrics {
+  /** One received change's replication lag, in ms (StoreReplica onLag). */
+  observeGossipLag(ms: number): void;
   /** Dispatcher hook: one call of a known method ended. */
   onRpcCall(method: string, ms: number, ok: boolean): void;
   /** The store, with each non-empty commit's time to durability observed. */
@@ -75,7 +80,29 @@ export function createDaemonMetrics(sources: MetricsSources): DaemonMetrics {
     { labelNames: ['method', 'outcome'] },
   );
 
-  registry.collected('vpc_peerd_gossip_lag_seconds', 'Replication lag behind the other daemons. Gossip is not built yet: no sample until it is.', 'gauge', () => []);
+  const gossipLag = registry.histogram(
+    'vpc_peerd_gossip_lag_seconds',
+    'Replication lag of each change received from another daemon: from its commit there (its version\'s wall time) to durable here.',
+    { buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300] },
+  );
+  const gossip = (): GossipStatus | null => sources.gossip?.() ?? null;
+  const DIRECTIONS = (inValue: number, outValue: number) => [{ labels: { direction: 'in' }, value: inValue }, { labels: { direction: 'out' }, value: outValue }];
+  registry.collected('vpc_peerd_gossip_frames_total', 'Gossip frames received (in) and sent (out), handshakes excluded.', 'counter', () => {
+    const g = gossip();
+    return g ? DIRECTIONS(g.totals.framesIn, g.totals.framesOut) : [];
+  }, ['direction']);
+  registry.collected('vpc_peerd_gossip_bytes_total', 'Bytes of gossip frames received (in) and sent (out).', 'counter', () => {
+    const g = gossip();
+    return g ? DIRECTIONS(g.totals.bytesIn, g.totals.bytesOut) : [];
+  }, ['direction']);
+  registry.collected('vpc_peerd_gossip_merges_total', 'Merge commits: received changes that won the merge here and were stored.', 'counter', () => one(gossip()?.totals.merges));
+  registry.collected('vpc_peerd_gossip_conflicts_resolved_total', 'Peerings turned failed by the post-merge repair (a conflict made on two hosts that could not see each other).', 'counter', () =>
+    one(gossip()?.totals.conflictsResolved),
+  );
+  registry.collected('vpc_peerd_gossip_refusals_total', 'Gossip links or frames refused, by reason (BAD_MAC, REPLAYED, wrong key, CLOCK_AHEAD...; docs/GOSSIP.md "Refusals").', 'counter', () =>
+    Object.entries(gossip()?.totals.refusals ?? {}).map(([reason, value]) => ({ labels: { reason }, value: value ?? 0 })),
+  ['reason']);
+  registry.collected('vpc_peerd_gossip_peers_connected', 'Peers with an authenticated gossip link now.', 'gauge', () => one(gossip()?.totals.connected));
 
   registry.collected('vpc_peerd_journal_bytes', 'Size of the journal file (changes since the last snapshot).', 'gauge', () => one(sources.store()?.journalBytes));
   registry.collected('vpc_peerd_store_records', 'VPCs plus peerings in the store.', 'gauge', () => one(sources.store()?.records));
@@ -91,6 +118,9 @@ export function createDaemonMetrics(sources: MetricsSources): DaemonMetrics {
 
 
   return {
+    observeGossipLag(ms) {
+      gossipLag.observe({}, ms / 1000);
+    },
     onRpcCall(method, ms, ok) {
       rpcDuration.observe({ method, ...OUTCOME(ok) }, ms / 1000);
     },

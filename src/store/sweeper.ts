@@ -14,6 +14,8 @@ export interface SweeperOptions {
   readonly policy: () => PeeringPolicy;
   /** gossip.tombstoneRetentionSeconds, read at every sweep. */
   readonly tombstoneRetentionSeconds: () => number;
+  /** Told after tombstones were purged (not a commit, so no commit listener hears of it): gossip's digest forgets them. */
+  readonly onPurged?: () => void;
 }
 
 export interface Sweeper {
@@ -37,6 +39,7 @@ export function createSweeper(opts: SweeperOptions): Sweeper {
       });
       const now = opts.now();
       const purged = opts.store.purgeTombstones(new Date(now.getTime() - opts.tombstoneRetentionSeconds() * 1000));
+      if (purged > 0) opts.onPurged?.();
       if (changed > 0 || purged > 0) opts.logger.info('sweep', { changed, purgedTombstones: purged });
     } catch (err) {
       opts.logger.error('sweep failed', { err });

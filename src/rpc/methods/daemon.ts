@@ -40,7 +40,7 @@ export function daemonMethods(deps: MethodDeps): MethodSpec[] {
           uptimeSeconds: Math.floor((now.getTime() - deps.startedAt.getTime()) / 1000),
           store: deps.store.stats(),
           ovs: deps.dataplane().status(),
-          gossip: { enabled: false, peers: [] },
+          gossip: deps.gossip(),
           counts: { vpcs: view.vpcCount, peerings: view.peeringCountsByStatus() },
         };
       },

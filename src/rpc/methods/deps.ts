@@ -1,6 +1,7 @@
 // What the API methods need from the rest of the daemon, injected by the composition root.
 import { randomBytes } from 'node:crypto';
 import type { StateView } from '../../domain/state-index.js';
+import type { GossipStatus } from '../../gossip/service.js';
 import type { OpContext, OpResult, PeeringPolicy, Principal } from '../../domain/types.js';
 import type { Family } from '../../metrics/registry.js';
 import { RpcError } from '../../errors.js';
@@ -12,7 +13,8 @@ export interface MethodDeps {
   readonly dataplane: () => Dataplane;
   readonly policy: () => PeeringPolicy;
   readonly authenticate: (token: string) => Promise<Principal>;
-  /** Extra status sections owned by other parts (gossip later). */
+  /** status.gossip, from the gossip part (or its disabled form). */
+  readonly gossip: () => GossipStatus;
   readonly nodeId: string;
   readonly version: string;
   readonly startedAt: Date;

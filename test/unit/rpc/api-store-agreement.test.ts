@@ -15,6 +15,7 @@ import { createDisabledDataplane } from '../../../src/reconcile/dataplane.js';
 import type { MethodSpec } from '../../../src/rpc/method.js';
 import { apiMethods } from '../../../src/rpc/methods/index.js';
 import { openStore } from '../../../src/store/open-store.js';
+import { disabledGossipStatus } from '../../../src/gossip/service.js';
 import type { Store } from '../../../src/store/store.js';
 import { holdsAsync } from '../../helpers/property.js';
 
@@ -31,6 +32,7 @@ function methodTable(store: Store): Map<string, MethodSpec> {
     startedAt: new Date(),
     now: () => new Date(),
     metrics: () => Promise.resolve([]),
+    gossip: () => disabledGossipStatus('n1'),
   });
   return new Map(methods.map((m) => [m.name, m]));
 }

@@ -1,0 +1,158 @@
+// Gossip as one part of the daemon (SPEC §8): the store-backed replica, the protocol engine and
+// the WebSocket transport, built from the config's `gossip` section, with what status.gossip and
+// the metrics show. Nothing here is on the path of an RPC reply or a reconcile pass: the store's
+// commit listener hands local changes to the engine, which only queues frames.
+import type { Config } from '../config/schema.js';
+import type { PeeringPolicy } from '../domain/types.js';
+import type { Logger } from '../log/logger.js';
+import type { Store } from '../store/store.js';
+import { GossipEngine } from './engine.js';
+import type { RefusalCode } from './refusal.js';
+import { StoreReplica, type ReplicaStats } from './store-replica.js';
+import { createTransport, type GossipTransport, type PeerStatus, type TransportStats } from './transport.js';
+
+/** One peer in status.gossip: a dialled URL or a host that dialled us. */
+export interface GossipPeerStatus extends PeerStatus {
+  /** When an anti-entropy round with this peer last found both sides holding the same records (ISO-8601). */
+  readonly lastSyncAt?: string;
+  /** Records this host asked the peer for in the last round (0 once in sync). */
+  readonly recordsBehind?: number;
+}
+
+/** status.gossip (SPEC §5). */
+export interface GossipStatus {
+  readonly enabled: boolean;
+  readonly nodeId: string;
+  /** The address links are accepted on, with the bound port; null when only dialling or disabled. */
+  readonly listen: string | null;
+  readonly peers: readonly GossipPeerStatus[];
+  readonly totals: {
+    readonly peers: number;
+    readonly connected: number;
+    readonly framesIn: number;
+    readonly framesOut: number;
+    readonly bytesIn: number;
+    readonly bytesOut: number;
+    readonly merges: number;
+    readonly conflictsResolved: number;
+    readonly refusals: Readonly<Partial<Record<RefusalCode | 'QUEUE_FULL' | 'DEAD_PEER' | 'HANDSHAKE_TIMEOUT' | 'CLOCK_AHEAD', number>>>;
+  };
+}
+
+export interface GossipService {
+  /** Starts listening and dialling; resolves once the listener is bound. */
+  start(): Promise<void>;
+  close(): Promise<void>;
+  status(): GossipStatus;
+  /** The counters behind the metrics. */
+  readonly stats: { readonly transport: TransportStats; readonly replica: ReplicaStats };
+  /** A reloaded peer list (SIGHUP). */
+  setPeers(urls: readonly string[]): void;
+  /** After the sweep purged tombstones (not a commit): the digest forgets them too. */
+  tombstonesPurged(): void;
+}
+
+export interface GossipServiceOptions {
+  readonly nodeId: string;
+  /** The section as at start; `listen`, `secretFile` and `tls` change only with a restart. */
+  readonly gossip: Config['gossip'];
+  /** gossip.antiEntropyIntervalMs now (SIGHUP changes it), read before each round. */
+  readonly antiEntropyIntervalMs: () => number;
+  /** The shared HMAC key (loadGossipSecret). */
+  readonly secret: Buffer;
+  readonly store: Store;
+  readonly policy: () => PeeringPolicy;
+  readonly logger: Logger;
+  /** Replication lag of each accepted slot, in ms (the metrics' histogram). */
+  readonly onLag?: (ms: number) => void;
+  /** Transport timings (tests); production uses the transport's defaults. */
+  readonly heartbeatMs?: number;
+}
+
+/** Builds the gossip part; nothing listens or dials before start(). */
+export function createGossipService(opts: GossipServiceOptions): GossipService {
+  const log = opts.logger;
+  const rounds = new Map<string, { lastSyncAt?: string; recordsBehind: number }>();
+  let engine: GossipEngine | null = null;
+  const replica = new StoreReplica({
+    store: opts.store,
+    policy: opts.policy,
+    logger: log,
+    onLocalCommit: (batch) => engine?.onLocalCommit(batch),
+    ...(opts.onLag ? { onLag: opts.onLag } : {}),
+  });
+  engine = new GossipEngine(replica, undefined, (peerNode, round) => {
+    const r = rounds.get(peerNode) ?? { recordsBehind: 0 };
+    r.recordsBehind = round.behind;
+    if (round.inSync) r.lastSyncAt = new Date().toISOString();
+    rounds.set(peerNode, r);
+  });
+  const transport: GossipTransport = createTransport({
+    nodeId: opts.nodeId,
+    secret: opts.secret,
+    listen: opts.gossip.listen,
+    peers: opts.gossip.peers,
+    engine,
+    logger: log,
+    antiEntropyIntervalMs: opts.antiEntropyIntervalMs,
+    ...(opts.heartbeatMs === undefined ? {} : { heartbeatMs: opts.heartbeatMs }),
+  });
+  let boundPort: number | null = null;
+
+  return {
+    async start() {
+      ({ port: boundPort } = await transport.start());
+      log.info('gossip started', {
+        listen: opts.gossip.listen && boundPort !== null ? `${formatHost(opts.gossip.listen.host)}:${boundPort}` : null,
+        peers: opts.gossip.peers,
+      });
+    },
+    async close() {
+      await transport.close();
+      replica.close();
+    },
+    stats: { transport: transport.stats, replica: replica.stats },
+    setPeers: (urls) => transport.setPeers(urls),
+    tombstonesPurged: () => replica.refreshDigest(),
+    status() {
+      const peers = transport.status().map((p): GossipPeerStatus => {
+        const r = p.nodeId === undefined ? undefined : rounds.get(p.nodeId);
+        return { ...p, ...(r?.lastSyncAt ? { lastSyncAt: r.lastSyncAt } : {}), ...(r ? { recordsBehind: r.recordsBehind } : {}) };
+      });
+      const t = transport.stats;
+      const refusals = { ...t.refusals, ...(replica.stats.clockAhead > 0 ? { CLOCK_AHEAD: replica.stats.clockAhead } : {}) };
+      return {
+        enabled: true,
+        nodeId: opts.nodeId,
+        listen: opts.gossip.listen && boundPort !== null ? `${formatHost(opts.gossip.listen.host)}:${boundPort}` : null,
+        peers,
+        totals: {
+          peers: peers.length,
+          connected: peers.filter((p) => p.connected).length,
+          framesIn: t.framesIn,
+          framesOut: t.framesOut,
+          bytesIn: t.bytesIn,
+          bytesOut: t.bytesOut,
+          merges: replica.stats.merges,
+          conflictsResolved: replica.stats.conflictsResolved,
+          refusals,
+        },
+      };
+    },
+  };
+}
+
+/** status.gossip with gossip off (no listen, no peers). */
+export function disabledGossipStatus(nodeId: string): GossipStatus {
+  return {
+    enabled: false,
+    nodeId,
+    listen: null,
+    peers: [],
+    totals: { peers: 0, connected: 0, framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, merges: 0, conflictsResolved: 0, refusals: {} },
+  };
+}
+
+function formatHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
