@@ -206,7 +206,7 @@ const gossip = section({
     .max(MAX_GOSSIP_PEERS, { error: `must list at most ${MAX_GOSSIP_PEERS} peers` })
     .refine((urls) => new Set(urls).size === urls.length, { error: 'must not list a peer twice' })
     .default([])
-    .describe('WebSocket URLs (ws:// or wss://) of the other daemons to connect to.'),
+    .describe('WebSocket URLs of the other daemons to connect to: wss:// when gossip.tls is set, ws:// when it is null.'),
   secretFile: path('must be a path or null')
     .nullable()
     .default(null)
@@ -226,6 +226,16 @@ const gossip = section({
   if (isGossipOn(g) && g.secretFile === null) {
     ctx.addIssue({ code: 'custom', path: ['secretFile'], message: 'gossip (listen or peers) needs secretFile (the shared HMAC key; tls only adds to it)' });
   }
+  // With tls the listener speaks only TLS and without it only plain WebSocket: one scheme for all.
+  g.peers.forEach((url, i) => {
+    if (!URL.canParse(url)) return;
+    const scheme = new URL(url).protocol;
+    if (g.tls !== null && scheme === 'ws:') {
+      ctx.addIssue({ code: 'custom', path: ['peers', i], message: 'is ws:// but gossip.tls is set: peers listen with TLS, so dial them as wss:// (or set gossip.tls to null everywhere)' });
+    } else if (g.tls === null && scheme === 'wss:') {
+      ctx.addIssue({ code: 'custom', path: ['peers', i], message: 'is wss:// but gossip.tls is null: set gossip.tls ({certFile, keyFile, caFile}) on every daemon, or dial ws://' });
+    }
+  });
 });
 
 /** 127.0.0.0/8 and ::1, in any spelling. */

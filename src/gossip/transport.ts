@@ -8,9 +8,12 @@
 // - every link is pinged each heartbeatMs; one that missed a pong by the next ping is
 //   terminated, so a black-holed peer (TCP up, nothing answering) is found within 2 heartbeats;
 // - one logical link per pair of hosts: when both dial each other, the link dialled by the
-//   smaller node id is kept, on both sides alike.
+//   smaller node id is kept, on both sides alike;
+// - with `tls`, links are mutual TLS 1.3 (wss://) under the HMAC handshake, which runs unchanged:
+//   a TLS failure is counted as TLS and logged once per peer address until a link from it is up.
 // The daemon will wire `engine` to the store write path; nothing here waits on the store.
 import { randomBytes } from 'node:crypto';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { Logger } from '../log/logger.js';
@@ -26,8 +29,14 @@ export interface TransportOptions {
   readonly secret: Buffer;
   /** Where to accept links, or null to only dial. Port 0 picks a free port. */
   readonly listen: { readonly host: string; readonly port: number } | null;
-  /** ws:// URLs to dial. */
+  /** URLs to dial: wss:// with `tls`, ws:// without (createTransport throws otherwise). */
   readonly peers: readonly string[];
+  /**
+   * Mutual TLS (loadGossipTls), or null/absent for plain ws. Both directions present `cert` and
+   * require a peer certificate chaining to `ca`; a dialled peer's certificate must also name the
+   * URL's host (DNS or IP subjectAltName), as for any https client.
+   */
+  readonly tls?: { readonly cert: Buffer; readonly key: Buffer; readonly ca: Buffer } | null;
   readonly engine: GossipEngine;
   readonly logger: Logger;
   readonly maxFrameBytes?: number;
@@ -56,7 +65,7 @@ export interface TransportStats {
   framesOut: number;
   bytesIn: number;
   bytesOut: number;
-  readonly refusals: Partial<Record<RefusalCode | 'QUEUE_FULL' | 'DEAD_PEER' | 'HANDSHAKE_TIMEOUT', number>>;
+  readonly refusals: Partial<Record<RefusalCode | 'QUEUE_FULL' | 'DEAD_PEER' | 'HANDSHAKE_TIMEOUT' | 'TLS', number>>;
 }
 
 export interface GossipTransport {
@@ -75,6 +84,26 @@ export interface GossipTransport {
 
 /** Close codes this transport uses (4000–4999 are the application's). */
 const CLOSE = { refused: 4001, duplicate: 4002, queueFull: 4003, shutdown: 1001 } as const;
+
+/** Both ends are this daemon on Node ≥ 20: no older peer to be compatible with. */
+const TLS_MIN_VERSION = 'TLSv1.3';
+/** Peer addresses whose last TLS failure was logged, at most this many (a scan must not grow it). */
+const MAX_TLS_LOGGED = 1024;
+
+/** OpenSSL's certificate verification results, as Node names them on the error's `code`. */
+const X509_VERIFY_CODES = new Set([
+  'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_DECRYPT_CERT_SIGNATURE', 'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY', 'CERT_SIGNATURE_FAILURE',
+  'CERT_NOT_YET_VALID', 'CERT_HAS_EXPIRED', 'ERROR_IN_CERT_NOT_BEFORE_FIELD', 'ERROR_IN_CERT_NOT_AFTER_FIELD',
+  'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'CERT_CHAIN_TOO_LONG', 'CERT_REVOKED',
+  'INVALID_CA', 'PATH_LENGTH_EXCEEDED', 'INVALID_PURPOSE', 'CERT_UNTRUSTED', 'CERT_REJECTED', 'HOSTNAME_MISMATCH',
+]);
+
+/** Whether a socket error is the TLS layer refusing (a certificate, an alert, not TLS at all) rather than the network. */
+function isTlsError(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  return typeof code === 'string' && (/^ERR_(SSL|TLS)_/.test(code) || X509_VERIFY_CODES.has(code));
+}
 
 interface Link extends LinkPort {
   readonly ws: WebSocket;
@@ -106,12 +135,30 @@ export function createTransport(opts: TransportOptions): GossipTransport {
   const dialled = new Map<string, { nodeId?: string; attempt: number; timer?: NodeJS.Timeout; ws?: WebSocket; lastError?: string }>();
   const sockets = new Set<WebSocket>();
   let server: WebSocketServer | undefined;
+  let httpsServer: HttpsServer | undefined;
+  const tlsLogged = new Map<string, string>();
+  const secure = opts.tls ? 'wss:' : 'ws:';
+  for (const url of opts.peers) {
+    if (new URL(url).protocol !== secure) throw new Error(`gossip peer ${url}: must be a ${secure}// URL ${opts.tls ? 'when tls is set' : 'without tls'}`);
+  }
   let closed = false;
   let started = false;
 
   const count = (code: keyof TransportStats['refusals']): void => {
     stats.refusals[code] = (stats.refusals[code] ?? 0) + 1;
   };
+
+  /** Counts a TLS failure; logs it when it is the first from `address`, or a different one. */
+  function tlsRefused(address: string, e: unknown): void {
+    count('TLS');
+    const reason = e instanceof Error ? e.message : String(e);
+    const code = (e as NodeJS.ErrnoException | undefined)?.code ?? 'TLS';
+    if (tlsLogged.get(address) === code) return;
+    tlsLogged.delete(address);
+    if (tlsLogged.size >= MAX_TLS_LOGGED) tlsLogged.delete(tlsLogged.keys().next().value!);
+    tlsLogged.set(address, code);
+    log.warn('gossip link refused', { peer: address, code: 'TLS', reason });
+  }
 
   function refuseLink(ws: WebSocket, address: string, r: Refusal): void {
     count(r.code);
@@ -159,6 +206,7 @@ export function createTransport(opts: TransportOptions): GossipTransport {
       },
     };
     links.set(keys.peerNode, link);
+    tlsLogged.delete(url ?? address.replace(/:[^:]*$/, ''));
     if (url) {
       const d = dialled.get(url);
       if (d) {
@@ -273,11 +321,13 @@ export function createTransport(opts: TransportOptions): GossipTransport {
       d.timer = setTimeout(() => dial(url), backoffMaxMs);
       return;
     }
-    const ws = new WebSocket(url, { maxPayload: maxFrameBytes, handshakeTimeout: handshakeTimeoutMs, perMessageDeflate: false });
+    const tls = opts.tls ? { cert: opts.tls.cert, key: opts.tls.key, ca: opts.tls.ca, rejectUnauthorized: true, minVersion: TLS_MIN_VERSION } as const : {};
+    const ws = new WebSocket(url, { maxPayload: maxFrameBytes, handshakeTimeout: handshakeTimeoutMs, perMessageDeflate: false, ...tls });
     d.ws = ws;
     handshake(ws, url, url);
     ws.on('error', (e) => {
-      d.lastError = e.message;
+      d.lastError = isTlsError(e) ? `TLS: ${e.message}` : e.message;
+      if (opts.tls && isTlsError(e)) tlsRefused(url, e);
     });
     ws.once('close', (code, reason) => {
       if (code === CLOSE.refused || code === CLOSE.duplicate) d.lastError = `closed by peer: ${reason.toString() || code}`;
@@ -310,12 +360,33 @@ export function createTransport(opts: TransportOptions): GossipTransport {
     async start() {
       let port: number | null = null;
       if (opts.listen) {
-        const wss = new WebSocketServer({ host: opts.listen.host, port: opts.listen.port, maxPayload: maxFrameBytes, perMessageDeflate: false });
+        const common = { maxPayload: maxFrameBytes, perMessageDeflate: false } as const;
+        let wss: WebSocketServer;
+        if (opts.tls) {
+          // rejectUnauthorized: a peer without a certificate chaining to `ca` never gets past TLS.
+          const https = createHttpsServer({
+            cert: opts.tls.cert, key: opts.tls.key, ca: opts.tls.ca,
+            requestCert: true, rejectUnauthorized: true, minVersion: TLS_MIN_VERSION, handshakeTimeout: handshakeTimeoutMs,
+          });
+          httpsServer = https;
+          https.on('tlsClientError', (e, socket) => tlsRefused(socket.remoteAddress ?? '?', e));
+          wss = new WebSocketServer({ server: https, ...common });
+          await new Promise<void>((resolve, reject) => {
+            https.once('error', reject);
+            https.listen(opts.listen!.port, opts.listen!.host, () => {
+              https.off('error', reject);
+              resolve();
+            });
+          });
+          https.on('error', (e) => log.error('gossip listener error', { err: e }));
+        } else {
+          wss = new WebSocketServer({ host: opts.listen.host, port: opts.listen.port, ...common });
+          await new Promise<void>((resolve, reject) => {
+            wss.once('listening', resolve);
+            wss.once('error', reject);
+          });
+        }
         server = wss;
-        await new Promise<void>((resolve, reject) => {
-          wss.once('listening', resolve);
-          wss.once('error', reject);
-        });
         wss.on('error', (e) => log.error('gossip listener error', { err: e }));
         wss.on('connection', (ws, req) => handshake(ws, `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`));
         port = (wss.address() as AddressInfo).port;
@@ -336,6 +407,12 @@ export function createTransport(opts: TransportOptions): GossipTransport {
       }));
       await Promise.all(gone);
       if (server) await new Promise<void>((resolve) => server!.close(() => resolve()));
+      if (httpsServer) {
+        // WebSocketServer does not close a server it was given; connections still in TLS go too.
+        const closing = new Promise<void>((resolve) => httpsServer!.close(() => resolve()));
+        httpsServer.closeAllConnections();
+        await closing;
+      }
     },
     status() {
       const out: PeerStatus[] = [];

@@ -77,8 +77,12 @@ t.test('derived values: mode and cookie as numbers, listen split', (t) => {
   t.same(c.gossip.listen, { host: '::1', port: 0 });
   t.same(parseConfig({ gossip: { listen: '10.0.0.1:7946', ...withSecret } }, BASE).gossip.listen, { host: '10.0.0.1', port: 7946 });
   t.same(
-    parseConfig({ gossip: { peers: ['wss://hv-02.example:7946/gossip', 'ws://10.0.0.3:7946'], ...withSecret } }, BASE).gossip.peers,
-    ['wss://hv-02.example:7946/gossip', 'ws://10.0.0.3:7946'],
+    parseConfig({ gossip: { peers: ['ws://hv-02.example:7946/gossip', 'ws://10.0.0.3:7946'], ...withSecret } }, BASE).gossip.peers,
+    ['ws://hv-02.example:7946/gossip', 'ws://10.0.0.3:7946'],
+  );
+  t.same(
+    parseConfig({ gossip: { peers: ['wss://hv-02.example:7946'], tls: { certFile: 'c', keyFile: 'k', caFile: 'a' }, ...withSecret } }, BASE).gossip.peers,
+    ['wss://hv-02.example:7946'],
   );
   t.end();
 });
@@ -132,7 +136,9 @@ const badValues: [key: string, json: unknown][] = [
   ['gossip.peers', { gossip: { peers: ['ws://a:1', 'ws://a:1'], ...withSecret } }],
   ['gossip.secretFile', { gossip: { listen: '0.0.0.0:7946' } }],
   ['gossip.secretFile', { gossip: { peers: ['ws://a:1'] } }],
-  ['gossip.secretFile', { gossip: { peers: ['ws://a:1'], tls: { certFile: 'c', keyFile: 'k', caFile: 'a' } } }],
+  ['gossip.secretFile', { gossip: { peers: ['wss://a:1'], tls: { certFile: 'c', keyFile: 'k', caFile: 'a' } } }],
+  ['gossip.peers[1]', { gossip: { peers: ['wss://a:1', 'ws://b:1'], tls: { certFile: 'c', keyFile: 'k', caFile: 'a' }, ...withSecret } }],
+  ['gossip.peers[0]', { gossip: { peers: ['wss://a:1'], ...withSecret } }],
   ['gossip.antiEntropyIntervalMs', { gossip: { antiEntropyIntervalMs: 10 } }],
   ['gossip.tls', { gossip: { tls: 'yes' } }],
   ['gossip.tls.caFile', { gossip: { tls: { certFile: 'c', keyFile: 'k' } } }],
