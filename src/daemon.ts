@@ -10,6 +10,7 @@ import { type Config, isGossipOn } from './config/schema.js';
 import type { PeeringPolicy } from './domain/types.js';
 import type { Logger } from './log/logger.js';
 import { loadGossipSecret } from './gossip/secret.js';
+import { loadGossipTls } from './gossip/tls.js';
 import { createGossipService, disabledGossipStatus, type GossipService } from './gossip/service.js';
 import { createDaemonMetrics } from './metrics/daemon-metrics.js';
 import { serveMetrics } from './metrics/http.js';
@@ -130,6 +131,7 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
         gossip: config.gossip,
         antiEntropyIntervalMs: () => config.gossip.antiEntropyIntervalMs,
         secret: await loadGossipSecret(config.gossip.secretFile!),
+        tls: await loadGossipTls(config.gossip.tls),
         store,
         policy,
         logger: log.child({ part: 'gossip' }),

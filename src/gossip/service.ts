@@ -8,6 +8,7 @@ import type { Logger } from '../log/logger.js';
 import type { Store } from '../store/store.js';
 import { GossipEngine } from './engine.js';
 import type { RefusalCode } from './refusal.js';
+import type { GossipTls } from './tls.js';
 import { StoreReplica, type ReplicaStats } from './store-replica.js';
 import { createTransport, type GossipTransport, type PeerStatus, type TransportStats } from './transport.js';
 
@@ -60,6 +61,8 @@ export interface GossipServiceOptions {
   readonly antiEntropyIntervalMs: () => number;
   /** The shared HMAC key (loadGossipSecret). */
   readonly secret: Buffer;
+  /** Mutual TLS under the HMAC (loadGossipTls), or null. */
+  readonly tls: GossipTls | null;
   readonly store: Store;
   readonly policy: () => PeeringPolicy;
   readonly logger: Logger;
@@ -90,6 +93,7 @@ export function createGossipService(opts: GossipServiceOptions): GossipService {
   const transport: GossipTransport = createTransport({
     nodeId: opts.nodeId,
     secret: opts.secret,
+    tls: opts.tls,
     listen: opts.gossip.listen,
     peers: opts.gossip.peers,
     engine,
