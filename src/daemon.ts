@@ -263,7 +263,8 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
     log.setLevel(config.log.level);
     reconcileLoop?.setIntervalMs(config.ovs.reconcileIntervalMs);
     if (sweeper?.scheduled) sweeper.schedule(config.peering.sweepIntervalMs);
-    gossip?.setPeers(config.gossip.peers);
+    if (gossip) gossip.setPeers(config.gossip.peers);
+    else if (isGossipOn(config.gossip)) log.warn('gossip was off at start: the new peers take effect after a restart', { gossipPeers: config.gossip.peers });
     // At warn, so an operator sees the outcome even when the new level is warn.
     log.warn('config reloaded', { changed: plan.changed, logLevel: config.log.level, gossipPeers: config.gossip.peers });
     return plan;

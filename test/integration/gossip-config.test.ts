@@ -1,24 +1,35 @@
-// Until replication is built (docs/GOSSIP.md), a gossip section must not be ignored silently.
+// A gossip section is acted on, never ignored: the daemon starts gossip and says so, and status
+// shows the peer it dials (unreachable here, so not connected, with the error); without the
+// section gossip is off and status says that.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { startDaemon } from '../helpers/daemon.js';
+import { until } from '../helpers/poll.js';
 
-t.test('a gossip section is warned about at start, before the daemon listens', async (t) => {
+type GossipStatus = { enabled: boolean; listen: string | null; peers: { url?: string; connected: boolean; lastError?: string }[] };
+
+t.test('a gossip section starts gossip: logged, and its peer in status', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'vpc-peerd-gossip-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(join(dir, 'gossip.secret'), 'x'.repeat(32), { mode: 0o600 });
-  const peers = ['ws://127.0.0.1:7946'];
-  const d = await startDaemon(t, { dir, config: { gossip: { secretFile: './gossip.secret', peers } } });
+  // Port 9 (discard) on loopback: nothing listens, so every dial is refused.
+  const peers = ['ws://127.0.0.1:9'];
+  const d = await startDaemon(t, { dir, config: { gossip: { secretFile: './gossip.secret', peers, listen: '127.0.0.1:0' } } });
   const lines = d.logs().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
-  const warn = lines.findIndex((l) => l.level === 'warn' && /gossip is not implemented/.test(String(l.msg)));
-  t.ok(warn >= 0, 'a warn line names the ignored section');
-  t.match(lines[warn], { peers, listen: null });
-  t.ok(warn < lines.findIndex((l) => l.msg === 'listening'), 'it comes before "listening"');
+  const started = lines.find((l) => l.msg === 'gossip started');
+  t.match(started, { peers, listen: /^127\.0\.0\.1:\d+$/ }, 'the bound address and the peers are logged');
+  const c = await d.admin();
+  const status = async (): Promise<GossipStatus> => ((await c.call('status', {})) as { gossip: GossipStatus }).gossip;
+  const failed = await until(async () => (await status()).peers[0]?.lastError !== undefined, 10_000);
+  t.ok(failed.ok, 'the failed dial is reported');
+  t.match(await status(), { enabled: true, listen: started?.listen, peers: [{ url: peers[0], connected: false, lastError: /ECONNREFUSED/ }] });
 });
 
-t.test('no warning without a gossip section', async (t) => {
+t.test('without a gossip section, gossip is off', async (t) => {
   const d = await startDaemon(t);
-  t.notMatch(d.logs(), /gossip is not implemented/);
+  const c = await d.admin();
+  t.match(((await c.call('status', {})) as { gossip: GossipStatus }).gossip, { enabled: false, listen: null, peers: [] });
+  t.notMatch(d.logs(), /gossip started/);
 });

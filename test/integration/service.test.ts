@@ -217,7 +217,7 @@ t.test('SIGHUP: the log level and the peers change without a restart; bad files 
   await sleep(100);
   t.equal(debugLines(), 0, 'no debug lines at level info');
 
-  const peers = ['ws://127.0.0.1:7946', 'wss://hv-02.example:7946'];
+  const peers = ['ws://127.0.0.1:7946', 'ws://hv-02.example:7946'];
   write({ log: { level: 'debug' }, gossip: { secretFile: './gossip.secret', peers } });
   await hup(/"msg":"config reloaded"/);
   const reloaded = d.logs().split('\n').find((l) => l.includes('"msg":"config reloaded"')) ?? '';
