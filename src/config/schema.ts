@@ -56,6 +56,23 @@ export function parseHostPort(text: string): { host: string; port: number } | nu
   return { host: v6 ?? name ?? '', port };
 }
 
+/** The text of a `host:port` as parseHostPort reads it (an IPv6 host in brackets). */
+export function formatHostPort(host: string, port: number): string {
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+/**
+ * The one scheme rule of gossip.peers: wss:// exactly when gossip.tls is set (the listeners speak
+ * only TLS then, and only plain WebSocket otherwise). What is wrong with `url`, or null.
+ */
+export function peerSchemeProblem(url: string, tlsOn: boolean): string | null {
+  if (!URL.canParse(url)) return null;
+  const scheme = new URL(url).protocol;
+  if (tlsOn && scheme === 'ws:') return 'is ws:// but gossip.tls is set: peers listen with TLS, so dial them as wss:// (or set gossip.tls to null everywhere)';
+  if (!tlsOn && scheme === 'wss:') return 'is wss:// but gossip.tls is null: set gossip.tls ({certFile, keyFile, caFile}) on every daemon, or dial ws://';
+  return null;
+}
+
 function isWebSocketUrl(text: string): boolean {
   if (!URL.canParse(text)) return false;
   const url = new URL(text);
@@ -228,13 +245,8 @@ const gossip = section({
   }
   // With tls the listener speaks only TLS and without it only plain WebSocket: one scheme for all.
   g.peers.forEach((url, i) => {
-    if (!URL.canParse(url)) return;
-    const scheme = new URL(url).protocol;
-    if (g.tls !== null && scheme === 'ws:') {
-      ctx.addIssue({ code: 'custom', path: ['peers', i], message: 'is ws:// but gossip.tls is set: peers listen with TLS, so dial them as wss:// (or set gossip.tls to null everywhere)' });
-    } else if (g.tls === null && scheme === 'wss:') {
-      ctx.addIssue({ code: 'custom', path: ['peers', i], message: 'is wss:// but gossip.tls is null: set gossip.tls ({certFile, keyFile, caFile}) on every daemon, or dial ws://' });
-    }
+    const problem = peerSchemeProblem(url, g.tls !== null);
+    if (problem) ctx.addIssue({ code: 'custom', path: ['peers', i], message: problem });
   });
 });
 

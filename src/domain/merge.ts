@@ -268,3 +268,33 @@ export function repairState(state: ReplicaState, policy: PeeringPolicy): { state
   }
   return { state: repairs.length === 0 ? state : { vpcs: state.vpcs, peerings }, repairs };
 }
+
+/** What merging a received batch did (mergeAndRepair). */
+export interface MergeOutcome {
+  readonly state: ReplicaState;
+  /** Received slots that won and stand as received (to store and forward on). */
+  readonly accepted: { readonly vpcs: readonly VpcSlot[]; readonly peerings: readonly PeeringSlot[] };
+  /** Peerings the repair rewrote, as rewritten (new versions: to store and push to every peer). */
+  readonly repaired: readonly PeeringSlot[];
+  readonly repairs: readonly RepairAction[];
+}
+
+/**
+ * A received batch merged into `state` (applySlots), then the post-merge repair (repairState)
+ * when anything won. A slot that won and was then repaired is listed as repaired only. The one
+ * definition of what a host does with a push, for the daemon's store and the in-memory replica.
+ */
+export function mergeAndRepair(state: ReplicaState, batch: SlotBatch, policy: PeeringPolicy): MergeOutcome {
+  const merged = applySlots(state, batch);
+  const vpcs = merged.accepted.vpcs ?? [];
+  const peerings = merged.accepted.peerings ?? [];
+  if (vpcs.length + peerings.length === 0) return { state, accepted: { vpcs, peerings }, repaired: [], repairs: [] };
+  const { state: repairedState, repairs } = repairState(merged.state, policy);
+  const rewritten = new Set(repairs.map((r) => r.peeringId));
+  return {
+    state: repairedState,
+    accepted: { vpcs, peerings: peerings.filter((s) => !rewritten.has(slotId(s))) },
+    repaired: repairs.map((r) => repairedState.peerings.get(r.peeringId)!),
+    repairs,
+  };
+}

@@ -12,8 +12,8 @@
 // records to send and which to ask for. Identical replicas cost one root hash per round.
 import { createHash } from 'node:crypto';
 import { encodeHlc } from '../domain/hlc.js';
-import { isTombstone, type ReplicaState, type Slot } from '../domain/replica.js';
-import { ID_PATTERN, PEERING_ID_PATTERN } from '../domain/types.js';
+import { isTombstone, type PeeringSlot, type ReplicaState, type Slot, type VpcSlot } from '../domain/replica.js';
+import { ID_PATTERN, type Mutation, PEERING_ID_PATTERN } from '../domain/types.js';
 
 /** The depths (in key bits) of the tree's levels: the root, then 256 children, then 16 per node. */
 export const LEVEL_BITS = [0, 8, 12, 16, 20, 24, 28, 32] as const;
@@ -96,6 +96,37 @@ export function entryOfSlot(kind: 'vpc' | 'peering', slot: Slot): DigestEntry {
   return { ref: refOf(kind, dead ? slot.id : slot.record.id), version: encodeHlc(slot.version), dead };
 }
 
+/** The ref a mutation touches. */
+export function refOfMutation(m: Mutation): string {
+  switch (m.op) {
+    case 'vpc.put':
+      return refOf('vpc', m.vpc.id);
+    case 'vpc.del':
+      return refOf('vpc', m.id);
+    case 'peering.put':
+      return refOf('peering', m.peering.id);
+    case 'peering.del':
+      return refOf('peering', m.id);
+  }
+}
+
+/** The slots `state` holds for `refs`, by kind; refs not held (or malformed) are skipped. */
+export function slotsForRefs(state: ReplicaState, refs: readonly string[]): { vpcs: VpcSlot[]; peerings: PeeringSlot[] } {
+  const vpcs: VpcSlot[] = [];
+  const peerings: PeeringSlot[] = [];
+  for (const ref of refs) {
+    const r = parseRef(ref);
+    if (r?.kind === 'vpc') {
+      const s = state.vpcs.get(r.id);
+      if (s) vpcs.push(s);
+    } else if (r?.kind === 'peering') {
+      const s = state.peerings.get(r.id);
+      if (s) peerings.push(s);
+    }
+  }
+  return { vpcs, peerings };
+}
+
 function keyOf(ref: string): number {
   return createHash('sha256').update(`key\0${ref}`).digest().readUInt32BE(0);
 }
@@ -171,6 +202,13 @@ export class DigestIndex {
   /** The entry held for `ref`, if any. */
   get(ref: string): DigestEntry | undefined {
     return this.held.get(ref)?.entry;
+  }
+
+  /** Whether this very version of `slot` is held: old news in a flood, skipped before any merge. */
+  holds(kind: 'vpc' | 'peering', slot: Slot): boolean {
+    const e = entryOfSlot(kind, slot);
+    const held = this.get(e.ref);
+    return held !== undefined && held.version === e.version && held.dead === e.dead;
   }
 
   /** Records (or replaces) the version held for `entry.ref`. */

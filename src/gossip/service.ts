@@ -2,7 +2,7 @@
 // the WebSocket transport, built from the config's `gossip` section, with what status.gossip and
 // the metrics show. Nothing here is on the path of an RPC reply or a reconcile pass: the store's
 // commit listener hands local changes to the engine, which only queues frames.
-import type { Config } from '../config/schema.js';
+import { type Config, formatHostPort } from '../config/schema.js';
 import type { PeeringPolicy } from '../domain/types.js';
 import type { Logger } from '../log/logger.js';
 import type { Store } from '../store/store.js';
@@ -101,15 +101,14 @@ export function createGossipService(opts: GossipServiceOptions): GossipService {
     antiEntropyIntervalMs: opts.antiEntropyIntervalMs,
     ...(opts.heartbeatMs === undefined ? {} : { heartbeatMs: opts.heartbeatMs }),
   });
-  let boundPort: number | null = null;
+  /** The address links are accepted on, once bound. */
+  let listening: string | null = null;
 
   return {
     async start() {
-      ({ port: boundPort } = await transport.start());
-      log.info('gossip started', {
-        listen: opts.gossip.listen && boundPort !== null ? `${formatHost(opts.gossip.listen.host)}:${boundPort}` : null,
-        peers: opts.gossip.peers,
-      });
+      const { port } = await transport.start();
+      listening = opts.gossip.listen && port !== null ? formatHostPort(opts.gossip.listen.host, port) : null;
+      log.info('gossip started', { listen: listening, peers: opts.gossip.peers });
     },
     async close() {
       await transport.close();
@@ -128,7 +127,7 @@ export function createGossipService(opts: GossipServiceOptions): GossipService {
       return {
         enabled: true,
         nodeId: opts.nodeId,
-        listen: opts.gossip.listen && boundPort !== null ? `${formatHost(opts.gossip.listen.host)}:${boundPort}` : null,
+        listen: listening,
         peers,
         totals: {
           peers: peers.length,
@@ -155,8 +154,4 @@ export function disabledGossipStatus(nodeId: string): GossipStatus {
     peers: [],
     totals: { peers: 0, connected: 0, framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, merges: 0, conflictsResolved: 0, refusals: {} },
   };
-}
-
-function formatHost(host: string): string {
-  return host.includes(':') ? `[${host}]` : host;
 }

@@ -5,12 +5,12 @@
 // slots are handed to `onLocalCommit` to be pushed at once. memory-replica.ts is the same
 // protocol over a plain in-memory state, for the simulation and the transport tests.
 import { aheadBeyondDrift } from '../domain/hlc.js';
-import { applySlots, repairState, slotId } from '../domain/merge.js';
-import type { PeeringSlot, Slot, VpcSlot } from '../domain/replica.js';
-import type { Mutation, PeeringPolicy } from '../domain/types.js';
+import { mergeAndRepair } from '../domain/merge.js';
+import type { Slot } from '../domain/replica.js';
+import type { PeeringPolicy } from '../domain/types.js';
 import type { Logger } from '../log/logger.js';
 import { LOCAL_ORIGIN, type Store } from '../store/store.js';
-import { DigestIndex, entryOfSlot, parseRef, refOf } from './digest.js';
+import { DigestIndex, entryOfSlot, refOfMutation, slotsForRefs } from './digest.js';
 import type { ApplyResult, ReplicaPort } from './engine.js';
 import type { PushBody } from './messages.js';
 
@@ -75,10 +75,7 @@ export class StoreReplica implements ReplicaPort {
   async applyRemote(batch: PushBody, fromNode: string): Promise<ApplyResult> {
     const now = this.physicalNow();
     const fresh = (kind: 'vpc' | 'peering') => (s: Slot): boolean => {
-      // Old news (the very version held here) is the common case in a flood: skip it cheaply.
-      const e = entryOfSlot(kind, s);
-      const held = this.index.get(e.ref);
-      if (held !== undefined && held.version === e.version && held.dead === e.dead) return false;
+      if (this.index.holds(kind, s)) return false;
       const ahead = aheadBeyondDrift(s.version, now);
       if (ahead === 0) return true;
       this.stats.clockAhead++;
@@ -90,70 +87,32 @@ export class StoreReplica implements ReplicaPort {
       }
       return false;
     };
-    const vpcs = batch.vpcs.filter(fresh('vpc'));
-    const peerings = batch.peerings.filter(fresh('peering'));
-    if (vpcs.length + peerings.length === 0) return { accepted: EMPTY, repaired: EMPTY };
-    const result = await this.opts.store.write((_view, replica) => {
-      const merged = applySlots(replica, { vpcs, peerings });
-      const accepted: PushBody = { vpcs: merged.accepted.vpcs ?? [], peerings: merged.accepted.peerings ?? [] };
-      if (accepted.vpcs.length + accepted.peerings.length === 0) return { mutations: [], result: { accepted: EMPTY, repaired: EMPTY, repairs: [] } };
-      const { state, repairs } = repairState(merged.state, this.opts.policy());
-      const repaired: PushBody = { vpcs: [], peerings: repairs.map((r) => state.peerings.get(r.peeringId)!) };
-      // A slot that won and was then repaired is stored, and forwarded, as repaired only.
-      const rewritten = new Set(repairs.map((r) => r.peeringId));
-      const kept: PushBody = { vpcs: accepted.vpcs, peerings: accepted.peerings.filter((s) => !rewritten.has(slotId(s))) };
-      return {
-        mutations: [],
-        slots: { vpcs: kept.vpcs, peerings: [...kept.peerings, ...repaired.peerings] },
-        result: { accepted: kept, repaired, repairs },
-      };
+    const batchIn = { vpcs: batch.vpcs.filter(fresh('vpc')), peerings: batch.peerings.filter(fresh('peering')) };
+    if (batchIn.vpcs.length + batchIn.peerings.length === 0) return { accepted: EMPTY, repaired: EMPTY };
+    const out = await this.opts.store.write((_view, replica) => {
+      const merged = mergeAndRepair(replica, batchIn, this.opts.policy());
+      return { mutations: [], slots: { vpcs: merged.accepted.vpcs, peerings: [...merged.accepted.peerings, ...merged.repaired] }, result: merged };
     }, { origin: fromNode });
-    const n = result.accepted.vpcs.length + result.accepted.peerings.length;
-    if (n + result.repaired.peerings.length > 0) {
+    const accepted = [...out.accepted.vpcs, ...out.accepted.peerings];
+    if (accepted.length + out.repaired.length > 0) {
       this.stats.merges++;
-      this.stats.slotsAccepted += n;
-      this.stats.conflictsResolved += result.repaired.peerings.length;
+      this.stats.slotsAccepted += accepted.length;
+      this.stats.conflictsResolved += out.repaired.length;
       const durableAt = this.physicalNow();
-      for (const s of [...result.accepted.vpcs, ...result.accepted.peerings]) this.opts.onLag?.(Math.max(0, durableAt - s.version.wallMs));
-      for (const r of result.repairs) {
+      for (const s of accepted) this.opts.onLag?.(Math.max(0, durableAt - s.version.wallMs));
+      for (const r of out.repairs) {
         this.opts.logger.warn('gossip: a conflict made on two hosts was settled: the peering failed', { peeringId: r.peeringId, reason: r.reason, causeId: r.causeId, from: fromNode });
       }
     }
-    return { accepted: result.accepted, repaired: result.repaired };
+    return { accepted: out.accepted, repaired: { vpcs: [], peerings: out.repaired } };
   }
 
   slotsFor(refs: readonly string[]): PushBody {
-    const replica = this.opts.store.replica;
-    const vpcs: VpcSlot[] = [];
-    const peerings: PeeringSlot[] = [];
-    for (const ref of refs) {
-      const r = parseRef(ref);
-      if (r?.kind === 'vpc') {
-        const s = replica.vpcs.get(r.id);
-        if (s) vpcs.push(s);
-      } else if (r?.kind === 'peering') {
-        const s = replica.peerings.get(r.id);
-        if (s) peerings.push(s);
-      }
-    }
-    return { vpcs, peerings };
+    return slotsForRefs(this.opts.store.replica, refs);
   }
 
   private note(batch: PushBody): void {
     for (const s of batch.vpcs) this.index.set(entryOfSlot('vpc', s));
     for (const s of batch.peerings) this.index.set(entryOfSlot('peering', s));
-  }
-}
-
-function refOfMutation(m: Mutation): string {
-  switch (m.op) {
-    case 'vpc.put':
-      return refOf('vpc', m.vpc.id);
-    case 'vpc.del':
-      return refOf('vpc', m.id);
-    case 'peering.put':
-      return refOf('peering', m.peering.id);
-    case 'peering.del':
-      return refOf('peering', m.id);
   }
 }

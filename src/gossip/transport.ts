@@ -11,11 +11,12 @@
 //   smaller node id is kept, on both sides alike;
 // - with `tls`, links are mutual TLS 1.3 (wss://) under the HMAC handshake, which runs unchanged:
 //   a TLS failure is counted as TLS and logged once per peer address until a link from it is up.
-// The daemon will wire `engine` to the store write path; nothing here waits on the store.
+// The engine behind it (service.ts: the store's replica) never makes a socket wait on the store.
 import { randomBytes } from 'node:crypto';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import { peerSchemeProblem } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 import type { GossipEngine, LinkPort } from './engine.js';
 import { DEFAULT_MAX_FRAME_BYTES, FrameOpener, FrameSealer } from './frame.js';
@@ -137,9 +138,9 @@ export function createTransport(opts: TransportOptions): GossipTransport {
   let server: WebSocketServer | undefined;
   let httpsServer: HttpsServer | undefined;
   const tlsLogged = new Map<string, string>();
-  const secure = opts.tls ? 'wss:' : 'ws:';
   for (const url of opts.peers) {
-    if (new URL(url).protocol !== secure) throw new Error(`gossip peer ${url}: must be a ${secure}// URL ${opts.tls ? 'when tls is set' : 'without tls'}`);
+    const problem = peerSchemeProblem(url, Boolean(opts.tls));
+    if (problem) throw new Error(`gossip peer ${url} ${problem}`);
   }
   let closed = false;
   let started = false;

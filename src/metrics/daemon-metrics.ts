@@ -86,14 +86,14 @@ export function createDaemonMetrics(sources: MetricsSources): DaemonMetrics {
     { buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300] },
   );
   const gossip = (): GossipStatus | null => sources.gossip?.() ?? null;
-  const DIRECTIONS = (inValue: number, outValue: number) => [{ labels: { direction: 'in' }, value: inValue }, { labels: { direction: 'out' }, value: outValue }];
+  const byDirection = (inValue: number, outValue: number) => [{ labels: { direction: 'in' }, value: inValue }, { labels: { direction: 'out' }, value: outValue }];
   registry.collected('vpc_peerd_gossip_frames_total', 'Gossip frames received (in) and sent (out), handshakes excluded.', 'counter', () => {
     const g = gossip();
-    return g ? DIRECTIONS(g.totals.framesIn, g.totals.framesOut) : [];
+    return g ? byDirection(g.totals.framesIn, g.totals.framesOut) : [];
   }, ['direction']);
   registry.collected('vpc_peerd_gossip_bytes_total', 'Bytes of gossip frames received (in) and sent (out).', 'counter', () => {
     const g = gossip();
-    return g ? DIRECTIONS(g.totals.bytesIn, g.totals.bytesOut) : [];
+    return g ? byDirection(g.totals.bytesIn, g.totals.bytesOut) : [];
   }, ['direction']);
   registry.collected('vpc_peerd_gossip_merges_total', 'Merge commits: received changes that won the merge here and were stored.', 'counter', () => one(gossip()?.totals.merges));
   registry.collected('vpc_peerd_gossip_conflicts_resolved_total', 'Peerings turned failed by the post-merge repair (a conflict made on two hosts that could not see each other).', 'counter', () =>
