@@ -11,6 +11,7 @@ import type { PeeringPolicy } from './domain/types.js';
 import type { Logger } from './log/logger.js';
 import { loadGossipSecret } from './gossip/secret.js';
 import { loadGossipTls } from './gossip/tls.js';
+import { peeringHosts, reportEntry } from './gossip/host-reports.js';
 import { createGossipService, disabledGossipStatus, type GossipService } from './gossip/service.js';
 import { createDaemonMetrics } from './metrics/daemon-metrics.js';
 import { serveMetrics } from './metrics/http.js';
@@ -136,8 +137,12 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
         policy,
         logger: log.child({ part: 'gossip' }),
         onLag: (ms) => metrics.observeGossipLag(ms),
+        dataplaneReport: () => [...store.view.peerings()].map((p) => reportEntry(p.id, dataplane.peering(p))),
       });
       undo.push(() => gossip?.close());
+      // A commit changes which peerings there are (and their state here, even with no pass in no-op mode).
+      const unsubscribe = store.onCommit(() => gossip?.dataplaneChanged());
+      undo.push(unsubscribe);
     }
 
     sweeper = createSweeper({
@@ -158,6 +163,7 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
       now,
       metrics: () => metrics.collect(),
       gossip: () => gossip?.status() ?? disabledGossipStatus(config.nodeId),
+      hosts: (p) => peeringHosts(p.id, { nodeId: config.nodeId, view: dataplane.peering(p), now: now() }, gossip?.hostReports() ?? []),
     });
     const table: MethodSpec[] = [...methods, rpcDiscoverMethod(() => table, { title: 'vpc-peerd', version: VERSION })];
     return createDispatcher({
@@ -213,7 +219,10 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
       intervalMs: config.ovs.reconcileIntervalMs,
       logger: log.child({ part: 'ovs' }),
       now,
-      onReconciled: (durationMs) => metrics.observeReconcile(durationMs),
+      onReconciled: (durationMs) => {
+        metrics.observeReconcile(durationMs);
+        gossip?.dataplaneChanged();
+      },
       unconvergingBridge: deps.unconvergingBridge,
     });
     if (choice.mode === 'no-op') return choice.dataplane;

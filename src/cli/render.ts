@@ -126,6 +126,22 @@ function isTable(v: unknown): v is Json[] {
   return Array.isArray(v) && v.length > 0 && v.every(isRecord);
 }
 
+/**
+ * One line over the hosts' data planes (SPEC §5 `hosts`), what an operator reads first:
+ * `programmed on 4/5 hosts; hv-03: error OVS is not answering`. Hosts where the peering is
+ * `not-local` do not count (nothing to program there); every other host not `programmed` is named
+ * with its state and error.
+ */
+export function hostsSummary(hosts: readonly Json[]): string {
+  const relevant = hosts.filter((h) => h.state !== 'not-local');
+  const programmed = relevant.filter((h) => h.state === 'programmed').length;
+  const local = hosts.length - relevant.length;
+  let line = relevant.length === 0 ? `not local to any of ${hosts.length} host${hosts.length === 1 ? '' : 's'}` : `programmed on ${programmed}/${relevant.length} host${relevant.length === 1 ? '' : 's'}`;
+  if (relevant.length > 0 && local > 0) line += ` (not local to ${local} more)`;
+  const others = relevant.filter((h) => h.state !== 'programmed').map((h) => `${text(h.nodeId)}: ${text(h.state)}${typeof h.error === 'string' ? ` ${h.error}` : ''}`);
+  return others.length > 0 ? `${line}; ${others.join('; ')}` : line;
+}
+
 /** A peering's fields, then its data plane per bridge on this host, then per host (gossip). */
 function renderPeering(p: Json): string {
   let out = renderRecord(p, PEERING_ORDER);
@@ -137,7 +153,7 @@ function renderPeering(p: Json): string {
     );
   }
   if (isTable(p.hosts)) {
-    out += '\n' + table(
+    out += '\n' + hostsSummary(p.hosts) + '\n' + table(
       ['HOST', 'STATE', 'FLOWS', 'REPORTED', 'ERROR'],
       p.hosts.map((h) => [text(h.nodeId), text(h.state), text(h.flows), text(h.at), text(h.error)]),
     );

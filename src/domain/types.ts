@@ -108,3 +108,12 @@ export interface OpResult<T> {
   readonly error?: RpcError;
 }
 
+
+/**
+ * A peering's data plane on one host (SPEC §5 `dataplane.state`, gossiped as `hosts`):
+ * `programmed` = verified on this host by the last pass that reached OVS; `inactive` = a
+ * peering that is not active, none of whose flows remain here (`pending` while some do); `error`
+ * carries `reason` (OVS_UNAVAILABLE with OVS unreachable).
+ */
+export const PeeringDataplaneStates = ['programmed', 'not-local', 'pending', 'inactive', 'error', 'disabled'] as const;
+export type PeeringDataplaneState = (typeof PeeringDataplaneStates)[number];

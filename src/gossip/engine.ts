@@ -10,9 +10,12 @@
 // - Slots the post-merge repair rewrote are new versions of this host: pushed to every peer.
 // - Anti-entropy: the link's initiator sends its root hash (answerDigest/answerEntries in
 //   digest.ts do the rest); what differs is pushed, what is missing is asked for (`ae.want`).
+// - Host reports (host-reports.ts), when the host keeps them: a new link is sent every report
+//   held; a report newer than the one held is forwarded to every other link, like a slot.
 import type { PeeringSlot, VpcSlot } from '../domain/replica.js';
 import { answerDigest, answerEntries, type DigestIndex, openingDigest } from './digest.js';
 import { DEFAULT_MAX_FRAME_BYTES, MAC_BYTES } from './frame.js';
+import type { HostReport, HostReports } from './host-reports.js';
 import { type Frame, type FrameBodies, type FrameType, MAX_SLOTS_PER_PUSH, type PushBody } from './messages.js';
 
 /** What merging remote slots did: the slots that won here (to forward) and those the repair rewrote (to push). */
@@ -92,12 +95,19 @@ export class GossipEngine {
     private readonly replica: ReplicaPort,
     private readonly maxFrameBytes = DEFAULT_MAX_FRAME_BYTES,
     private readonly onRound: RoundObserver = () => undefined,
+    private readonly hosts: HostReports | null = null,
   ) {}
 
-  /** A link whose handshake finished: it takes part from now on, and its initiator opens a round at once. */
+  /** A link whose handshake finished: it takes part from now on, is sent the host reports held, and its initiator opens a round at once. */
   addLink(link: LinkPort): void {
     this.links.add(link);
+    if (this.hosts) this.sendReports([link], this.hosts.all());
     if (link.initiator) this.startRound(link);
+  }
+
+  /** This host's data plane changed: its new report (HostReports.publish) goes to every link. */
+  publishReport(report: HostReport): void {
+    this.sendReports([...this.links], [report]);
   }
 
   removeLink(link: LinkPort): void {
@@ -154,7 +164,17 @@ export class GossipEngine {
       case 'ae.want':
         this.pushTo([link], this.replica.slotsFor(frame.body.refs));
         return;
+      case 'hosts': {
+        const fresh = this.hosts?.offer(frame.body.reports) ?? [];
+        this.sendReports([...this.links].filter((l) => l !== link), fresh);
+        return;
+      }
     }
+  }
+
+  /** One report per frame: a report of a large host nearly fills one (host-reports.ts ReportEntry). */
+  private sendReports(links: readonly LinkPort[], reports: readonly HostReport[]): void {
+    for (const r of reports) for (const l of links) l.send('hosts', { reports: [r] });
   }
 
   private pushTo(links: readonly LinkPort[], batch: PushBody): void {

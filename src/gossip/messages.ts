@@ -5,6 +5,7 @@
 import type { PeeringSlot, VpcSlot } from '../domain/replica.js';
 import { slotProblem } from '../domain/records.js';
 import { type DigestBody, type EntriesBody, isRef, MAX_ENTRIES, parseDigestBody, parseEntriesBody } from './digest.js';
+import { type HostsBody, parseHostsBody } from './host-reports.js';
 
 /** Slots per push frame at most: a bigger batch (a full resync) is sent as several frames. */
 export const MAX_SLOTS_PER_PUSH = 4096;
@@ -26,6 +27,7 @@ export interface FrameBodies {
   'ae.digest': DigestBody;
   'ae.entries': EntriesBody;
   'ae.want': WantBody;
+  hosts: HostsBody;
 }
 
 export type FrameType = keyof FrameBodies;
@@ -55,6 +57,7 @@ export const BODY_PARSERS: { readonly [K in FrameType]: (x: unknown) => FrameBod
   'ae.digest': parseDigestBody,
   'ae.entries': parseEntriesBody,
   'ae.want': parseWant,
+  hosts: parseHostsBody,
 };
 
 export function isFrameType(x: unknown): x is FrameType {

@@ -7,6 +7,7 @@ import type { PeeringPolicy } from '../domain/types.js';
 import type { Logger } from '../log/logger.js';
 import type { Store } from '../store/store.js';
 import { GossipEngine } from './engine.js';
+import { type HostReport, HostReports, type ReportEntry } from './host-reports.js';
 import type { RefusalCode } from './refusal.js';
 import type { GossipTls } from './tls.js';
 import { StoreReplica, type ReplicaStats } from './store-replica.js';
@@ -51,7 +52,17 @@ export interface GossipService {
   setPeers(urls: readonly string[]): void;
   /** After the sweep purged tombstones (not a commit): the digest forgets them too. */
   tombstonesPurged(): void;
+  /**
+   * This host's data plane may have changed (a reconcile pass ended, a commit): its report is
+   * rebuilt within REPORT_DELAY_MS (changes in between are coalesced) and sent if it differs.
+   */
+  dataplaneChanged(): void;
+  /** Other hosts' last reports (peering.get `hosts`). */
+  hostReports(): readonly HostReport[];
 }
+
+/** How long a data-plane change waits before this host's report is rebuilt (ms): a burst of commits and passes becomes one report. */
+export const REPORT_DELAY_MS = 20;
 
 export interface GossipServiceOptions {
   readonly nodeId: string;
@@ -68,6 +79,8 @@ export interface GossipServiceOptions {
   readonly logger: Logger;
   /** Replication lag of each accepted slot, in ms (the metrics' histogram). */
   readonly onLag?: (ms: number) => void;
+  /** This host's data plane now, one entry per peering held (host-reports.ts reportEntry). */
+  readonly dataplaneReport: () => readonly ReportEntry[];
   /** Transport timings (tests); production uses the transport's defaults. */
   readonly heartbeatMs?: number;
 }
@@ -84,12 +97,22 @@ export function createGossipService(opts: GossipServiceOptions): GossipService {
     onLocalCommit: (batch) => engine?.onLocalCommit(batch),
     ...(opts.onLag ? { onLag: opts.onLag } : {}),
   });
-  engine = new GossipEngine(replica, undefined, (peerNode, round) => {
+  const reports = new HostReports(opts.nodeId);
+  const observeRound = (peerNode: string, round: { readonly inSync: boolean; readonly behind: number }): void => {
     const r = rounds.get(peerNode) ?? { recordsBehind: 0 };
     r.recordsBehind = round.behind;
     if (round.inSync) r.lastSyncAt = new Date().toISOString();
     rounds.set(peerNode, r);
-  });
+  };
+  engine = new GossipEngine(replica, undefined, observeRound, reports);
+  let reportTimer: NodeJS.Timeout | null = null;
+  let closed = false;
+  const publishReport = (): void => {
+    reportTimer = null;
+    if (closed) return;
+    const report = reports.publish(opts.dataplaneReport());
+    if (report) engine?.publishReport(report);
+  };
   const transport: GossipTransport = createTransport({
     nodeId: opts.nodeId,
     secret: opts.secret,
@@ -106,17 +129,25 @@ export function createGossipService(opts: GossipServiceOptions): GossipService {
 
   return {
     async start() {
+      // The first report exists before any link does, so every new link is sent it.
+      publishReport();
       const { port } = await transport.start();
       listening = opts.gossip.listen && port !== null ? formatHostPort(opts.gossip.listen.host, port) : null;
       log.info('gossip started', { listen: listening, peers: opts.gossip.peers });
     },
     async close() {
+      closed = true;
+      if (reportTimer) clearTimeout(reportTimer);
       await transport.close();
       replica.close();
     },
     stats: { transport: transport.stats, replica: replica.stats },
     setPeers: (urls) => transport.setPeers(urls),
     tombstonesPurged: () => replica.refreshDigest(),
+    dataplaneChanged() {
+      if (!closed) reportTimer ??= setTimeout(publishReport, REPORT_DELAY_MS).unref();
+    },
+    hostReports: () => reports.others(),
     status() {
       const peers = transport.status().map((p): GossipPeerStatus => {
         const r = p.nodeId === undefined ? undefined : rounds.get(p.nodeId);

@@ -1,7 +1,7 @@
 // What the control plane needs from the data plane: its health for `status`, the per-peering
 // `dataplane` object of `peering.get`, and an on-demand reconcile. The no-op implementation
 // below is the ADR's no-op mode: the state machine runs the same, nothing is programmed.
-import type { Peering } from '../domain/types.js';
+import type { Peering, PeeringDataplaneState } from '../domain/types.js';
 
 export type OvsState = 'enabled' | 'disabled' | 'unavailable';
 
@@ -18,12 +18,6 @@ export const DataplaneReasons = [
   'PATCH_PORT_FAILED',
 ] as const;
 export type DataplaneReason = (typeof DataplaneReasons)[number];
-/**
- * SPEC §5: `programmed` = verified on this host by the last pass that reached OVS; `inactive` = a
- * peering that is not active, none of whose flows remain here (`pending` while some do); `error`
- * carries `reason` (OVS_UNAVAILABLE with OVS unreachable).
- */
-export type PeeringDataplaneState = 'programmed' | 'not-local' | 'pending' | 'inactive' | 'error' | 'disabled';
 
 export interface OvsStatus {
   readonly state: OvsState;

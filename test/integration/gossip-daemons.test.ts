@@ -46,6 +46,14 @@ t.test('two daemons: replicate, partition, settle, catch up', async (t) => {
   const p = (await ca.call('peering.create', { requesterVpcId: 'v1', accepterVpcId: 'v2' })) as { id: string };
   const seen = await until(async () => (await list(cb, 'peering.list')).length === 1, 1000);
   t.ok(seen.ok, `the request is visible on the other host after ${seen.ms} ms (< 1 s)`);
+  type Host = { nodeId: string; state: string };
+  const reported = await until(async () => ((await cb.call('peering.get', { id: p.id })) as { hosts: Host[] }).hosts.length === 2, 2000);
+  t.ok(reported.ok, `the other host's data-plane report arrived in ${reported.ms} ms`);
+  t.same(
+    ((await cb.call('peering.get', { id: p.id })) as { hosts: Host[] }).hosts.map((h) => [h.nodeId, h.state]),
+    [['hv-b', 'disabled'], ['hv-a', 'disabled']],
+    'peering.get hosts: this host first, then each host as it reported (both in no-op mode)',
+  );
 
   // Partition: accept on one side, reject on the other.
   toA.cut();

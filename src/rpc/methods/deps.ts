@@ -1,8 +1,9 @@
 // What the API methods need from the rest of the daemon, injected by the composition root.
 import { randomBytes } from 'node:crypto';
 import type { StateView } from '../../domain/state-index.js';
+import type { PeeringHost } from '../../gossip/host-reports.js';
 import type { GossipStatus } from '../../gossip/service.js';
-import type { OpContext, OpResult, PeeringPolicy, Principal } from '../../domain/types.js';
+import type { OpContext, OpResult, Peering, PeeringPolicy, Principal } from '../../domain/types.js';
 import type { Family } from '../../metrics/registry.js';
 import { RpcError } from '../../errors.js';
 import { type Dataplane, DataplaneError } from '../../reconcile/dataplane.js';
@@ -15,6 +16,8 @@ export interface MethodDeps {
   readonly authenticate: (token: string) => Promise<Principal>;
   /** status.gossip, from the gossip part (or its disabled form). */
   readonly gossip: () => GossipStatus;
+  /** peering.get `hosts` (SPEC §5): every host's data plane for the peering, this host first. */
+  readonly hosts: (p: Peering) => readonly PeeringHost[];
   readonly nodeId: string;
   readonly version: string;
   readonly startedAt: Date;

@@ -1,5 +1,5 @@
-// peering.* methods. Writes go through runWrite; peering.get adds this host's `dataplane` view,
-// peering.flows the peering's flows as OVS holds them here.
+// peering.* methods. Writes go through runWrite; peering.get adds this host's `dataplane` view
+// and every host's (`hosts`, from gossip), peering.flows the peering's flows as OVS holds them here.
 import { z } from 'zod';
 import {
   acceptPeering,
@@ -37,13 +37,13 @@ export function peeringMethods(deps: MethodDeps): MethodSpec[] {
     transition('peering.delete', 'Cancel a pending peering or tear down an active one.', deletePeering),
     defineMethod({
       name: 'peering.get',
-      summary: "Read one peering, with its data-plane state on this host.",
+      summary: 'Read one peering, with its data-plane state on this host and as every host last reported it.',
       auth: 'required',
       params: ByPeeringId,
       result: PeeringWithDataplane,
       handler: (params, { principal }) => {
         const p = getPeering(deps.store.view, opContext(deps, principal), params);
-        return { ...p, dataplane: deps.dataplane().peering(p) };
+        return { ...p, dataplane: deps.dataplane().peering(p), hosts: deps.hosts(p) };
       },
     }),
     defineMethod({

@@ -14,6 +14,7 @@ import {
   PeeringStatuses,
 } from '../../domain/types.js';
 import { DataplaneReasons } from '../../reconcile/dataplane.js';
+import { PeeringDataplaneStates } from '../../domain/types.js';
 
 export const VpcId = z.string().regex(ID_PATTERN, `must be ${ID_RULE}`);
 export const TenantId = z.string().regex(ID_PATTERN, `must be ${ID_RULE}`);
@@ -44,7 +45,7 @@ export const VpcRecord = z.object({
 });
 
 export const DataplaneInfo = z.object({
-  state: z.enum(['programmed', 'not-local', 'pending', 'inactive', 'error', 'disabled']),
+  state: z.enum(PeeringDataplaneStates),
   flows: z.number().int(),
   lastReconciledAt: Timestamp.nullable().describe('The last pass that reached OVS and succeeded on the peering\'s bridges.'),
   lastAttemptAt: Timestamp.nullable().describe('The last pass, successful or not.'),
@@ -78,7 +79,20 @@ export const PeeringRecord = z.object({
   expiresAt: Timestamp,
 });
 
-export const PeeringWithDataplane = PeeringRecord.extend({ dataplane: DataplaneInfo });
+export const PeeringHostInfo = z
+  .object({
+    nodeId: z.string(),
+    state: z.enum([...PeeringDataplaneStates, 'unknown']),
+    flows: z.number().int().nonnegative(),
+    at: Timestamp,
+    error: z.string().optional(),
+  })
+  .describe("One host's data plane for the peering as it last reported it through gossip; `unknown`: its last report does not list the peering yet.");
+
+export const PeeringWithDataplane = PeeringRecord.extend({
+  dataplane: DataplaneInfo,
+  hosts: z.array(PeeringHostInfo).describe('Every host known through gossip, this host first (only this host with gossip off).'),
+});
 
 export const ById = z.strictObject({ id: VpcId });
 export const ByPeeringId = z.strictObject({ id: PeeringId });

@@ -32,6 +32,12 @@ const PCX_PENDING = {
 };
 const PCX_REJECTED = { ...PCX_PENDING, id: 'pcx-fffffffffffffffff', name: undefined, status: 'rejected', statusReason: 'Rejected by bob.' };
 const PCX_ACTIVE = { ...PCX_PENDING, id: 'pcx-aaaaaaaaaaaaaaaaa', tenantId: 't2', status: 'active', acceptedBy: 'bob' };
+const HOSTS = [
+  { nodeId: 'hv-01', state: 'programmed', flows: 6, at: '2026-01-01T00:00:05.000Z' },
+  { nodeId: 'hv-02', state: 'programmed', flows: 6, at: '2026-01-01T00:00:04.000Z' },
+  { nodeId: 'hv-03', state: 'error', flows: 0, at: '2026-01-01T00:00:03.000Z', error: 'OVS is not answering' },
+  { nodeId: 'hv-04', state: 'not-local', flows: 0, at: '2026-01-01T00:00:02.000Z' },
+];
 
 const DATAPLANE = {
   state: 'programmed', flows: 6, lastReconciledAt: '2026-01-01T00:00:05.000Z', lastAttemptAt: '2026-01-01T00:00:05.000Z',
@@ -94,7 +100,7 @@ async function fakeDaemon(t: Test, overrides: Record<string, Handler> = {}): Pro
     },
     'peering.create': () => PCX_PENDING,
     'peering.accept': () => ({ ...PCX_PENDING, status: 'active', acceptedBy: 'alice' }),
-    'peering.get': () => ({ ...PCX_ACTIVE, dataplane: DATAPLANE }),
+    'peering.get': () => ({ ...PCX_ACTIVE, dataplane: DATAPLANE, hosts: HOSTS }),
     'peering.list': (p) => ({ items: [PCX_PENDING, PCX_REJECTED, PCX_ACTIVE].filter((x) => p.status === undefined || x.status === p.status) }),
     'peering.flows': (p) => ({
       id: p.id,
@@ -284,6 +290,13 @@ t.test('human output: tables with a NAME column, records, per-bridge data plane,
     '\nBRIDGE   PATCH PORT       PEER PATCH PORT  COOKIE              FLOWS\n' +
       'br-a     pa-0123456789ab  pb-0123456789ab  0x5ee0000000000001  3\n' +
       'br-long  pb-0123456789ab  pa-0123456789ab  0x5ee0000000000001  3\n',
+  );
+  t.match(
+    pcx.out,
+    '\nprogrammed on 2/3 hosts (not local to 1 more); hv-03: error OVS is not answering\n' +
+      'HOST   STATE       FLOWS  REPORTED                  ERROR\n' +
+      'hv-01  programmed  6      2026-01-01T00:00:05.000Z  -\n',
+    'every host\'s data plane: one line an operator reads first, then the table',
   );
   t.equal((await run('vpc', 'delete', 'vpc-b')).out, 'vpc vpc-b deleted\n');
   t.equal(

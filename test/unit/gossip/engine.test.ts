@@ -8,6 +8,7 @@ import type { Mutation, OpContext, PeeringPolicy } from '../../../src/domain/typ
 import { createVpc } from '../../../src/domain/vpc-ops.js';
 import { chunkPush, GossipEngine, type LinkPort } from '../../../src/gossip/engine.js';
 import { FrameOpener, FrameSealer } from '../../../src/gossip/frame.js';
+import { HostReports } from '../../../src/gossip/host-reports.js';
 import type { FrameBodies, FrameType } from '../../../src/gossip/messages.js';
 import { MemoryReplica } from '../../../src/gossip/memory-replica.js';
 
@@ -18,11 +19,13 @@ interface Host {
   readonly name: string;
   readonly replica: MemoryReplica;
   readonly engine: GossipEngine;
+  readonly reports: HostReports;
 }
 
 function host(name: string): Host {
   const replica = new MemoryReplica(new HlcClock(name, () => wall), POLICY);
-  return { name, replica, engine: new GossipEngine(replica) };
+  const reports = new HostReports(name, () => wall);
+  return { name, replica, engine: new GossipEngine(replica, undefined, undefined, reports), reports };
 }
 
 /** Frames in flight between in-memory links, delivered one at a time in order (a loopback network). */
@@ -116,6 +119,31 @@ t.test('hosts that wrote apart converge when linked: anti-entropy on connect, on
   }
   t.equal(z.replica.digest.rootHash, x.replica.digest.rootHash);
   t.equal(y.replica.digest.rootHash, x.replica.digest.rootHash);
+});
+
+t.test('host reports spread over a line of hosts, a newer one replaces the older, and late joiners get them all', async (t) => {
+  const [a, b, c, d] = [host('hv-a'), host('hv-b'), host('hv-c'), host('hv-d')];
+  const wire = new Wire();
+  wire.link(a, b);
+  wire.link(b, c);
+  await wire.settle();
+  const pcx = 'pcx-00000000000000001';
+  a.engine.publishReport(a.reports.publish([[pcx, 'pending', 2]])!);
+  await wire.settle();
+  t.same(c.reports.others().map((r) => [r.nodeId, r.peerings]), [['hv-a', [[pcx, 'pending', 2]]]], 'reached the host two hops away');
+  t.equal(a.reports.publish([[pcx, 'pending', 2]]), null, 'an unchanged data plane is not published again');
+  wall += 1;
+  const before = wire.frames;
+  a.engine.publishReport(a.reports.publish([[pcx, 'programmed', 8]])!);
+  await wire.settle();
+  t.equal(wire.frames - before, 2, 'a→b and b→c: a report stops where it is not newer (no echo)');
+  t.same(c.reports.others()[0]!.peerings, [[pcx, 'programmed', 8]], 'the newer report replaced the older');
+  const stale = { nodeId: 'hv-a', at: new Date(0).toISOString(), peerings: [] };
+  await b.engine.onFrame({ peerNode: 'hv-c', initiator: false, send: () => t.fail('an older report is not forwarded') }, { type: 'hosts', seq: 0, body: { reports: [stale] } });
+  t.same(b.reports.others()[0]!.peerings, [[pcx, 'programmed', 8]], 'an older report does not replace a newer one');
+  wire.link(d, c);
+  await wire.settle();
+  t.same(d.reports.others().map((r) => r.nodeId), ['hv-a'], 'a new link is sent the reports held');
 });
 
 t.test('chunkPush keeps every frame under the size limit', (t) => {

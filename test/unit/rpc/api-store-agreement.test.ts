@@ -33,6 +33,7 @@ function methodTable(store: Store): Map<string, MethodSpec> {
     now: () => new Date(),
     metrics: () => Promise.resolve([]),
     gossip: () => disabledGossipStatus('n1'),
+    hosts: () => [],
   });
   return new Map(methods.map((m) => [m.name, m]));
 }

@@ -1,0 +1,74 @@
+import fc from 'fast-check';
+import t from 'tap';
+import { type HostReport, HostReports, parseHostsBody, peeringHosts, reportEntry } from '../../../src/gossip/host-reports.js';
+import { MAX_REASON_LENGTH } from '../../../src/domain/records.js';
+
+const PCX = 'pcx-0123456789abcdef0';
+const report = (nodeId: string, at: string, peerings: HostReport['peerings'] = [[PCX, 'programmed', 8]]): HostReport => ({ nodeId, at, peerings });
+
+t.test('parseHostsBody takes well-formed reports and refuses every malformed part', (t) => {
+  const good = { reports: [report('hv-1', '2026-12-03T07:00:00.000Z'), report('hv-2', '2026-12-03T07:00:00.001Z', [[PCX, 'error', 0, 'OVS is not answering']])] };
+  t.same(parseHostsBody(good), good);
+  const bad: [string, unknown][] = [
+    ['not an object', []],
+    ['no reports', {}],
+    ['a node id with a space', { reports: [report('hv 1', '2026-12-03T07:00:00.000Z')] }],
+    ['a time that is not ISO', { reports: [report('hv-1', 'yesterday')] }],
+    ['a peering id by no pattern', { reports: [report('hv-1', '2026-12-03T07:00:00.000Z', [['x', 'programmed', 1]])] }],
+    ['a state no host reports', { reports: [report('hv-1', '2026-12-03T07:00:00.000Z', [[PCX, 'unknown' as never, 1]])] }],
+    ['negative flows', { reports: [report('hv-1', '2026-12-03T07:00:00.000Z', [[PCX, 'programmed', -1]])] }],
+    ['fractional flows', { reports: [report('hv-1', '2026-12-03T07:00:00.000Z', [[PCX, 'programmed', 1.5]])] }],
+    ['an error that is not text', { reports: [report('hv-1', '2026-12-03T07:00:00.000Z', [[PCX, 'error', 0, 5 as never]])] }],
+    ['too many reports', { reports: Array.from({ length: 65 }, (_, i) => report(`hv-${i}`, '2026-12-03T07:00:00.000Z')) }],
+  ];
+  for (const [what, body] of bad) t.equal(parseHostsBody(body), undefined, what);
+  t.end();
+});
+
+t.test('parseHostsBody never throws on any JSON value', (t) => {
+  fc.assert(fc.property(fc.jsonValue(), (v) => {
+    const r = parseHostsBody({ reports: [v] });
+    return r === undefined || r.reports.length === 1;
+  }), { numRuns: 2000 });
+  fc.assert(fc.property(fc.anything(), (v) => parseHostsBody(v) === undefined || typeof v === 'object'), { numRuns: 2000 });
+  t.end();
+});
+
+t.test('HostReports: own reports only when the data plane changed, with a strictly growing time; the newest of each other node kept', (t) => {
+  let clock = Date.parse('2026-12-03T07:00:00.000Z');
+  const h = new HostReports('hv-1', () => clock);
+  const first = h.publish([[PCX, 'pending', 2]])!;
+  t.equal(first.at, '2026-12-03T07:00:00.000Z');
+  t.equal(h.publish([[PCX, 'pending', 2]]), null, 'unchanged: nothing to send');
+  const second = h.publish([[PCX, 'programmed', 8]])!;
+  t.ok(Date.parse(second.at) > Date.parse(first.at), 'a report in the same ms still orders after the last one');
+  clock -= 60_000; // the wall clock stepped back
+  t.ok(Date.parse(h.publish([])!.at) > Date.parse(second.at), 'and after a clock step back');
+
+  t.same(h.offer([report('hv-1', '2030-01-01T00:00:00.000Z')]), [], 'this node\'s own report coming back is ignored');
+  const older = report('hv-2', '2026-12-03T07:00:00.000Z', []);
+  const newer = report('hv-2', '2026-12-03T07:00:01.000Z');
+  t.same(h.offer([newer]), [newer]);
+  t.same(h.offer([older, newer]), [], 'older or equal: nothing new, nothing to forward');
+  t.same(h.others(), [newer]);
+  t.same(h.all().map((r) => r.nodeId), ['hv-1', 'hv-2'], 'own first');
+  t.end();
+});
+
+t.test('peeringHosts: this host live, then each report; unknown where a report lacks the peering', (t) => {
+  const now = new Date('2026-12-03T08:00:00.000Z');
+  const hosts = peeringHosts(
+    PCX,
+    { nodeId: 'hv-1', view: { state: 'disabled', flows: 0, lastAttemptAt: null }, now },
+    [report('hv-2', '2026-12-03T07:59:59.000Z', [[PCX, 'error', 0, 'OVS is not answering']]), report('hv-3', '2026-12-03T07:59:58.000Z', [])],
+  );
+  t.same(hosts, [
+    { nodeId: 'hv-1', state: 'disabled', flows: 0, at: '2026-12-03T08:00:00.000Z' },
+    { nodeId: 'hv-2', state: 'error', flows: 0, at: '2026-12-03T07:59:59.000Z', error: 'OVS is not answering' },
+    { nodeId: 'hv-3', state: 'unknown', flows: 0, at: '2026-12-03T07:59:58.000Z' },
+  ]);
+  const long = reportEntry(PCX, { state: 'error', flows: 0, lastAttemptAt: null, error: 'x'.repeat(5000) });
+  t.equal([...long[3]!].length, MAX_REASON_LENGTH, 'a long error is cut to what the decoder takes');
+  t.same(parseHostsBody({ reports: [report('hv-2', '2026-12-03T07:00:00.000Z', [long])] })?.reports.length, 1);
+  t.end();
+});
