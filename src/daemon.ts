@@ -12,6 +12,7 @@ import type { Logger } from './log/logger.js';
 import { loadGossipSecret } from './gossip/secret.js';
 import { loadGossipTls } from './gossip/tls.js';
 import { peeringHosts, reportEntry } from './gossip/host-reports.js';
+import { contactPath, openContactMark } from './store/contact.js';
 import { createGossipService, disabledGossipStatus, type GossipService } from './gossip/service.js';
 import { createDaemonMetrics } from './metrics/daemon-metrics.js';
 import { serveMetrics } from './metrics/http.js';
@@ -127,10 +128,19 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
     running = { store, dataplane };
 
     if (isGossipOn(config.gossip)) {
+      const contact = await openContactMark({
+        path: contactPath(config.store.path),
+        // Far below the retention (min 60 s): after a crash the file is at most this much behind.
+        minIntervalMs: Math.min(60_000, config.gossip.tombstoneRetentionSeconds * 50),
+        logger: log.child({ part: 'gossip' }),
+      });
+      undo.push(() => contact.close());
       gossip = createGossipService({
         nodeId: config.nodeId,
         gossip: config.gossip,
         antiEntropyIntervalMs: () => config.gossip.antiEntropyIntervalMs,
+        tombstoneRetentionSeconds: () => config.gossip.tombstoneRetentionSeconds,
+        contact,
         secret: await loadGossipSecret(config.gossip.secretFile!),
         tls: await loadGossipTls(config.gossip.tls),
         store,

@@ -335,21 +335,30 @@ export function answerDigest(index: DigestIndex, body: DigestBody, leafMax = LEA
  * What a peer's entry lists settle: `offer`, the refs we hold under those nodes in a version
  * the peer lacks (send it our slot); `want`, the refs the peer holds in a version we lack (ask
  * for its slot). A ref whose versions differ is in both: the merge decides, on both sides.
+ * `absent`, among `offer`, the live records the peer holds nothing of (not even a tombstone):
+ * what a host away longer than the tombstone retention must not push back (engine.ts resync);
+ * `missing`, among `want`, the refs this host holds nothing of (sent with `ae.want`, so that the
+ * peer can tell the same of its side).
  */
-export function answerEntries(index: DigestIndex, body: EntriesBody): { offer: string[]; want: string[] } {
+export function answerEntries(index: DigestIndex, body: EntriesBody): { offer: string[]; want: string[]; absent: string[]; missing: string[] } {
   const offer: string[] = [];
   const want: string[] = [];
+  const absent: string[] = [];
+  const missing: string[] = [];
   for (const b of body.buckets) {
     const theirs = new Map(b.entries.map(([ref, version, dead]) => [ref, `${version}/${dead}`]));
     for (const e of index.entriesUnder(b)) {
-      if (theirs.get(e.ref) !== `${e.version}/${e.dead ? 1 : 0}`) offer.push(e.ref);
+      const held = theirs.get(e.ref);
+      if (held !== `${e.version}/${e.dead ? 1 : 0}`) offer.push(e.ref);
+      if (held === undefined && !e.dead) absent.push(e.ref);
     }
     for (const [ref, version, dead] of b.entries) {
       const mine = index.get(ref);
       if (!mine || mine.version !== version || (mine.dead ? 1 : 0) !== dead) want.push(ref);
+      if (!mine) missing.push(ref);
     }
   }
-  return { offer, want };
+  return { offer, want, absent, missing };
 }
 
 function isNodeDepth(bits: unknown): bits is number {

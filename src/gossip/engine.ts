@@ -10,6 +10,8 @@
 // - Slots the post-merge repair rewrote are new versions of this host: pushed to every peer.
 // - Anti-entropy: the link's initiator sends its root hash (answerDigest/answerEntries in
 //   digest.ts do the rest); what differs is pushed, what is missing is asked for (`ae.want`).
+// - A host away longer than the tombstone retention does not offer the records it held before
+//   then that a peer holds nothing of: it ends them (ReplicaPort.resync) instead.
 // - Host reports (host-reports.ts), when the host keeps them: a new link is sent every report
 //   held; a report newer than the one held is forwarded to every other link, like a slot.
 import type { PeeringSlot, VpcSlot } from '../domain/replica.js';
@@ -32,6 +34,14 @@ export interface ReplicaPort {
   applyRemote(batch: PushBody, fromNode: string): ApplyResult | Promise<ApplyResult>;
   /** The slots held now for these refs (`vpc/<id>`, `peering/<id>`); refs not held are skipped. */
   slotsFor(refs: readonly string[]): PushBody;
+  /**
+   * Resync (docs/GOSSIP.md "Tombstone retention and long partitions"): `absent` are live records
+   * held here that a peer holds nothing of. A host away longer than the tombstone retention ends
+   * (with tombstones of its own, pushed as a local commit) those it held before it lost contact,
+   * since the peer may have deleted them and forgotten the tombstone; returns the refs it ended.
+   * A host that was not away ends nothing. Optional: the simulation's replica never is away.
+   */
+  resync?(absent: readonly string[], fromNode: string): Promise<ReadonlySet<string>>;
 }
 
 /** One authenticated link as the protocol sees it. `send` never blocks (the transport queues, bounded). */
@@ -155,14 +165,14 @@ export class GossipEngine {
         return;
       }
       case 'ae.entries': {
-        const { offer, want } = answerEntries(this.replica.digest, frame.body);
-        this.pushTo([link], this.replica.slotsFor(offer));
-        if (want.length > 0) link.send('ae.want', { refs: want });
+        const { offer, want, absent, missing } = answerEntries(this.replica.digest, frame.body);
+        await this.offer(link, offer, absent);
+        if (want.length > 0) link.send('ae.want', missing.length > 0 ? { refs: want, missing } : { refs: want });
         this.onRound(link.peerNode, { inSync: offer.length === 0 && want.length === 0, behind: want.length });
         return;
       }
       case 'ae.want':
-        this.pushTo([link], this.replica.slotsFor(frame.body.refs));
+        await this.offer(link, frame.body.refs, frame.body.missing ?? []);
         return;
       case 'hosts': {
         const fresh = this.hosts?.offer(frame.body.reports) ?? [];
@@ -170,6 +180,12 @@ export class GossipEngine {
         return;
       }
     }
+  }
+
+  /** Pushes our slots of `refs` to the link's peer, but not those of `absent` (held here, nothing of them there) that a resync ends. */
+  private async offer(link: LinkPort, refs: readonly string[], absent: readonly string[]): Promise<void> {
+    const ended = absent.length > 0 && this.replica.resync ? await this.replica.resync(absent, link.peerNode) : new Set<string>();
+    this.pushTo([link], this.replica.slotsFor(ended.size > 0 ? refs.filter((r) => !ended.has(r)) : refs));
   }
 
   /** One report per frame: a report of a large host nearly fills one (host-reports.ts ReportEntry). */

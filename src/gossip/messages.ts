@@ -16,9 +16,13 @@ export interface PushBody {
   readonly peerings: readonly PeeringSlot[];
 }
 
-/** `ae.want`: the refs (`vpc/<id>`, `peering/<id>`) whose slots the sender asks for. */
+/**
+ * `ae.want`: the refs (`vpc/<id>`, `peering/<id>`) whose slots the sender asks for; `missing`,
+ * those of them it holds nothing of (a host away too long ends them instead: engine.ts resync).
+ */
 export interface WantBody {
   readonly refs: readonly string[];
+  readonly missing?: readonly string[];
 }
 
 /** Every frame type, with its body. */
@@ -48,6 +52,7 @@ function parsePush(x: unknown): PushBody | undefined {
 
 function parseWant(x: unknown): WantBody | undefined {
   if (!isObject(x) || !Array.isArray(x.refs) || x.refs.length > MAX_ENTRIES || !x.refs.every(isRef)) return undefined;
+  if (x.missing !== undefined && (!Array.isArray(x.missing) || x.missing.length > x.refs.length || !x.missing.every(isRef))) return undefined;
   return x as unknown as WantBody;
 }
 

@@ -5,6 +5,7 @@
 import { type Config, formatHostPort } from '../config/schema.js';
 import type { PeeringPolicy } from '../domain/types.js';
 import type { Logger } from '../log/logger.js';
+import type { ContactMark } from '../store/contact.js';
 import type { Store } from '../store/store.js';
 import { GossipEngine } from './engine.js';
 import { type HostReport, HostReports, type ReportEntry } from './host-reports.js';
@@ -27,6 +28,10 @@ export interface GossipStatus {
   readonly nodeId: string;
   /** The address links are accepted on, with the bound port; null when only dialling or disabled. */
   readonly listen: string | null;
+  /** When this host was last in sync with a peer (ISO-8601), null if never (store/contact.ts). */
+  readonly lastContactAt: string | null;
+  /** Whether that is longer ago than gossip.tombstoneRetentionSeconds: the host resyncs from its peers (docs/GOSSIP.md). */
+  readonly resyncing: boolean;
   readonly peers: readonly GossipPeerStatus[];
   readonly totals: {
     readonly peers: number;
@@ -70,6 +75,10 @@ export interface GossipServiceOptions {
   readonly gossip: Config['gossip'];
   /** gossip.antiEntropyIntervalMs now (SIGHUP changes it), read before each round. */
   readonly antiEntropyIntervalMs: () => number;
+  /** gossip.tombstoneRetentionSeconds now (SIGHUP changes it). */
+  readonly tombstoneRetentionSeconds: () => number;
+  /** When this host was last in sync with a peer, kept across restarts (store/contact.ts). */
+  readonly contact: ContactMark;
   /** The shared HMAC key (loadGossipSecret). */
   readonly secret: Buffer;
   /** Mutual TLS under the HMAC (loadGossipTls), or null. */
@@ -90,7 +99,14 @@ export function createGossipService(opts: GossipServiceOptions): GossipService {
   const log = opts.logger;
   const rounds = new Map<string, { lastSyncAt?: string; recordsBehind: number }>();
   let engine: GossipEngine | null = null;
+  /** The last contact's ms when it is longer ago than the tombstone retention (this host resyncs), else null. */
+  const awaySince = (): number | null => {
+    const last = opts.contact.lastContactAt;
+    if (last === null) return null;
+    return Date.now() - last.getTime() > opts.tombstoneRetentionSeconds() * 1000 ? last.getTime() : null;
+  };
   const replica = new StoreReplica({
+    awaySince,
     store: opts.store,
     policy: opts.policy,
     logger: log,
@@ -103,6 +119,10 @@ export function createGossipService(opts: GossipServiceOptions): GossipService {
     r.recordsBehind = round.behind;
     if (round.inSync) r.lastSyncAt = new Date().toISOString();
     rounds.set(peerNode, r);
+    // In contact: a round with a peer ended. A host that was away counts only once it is in sync again (its resync is done).
+    const wasAway = awaySince() !== null;
+    if (round.inSync || !wasAway) opts.contact.mark(new Date());
+    if (wasAway && round.inSync) log.warn('gossip: resync done: in sync with a peer again', { peer: peerNode });
   };
   engine = new GossipEngine(replica, undefined, observeRound, reports);
   let reportTimer: NodeJS.Timeout | null = null;
@@ -131,6 +151,11 @@ export function createGossipService(opts: GossipServiceOptions): GossipService {
     async start() {
       // The first report exists before any link does, so every new link is sent it.
       publishReport();
+      if (awaySince() !== null) {
+        log.warn('gossip: this host was away longer than gossip.tombstoneRetentionSeconds: it resyncs from its peers, ending the records they deleted meanwhile', {
+          lastContactAt: opts.contact.lastContactAt?.toISOString(),
+        });
+      }
       const { port } = await transport.start();
       listening = opts.gossip.listen && port !== null ? formatHostPort(opts.gossip.listen.host, port) : null;
       log.info('gossip started', { listen: listening, peers: opts.gossip.peers });
@@ -159,6 +184,8 @@ export function createGossipService(opts: GossipServiceOptions): GossipService {
         enabled: true,
         nodeId: opts.nodeId,
         listen: listening,
+        lastContactAt: opts.contact.lastContactAt?.toISOString() ?? null,
+        resyncing: awaySince() !== null,
         peers,
         totals: {
           peers: peers.length,
@@ -182,6 +209,8 @@ export function disabledGossipStatus(nodeId: string): GossipStatus {
     enabled: false,
     nodeId,
     listen: null,
+    lastContactAt: null,
+    resyncing: false,
     peers: [],
     totals: { peers: 0, connected: 0, framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, merges: 0, conflictsResolved: 0, refusals: {} },
   };

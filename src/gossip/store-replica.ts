@@ -5,9 +5,9 @@
 // slots are handed to `onLocalCommit` to be pushed at once. memory-replica.ts is the same
 // protocol over a plain in-memory state, for the simulation and the transport tests.
 import { aheadBeyondDrift } from '../domain/hlc.js';
-import { mergeAndRepair } from '../domain/merge.js';
-import type { Slot } from '../domain/replica.js';
-import type { PeeringPolicy } from '../domain/types.js';
+import { mergeAndRepair, slotId } from '../domain/merge.js';
+import { isTombstone, type Slot } from '../domain/replica.js';
+import type { Mutation, PeeringPolicy } from '../domain/types.js';
 import type { Logger } from '../log/logger.js';
 import { LOCAL_ORIGIN, type Store } from '../store/store.js';
 import { DigestIndex, entryOfSlot, refOfMutation, slotsForRefs } from './digest.js';
@@ -24,6 +24,8 @@ export interface ReplicaStats {
   conflictsResolved: number;
   /** Received slots refused because their version ran too far ahead of this host's clock. */
   clockAhead: number;
+  /** Records a resync ended (this host was away longer than the tombstone retention; docs/GOSSIP.md). */
+  resyncEnded: number;
 }
 
 export interface StoreReplicaOptions {
@@ -37,12 +39,19 @@ export interface StoreReplicaOptions {
   readonly onLag?: (ms: number) => void;
   /** ms since the epoch (default Date.now). */
   readonly physicalNow?: () => number;
+  /**
+   * When this host was away longer than gossip.tombstoneRetentionSeconds: the ms (epoch) of its
+   * last contact, before which the records it created may since have been deleted elsewhere
+   * and the tombstones forgotten; null when it was not away (the usual case). Default: never away.
+   */
+  readonly awaySince?: () => number | null;
 }
 
 const EMPTY: PushBody = { vpcs: [], peerings: [] };
 
+
 export class StoreReplica implements ReplicaPort {
-  readonly stats: ReplicaStats = { merges: 0, slotsAccepted: 0, conflictsResolved: 0, clockAhead: 0 };
+  readonly stats: ReplicaStats = { merges: 0, slotsAccepted: 0, conflictsResolved: 0, clockAhead: 0, resyncEnded: 0 };
   private index: DigestIndex;
   private readonly unsubscribe: () => void;
   private readonly physicalNow: () => number;
@@ -105,6 +114,33 @@ export class StoreReplica implements ReplicaPort {
       }
     }
     return { accepted: out.accepted, repaired: { vpcs: [], peerings: out.repaired } };
+  }
+
+  /**
+   * Ends, through the one write path (a local commit of deletions, so its tombstones are pushed
+   * to every peer), the records of `absent` that existed when this host last had contact: the
+   * peer holds nothing of them, so they were deleted while this host was away and the tombstone
+   * is gone. Records created since (incarnation after the last contact) are new: kept, offered.
+   */
+  async resync(absent: readonly string[], fromNode: string): Promise<ReadonlySet<string>> {
+    const since = this.opts.awaySince?.() ?? null;
+    if (since === null) return new Set();
+    const ended = await this.opts.store.write((_view, replica) => {
+      const { vpcs, peerings } = slotsForRefs(replica, absent);
+      const old = (s: Slot): boolean => !isTombstone(s) && s.incarnation.wallMs < since;
+      const mutations: Mutation[] = [
+        ...peerings.filter(old).map((s): Mutation => ({ op: 'peering.del', id: slotId(s) })),
+        ...vpcs.filter(old).map((s): Mutation => ({ op: 'vpc.del', id: slotId(s) })),
+      ];
+      return { mutations, result: mutations.map((m) => refOfMutation(m)) };
+    });
+    if (ended.length > 0) {
+      this.stats.resyncEnded += ended.length;
+      this.opts.logger.warn('gossip: this host was away longer than the tombstone retention: records it held that the peer has deleted were ended (resync)', {
+        from: fromNode, lastContactAt: new Date(since).toISOString(), ended: ended.length, refs: ended.slice(0, 20),
+      });
+    }
+    return new Set(ended);
   }
 
   slotsFor(refs: readonly string[]): PushBody {

@@ -31,12 +31,17 @@ interface Exchange {
   readonly bToA: string[];
   readonly messages: number;
   readonly bytes: number;
+  /** Live refs a holds that b holds nothing of, as the exchange tells a (absent on a, missing on b), and the same for b. */
+  readonly aAbsent: string[];
+  readonly bAbsent: string[];
 }
 
 /** Runs the stateless protocol between two indexes until neither side has anything to say. */
 function exchange(a: DigestIndex, b: DigestIndex, leafMax = LEAF_MAX): Exchange {
   const aToB: string[] = [];
   const bToA: string[] = [];
+  const aAbsent = new Set<string>();
+  const bAbsent = new Set<string>();
   let messages = 0;
   let bytes = 0;
   const count = (body: DigestBody | EntriesBody): void => {
@@ -63,12 +68,15 @@ function exchange(a: DigestIndex, b: DigestIndex, leafMax = LEAF_MAX): Exchange 
       }
     }
     if (m.entries) {
-      const { offer, want } = answerEntries(me, m.entries);
+      const { offer, want, absent, missing } = answerEntries(me, m.entries);
       (m.to === 'a' ? aToB : bToA).push(...offer);
       (m.to === 'a' ? bToA : aToB).push(...want);
+      for (const r of absent) (m.to === 'a' ? aAbsent : bAbsent).add(r);
+      // `missing` goes back with ae.want; the other side's resync reads it for its live records.
+      for (const r of missing) if (!(m.to === 'a' ? b : a).get(r)!.dead) (m.to === 'a' ? bAbsent : aAbsent).add(r);
     }
   }
-  return { aToB: aToB.sort(), bToA: bToA.sort(), messages, bytes };
+  return { aToB: aToB.sort(), bToA: bToA.sort(), messages, bytes, aAbsent: [...aAbsent].sort(), bAbsent: [...bAbsent].sort() };
 }
 
 /** The refs `x` holds in a version `y` does not (absent there or different). */
@@ -151,6 +159,16 @@ t.test('property: the exchange finds exactly the records that differ, at any tre
       const same = JSON.stringify(x.aToB) === JSON.stringify(differing(a, b, refs)) && JSON.stringify(x.bToA) === JSON.stringify(differing(b, a, refs));
       const identical = x.aToB.length === 0 && x.bToA.length === 0;
       return same && (a.rootHash === b.rootHash) === identical;
+    }),
+    300,
+  );
+  holds(
+    t,
+    'each side learns exactly which of its live records the other holds nothing of (what a resync may end)',
+    fc.property(arbPair, fc.constantFrom(0, 1, LEAF_MAX, 32), ({ a, b, refs }, leafMax) => {
+      const x = exchange(a, b, leafMax);
+      const onlyLive = (x: DigestIndex, y: DigestIndex): string[] => [...refs].filter((r) => x.get(r) && !x.get(r)!.dead && !y.get(r)).sort();
+      return JSON.stringify(x.aAbsent) === JSON.stringify(onlyLive(a, b)) && JSON.stringify(x.bAbsent) === JSON.stringify(onlyLive(b, a));
     }),
     300,
   );

@@ -1,0 +1,72 @@
+// A host away longer than gossip.tombstoneRetentionSeconds (SPEC §8, docs/GOSSIP.md "Tombstone
+// retention and long partitions"), with two real daemons whose link runs through forwarders the
+// test cuts: while they are apart one deletes a record and, after the retention, forgets its
+// tombstone; the other still holds the record. On heal the one that was away must not push it
+// back: it ends it (resync), keeps and sends what it created while away, and both end identical.
+// The retention cannot be shorter than 60 s (the schema's floor), so this test waits that long.
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import t from 'tap';
+import type { RpcClient } from '../../src/rpc/client.js';
+import { startDaemon } from '../helpers/daemon.js';
+import { until } from '../helpers/poll.js';
+import { startForwarder } from '../helpers/tcp-forwarder.js';
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const { port } = s.address() as { port: number };
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}
+
+const RETENTION_S = 60;
+type Gossip = { resyncing: boolean; lastContactAt: string | null; totals: { connected: number } };
+const gossipOf = async (c: RpcClient): Promise<Gossip> => ((await c.call('status', {})) as { gossip: Gossip }).gossip;
+const vpcIds = async (c: RpcClient): Promise<string[]> => ((await c.call('vpc.list', {})) as { items: { id: string }[] }).items.map((v) => v.id).sort();
+
+t.test('a host away longer than the tombstone retention resyncs instead of resurrecting what was deleted', async (t) => {
+  const dir = t.testdir();
+  const secretFile = join(dir, 'gossip.secret');
+  writeFileSync(secretFile, randomBytes(48).toString('hex'), { mode: 0o600 });
+  const [portA, portB] = [await freePort(), await freePort()];
+  const toB = await startForwarder(portB);
+  const toA = await startForwarder(portA);
+  t.teardown(() => Promise.all([toA.close(), toB.close()]));
+  const config = (nodeId: string, port: number, peer: number) => ({
+    nodeId,
+    gossip: { listen: `127.0.0.1:${port}`, peers: [`ws://127.0.0.1:${peer}`], secretFile, antiEntropyIntervalMs: 200, tombstoneRetentionSeconds: RETENTION_S },
+    peering: { sweepIntervalMs: 500 },
+  });
+  const a = await startDaemon(t, { config: config('hv-a', portA, toB.port) });
+  const b = await startDaemon(t, { config: config('hv-b', portB, toA.port) });
+  let [ca, cb] = [await a.admin(), await b.admin()];
+  for (const [id, n] of [['v1', 1], ['v2', 2], ['v3', 3]] as const) {
+    await ca.call('vpc.create', { id, tenantId: 't1', cidrs: [`10.${n}.0.0/16`], bridge: `br${n}` });
+  }
+  t.ok((await until(async () => (await vpcIds(cb)).length === 3 && (await gossipOf(cb)).lastContactAt !== null, 10_000)).ok, 'replicated, and b marked its contact');
+
+  toA.cut();
+  toB.cut();
+  t.ok((await until(async () => (await gossipOf(ca)).totals.connected === 0 && (await gossipOf(cb)).totals.connected === 0, 10_000)).ok, 'apart');
+  await ca.call('vpc.delete', { id: 'v1' });
+  await cb.call('vpc.create', { id: 'v9', tenantId: 't1', cidrs: ['10.9.0.0/16'], bridge: 'br9' });
+
+  const purged = await until(async () => a.logs().includes('"purgedTombstones":1'), (RETENTION_S + 20) * 1000, 250);
+  t.ok(purged.ok, `a forgot the tombstone of v1 after the retention (${purged.ms} ms)`);
+  // The socket closed the idle connections meanwhile (socket.idleTimeoutMs).
+  [ca, cb] = [await a.admin(), await b.admin()];
+  const away = await gossipOf(cb);
+  t.equal(away.resyncing, true, 'b knows it was away longer than the retention');
+
+  toA.heal();
+  toB.heal();
+  const healed = await until(async () => JSON.stringify(await vpcIds(ca)) === JSON.stringify(await vpcIds(cb)) && !(await gossipOf(cb)).resyncing, 15_000, 100);
+  t.ok(healed.ok, `identical again ${healed.ms} ms after the heal, and b is no longer resyncing`);
+  t.same(await vpcIds(ca), ['v2', 'v3', 'v9'], 'v1 stays deleted on a (not resurrected); what b created while away arrived');
+  t.same(await vpcIds(cb), ['v2', 'v3', 'v9'], 'b ended v1 (the peer deleted it while b was away)');
+  t.match(b.logs(), /records it held that the peer has deleted were ended \(resync\)/, 'the resync is logged on b');
+  t.match(b.logs(), /resync done: in sync with a peer again/);
+});
