@@ -8,7 +8,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/setup.sh
 ensure_packages test.sh ovs-vsctl:openvswitch-switch ip:iproute2 ping:iputils-ping \
-  systemd-analyze:systemd zsh:zsh man:man-db "${BUILD_PACKAGES[@]}" || echo "test.sh: the tests that need them will fail" >&2
+  systemd-analyze:systemd zsh:zsh man:man-db openssl:openssl "${BUILD_PACKAGES[@]}" || echo "test.sh: the tests that need them will fail" >&2
 if [ "$(id -u)" -ne 0 ]; then
   echo "test.sh: not root: the tests that start Open vSwitch and network namespaces need root and will fail" >&2
 fi

@@ -14,7 +14,7 @@
 // The engine behind it (service.ts: the store's replica) never makes a socket wait on the store.
 import { randomBytes } from 'node:crypto';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { peerSchemeProblem } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
@@ -327,7 +327,9 @@ export function createTransport(opts: TransportOptions): GossipTransport {
     d.ws = ws;
     handshake(ws, url, url);
     ws.on('error', (e) => {
-      d.lastError = isTlsError(e) ? `TLS: ${e.message}` : e.message;
+      // Under TLS 1.3 a listener that refuses our certificate just closes: the dialler sees a reset.
+      const refusedUs = opts.tls && (e as NodeJS.ErrnoException).code === 'ECONNRESET';
+      d.lastError = isTlsError(e) ? `TLS: ${e.message}` : refusedUs ? `${e.message} (with TLS: the peer may not trust this daemon's certificate; check it chains to the peer's caFile)` : e.message;
       if (opts.tls && isTlsError(e)) tlsRefused(url, e);
     });
     ws.once('close', (code, reason) => {
@@ -370,7 +372,10 @@ export function createTransport(opts: TransportOptions): GossipTransport {
             requestCert: true, rejectUnauthorized: true, minVersion: TLS_MIN_VERSION, handshakeTimeout: handshakeTimeoutMs,
           });
           httpsServer = https;
-          https.on('tlsClientError', (e, socket) => tlsRefused(socket.remoteAddress ?? '?', e));
+          // A failed handshake has destroyed the TLS socket by the time it is reported, and with it
+          // its address: the TCP socket under it (Node's `_parent`) answers if asked while alive.
+          https.on('connection', (tcp: Socket) => void tcp.remoteAddress);
+          https.on('tlsClientError', (e, socket) => tlsRefused(socket.remoteAddress ?? (socket as { _parent?: Socket })._parent?.remoteAddress ?? '?', e));
           wss = new WebSocketServer({ server: https, ...common });
           await new Promise<void>((resolve, reject) => {
             https.once('error', reject);

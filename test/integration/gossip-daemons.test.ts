@@ -4,21 +4,13 @@
 // accept, fail closed); a host restarted with an empty journal catches up by anti-entropy.
 import { randomBytes } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
 import type { RpcClient } from '../../src/rpc/client.js';
 import { type DaemonHandle, startDaemon } from '../helpers/daemon.js';
+import { freePort } from '../helpers/free-port.js';
 import { until } from '../helpers/poll.js';
 import { startForwarder } from '../helpers/tcp-forwarder.js';
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const { port } = s.address() as { port: number };
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
 
 type Item = Record<string, unknown>;
 const list = async (c: RpcClient, method: string): Promise<Item[]> => ((await c.call(method, {})) as { items: Item[] }).items;

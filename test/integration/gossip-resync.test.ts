@@ -6,21 +6,13 @@
 // The retention cannot be shorter than 60 s (the schema's floor), so this test waits that long.
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
 import type { RpcClient } from '../../src/rpc/client.js';
 import { startDaemon } from '../helpers/daemon.js';
+import { freePort } from '../helpers/free-port.js';
 import { until } from '../helpers/poll.js';
 import { startForwarder } from '../helpers/tcp-forwarder.js';
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const { port } = s.address() as { port: number };
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
 
 const RETENTION_S = 60;
 type Gossip = { resyncing: boolean; lastContactAt: string | null; totals: { connected: number } };
