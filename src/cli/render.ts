@@ -130,9 +130,10 @@ function isTable(v: unknown): v is Json[] {
  * One line over the hosts' data planes (SPEC §5 `hosts`), what an operator reads first:
  * `programmed on 4/5 hosts; hv-03: error OVS is not answering`. Hosts where the peering is
  * `not-local` do not count (nothing to program there); every other host not `programmed` is named
- * with its state and error.
+ * with its state and error. Every host in no-op mode is said as such.
  */
 export function hostsSummary(hosts: readonly Json[]): string {
+  if (hosts.length > 0 && hosts.every((h) => h.state === 'disabled')) return `no data plane on any of ${hosts.length} host${hosts.length === 1 ? '' : 's'} (OVS disabled: no-op mode)`;
   const relevant = hosts.filter((h) => h.state !== 'not-local');
   const programmed = relevant.filter((h) => h.state === 'programmed').length;
   const local = hosts.length - relevant.length;

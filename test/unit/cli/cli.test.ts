@@ -9,6 +9,7 @@ import t, { type Test } from 'tap';
 import { z } from 'zod';
 import { findRunningDaemons, transportProblem } from '../../../src/cli/hints.js';
 import { runCli, type CliIo } from '../../../src/cli/run.js';
+import { hostsSummary } from '../../../src/cli/render.js';
 import { RpcTransportError } from '../../../src/rpc/client.js';
 import { RpcError } from '../../../src/errors.js';
 import { silentLogger } from '../../../src/log/logger.js';
@@ -298,6 +299,9 @@ t.test('human output: tables with a NAME column, records, per-bridge data plane,
       'hv-01  programmed  6      2026-01-01T00:00:05.000Z  -\n',
     'every host\'s data plane: one line an operator reads first, then the table',
   );
+  t.equal(hostsSummary([{ nodeId: 'hv-01', state: 'disabled' }, { nodeId: 'hv-02', state: 'disabled' }]), 'no data plane on any of 2 hosts (OVS disabled: no-op mode)');
+  t.equal(hostsSummary([{ nodeId: 'hv-01', state: 'not-local' }]), 'not local to any of 1 host');
+  t.equal(hostsSummary([{ nodeId: 'hv-01', state: 'programmed' }, { nodeId: 'hv-02', state: 'unknown' }]), 'programmed on 1/2 hosts; hv-02: unknown');
   t.equal((await run('vpc', 'delete', 'vpc-b')).out, 'vpc vpc-b deleted\n');
   t.equal(
     (await run('peering', 'flows', 'pcx-aaaaaaaaaaaaaaaaa')).out,
