@@ -115,9 +115,9 @@ export class GossipEngine {
     if (link.initiator) this.startRound(link);
   }
 
-  /** This host's data plane changed: its new report (HostReports.publish) goes to every link. */
-  publishReport(report: HostReport): void {
-    this.sendReports([...this.links], [report]);
+  /** This host's data plane changed: its new report's parts (HostReports.publish) go to every link. */
+  publishReport(parts: readonly HostReport[]): void {
+    this.sendReports([...this.links], parts);
   }
 
   removeLink(link: LinkPort): void {
@@ -188,7 +188,7 @@ export class GossipEngine {
     this.pushTo([link], this.replica.slotsFor(ended.size > 0 ? refs.filter((r) => !ended.has(r)) : refs));
   }
 
-  /** One report per frame: a report of a large host nearly fills one (host-reports.ts ReportEntry). */
+  /** One report part per frame (host-reports.ts REPORT_PART_ENTRIES keeps it far below the frame limit). */
   private sendReports(links: readonly LinkPort[], reports: readonly HostReport[]): void {
     for (const r of reports) for (const l of links) l.send('hosts', { reports: [r] });
   }

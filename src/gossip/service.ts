@@ -8,7 +8,7 @@ import type { Logger } from '../log/logger.js';
 import type { ContactMark } from '../store/contact.js';
 import type { Store } from '../store/store.js';
 import { GossipEngine } from './engine.js';
-import { type HostReport, HostReports, type ReportEntry } from './host-reports.js';
+import { type FullReport, HostReports, type ReportEntry } from './host-reports.js';
 import type { RefusalCode } from './refusal.js';
 import type { GossipTls } from './tls.js';
 import { StoreReplica, type ReplicaStats } from './store-replica.js';
@@ -63,11 +63,11 @@ export interface GossipService {
    */
   dataplaneChanged(): void;
   /** Other hosts' last reports (peering.get `hosts`). */
-  hostReports(): readonly HostReport[];
+  hostReports(): readonly FullReport[];
 }
 
 /** How long a data-plane change waits before this host's report is rebuilt (ms): a burst of commits and passes becomes one report. */
-export const REPORT_DELAY_MS = 20;
+export const REPORT_DELAY_MS = 50;
 
 export interface GossipServiceOptions {
   readonly nodeId: string;
@@ -130,8 +130,8 @@ export function createGossipService(opts: GossipServiceOptions): GossipService {
   const publishReport = (): void => {
     reportTimer = null;
     if (closed) return;
-    const report = reports.publish(opts.dataplaneReport());
-    if (report) engine?.publishReport(report);
+    const parts = reports.publish(opts.dataplaneReport());
+    if (parts) engine?.publishReport(parts);
   };
   const transport: GossipTransport = createTransport({
     nodeId: opts.nodeId,

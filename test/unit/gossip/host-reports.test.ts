@@ -1,10 +1,11 @@
 import fc from 'fast-check';
 import t from 'tap';
-import { type HostReport, HostReports, parseHostsBody, peeringHosts, reportEntry } from '../../../src/gossip/host-reports.js';
+import { type HostReport, HostReports, parseHostsBody, peeringHosts, REPORT_PART_ENTRIES, type ReportEntry, reportEntry } from '../../../src/gossip/host-reports.js';
 import { MAX_REASON_LENGTH } from '../../../src/domain/records.js';
 
 const PCX = 'pcx-0123456789abcdef0';
-const report = (nodeId: string, at: string, peerings: HostReport['peerings'] = [[PCX, 'programmed', 8]]): HostReport => ({ nodeId, at, peerings });
+const report = (nodeId: string, at: string, peerings: HostReport['peerings'] = [[PCX, 'programmed', 8]], part = 0, parts = 1): HostReport => ({ nodeId, at, part, parts, peerings });
+const full = (r: HostReport) => ({ nodeId: r.nodeId, at: r.at, peerings: new Map(r.peerings.map((e) => [e[0], e])) });
 
 t.test('parseHostsBody takes well-formed reports and refuses every malformed part', (t) => {
   const good = { reports: [report('hv-1', '2026-12-03T07:00:00.000Z'), report('hv-2', '2026-12-03T07:00:00.001Z', [[PCX, 'error', 0, 'OVS is not answering']])] };
@@ -19,6 +20,9 @@ t.test('parseHostsBody takes well-formed reports and refuses every malformed par
     ['negative flows', { reports: [report('hv-1', '2026-12-03T07:00:00.000Z', [[PCX, 'programmed', -1]])] }],
     ['fractional flows', { reports: [report('hv-1', '2026-12-03T07:00:00.000Z', [[PCX, 'programmed', 1.5]])] }],
     ['an error that is not text', { reports: [report('hv-1', '2026-12-03T07:00:00.000Z', [[PCX, 'error', 0, 5 as never]])] }],
+    ['a part beyond the parts', { reports: [report('hv-1', '2026-12-03T07:00:00.000Z', [], 1, 1)] }],
+    ['no parts', { reports: [report('hv-1', '2026-12-03T07:00:00.000Z', [], 0, 0)] }],
+    ['a part over the entries bound', { reports: [report('hv-1', '2026-12-03T07:00:00.000Z', Array.from({ length: REPORT_PART_ENTRIES + 1 }, (): ReportEntry => [PCX, 'inactive', 0]))] }],
     ['too many reports', { reports: Array.from({ length: 65 }, (_, i) => report(`hv-${i}`, '2026-12-03T07:00:00.000Z')) }],
   ];
   for (const [what, body] of bad) t.equal(parseHostsBody(body), undefined, what);
@@ -37,21 +41,40 @@ t.test('parseHostsBody never throws on any JSON value', (t) => {
 t.test('HostReports: own reports only when the data plane changed, with a strictly growing time; the newest of each other node kept', (t) => {
   let clock = Date.parse('2026-12-03T07:00:00.000Z');
   const h = new HostReports('hv-1', () => clock);
-  const first = h.publish([[PCX, 'pending', 2]])!;
-  t.equal(first.at, '2026-12-03T07:00:00.000Z');
+  const [first] = h.publish([[PCX, 'pending', 2]])!;
+  t.equal(first!.at, '2026-12-03T07:00:00.000Z');
   t.equal(h.publish([[PCX, 'pending', 2]]), null, 'unchanged: nothing to send');
-  const second = h.publish([[PCX, 'programmed', 8]])!;
-  t.ok(Date.parse(second.at) > Date.parse(first.at), 'a report in the same ms still orders after the last one');
+  const [second] = h.publish([[PCX, 'programmed', 8]])!;
+  t.ok(Date.parse(second!.at) > Date.parse(first!.at), 'a report in the same ms still orders after the last one');
   clock -= 60_000; // the wall clock stepped back
-  t.ok(Date.parse(h.publish([])!.at) > Date.parse(second.at), 'and after a clock step back');
+  t.ok(Date.parse(h.publish([])![0]!.at) > Date.parse(second!.at), 'and after a clock step back');
 
   t.same(h.offer([report('hv-1', '2030-01-01T00:00:00.000Z')]), [], 'this node\'s own report coming back is ignored');
   const older = report('hv-2', '2026-12-03T07:00:00.000Z', []);
   const newer = report('hv-2', '2026-12-03T07:00:01.000Z');
   t.same(h.offer([newer]), [newer]);
   t.same(h.offer([older, newer]), [], 'older or equal: nothing new, nothing to forward');
-  t.same(h.others(), [newer]);
+  t.same(h.others(), [full(newer)]);
   t.same(h.all().map((r) => r.nodeId), ['hv-1', 'hv-2'], 'own first');
+  t.end();
+});
+
+t.test('a report of many peerings goes in parts, shown once all are in, whatever their order', (t) => {
+  const many = Array.from({ length: REPORT_PART_ENTRIES * 2 + 5 }, (_, i): ReportEntry => [`pcx-${i.toString(16).padStart(17, '0')}`, 'programmed', 8]);
+  const sender = new HostReports('hv-2', () => Date.parse('2026-12-03T07:00:00.000Z'));
+  const parts = sender.publish(many)!;
+  t.same(parts.map((p) => [p.part, p.parts, p.peerings.length]), [[0, 3, REPORT_PART_ENTRIES], [1, 3, REPORT_PART_ENTRIES], [2, 3, 5]]);
+  t.ok(parts.every((p) => JSON.stringify({ type: 'hosts', seq: 1, body: { reports: [p] } }).length < 1024 * 1024 / 2), 'each part far below a frame');
+  const h = new HostReports('hv-1');
+  t.same(h.offer([parts[2]!, parts[0]!]).length, 2);
+  t.same(h.others(), [], 'not shown while a part is missing');
+  t.same(h.offer([parts[0]!]), [], 'a part held is not forwarded again');
+  t.same(h.offer([parts[1]!]).length, 1);
+  t.equal(h.others()[0]!.peerings.size, many.length, 'whole');
+  t.equal(h.all().length, 3, 'a new link is sent every part');
+  const newer = sender.publish(many.slice(1))!;
+  h.offer([newer[0]!]);
+  t.equal(h.others()[0]!.peerings.size, many.length, 'the whole older report stays shown while the newer one arrives');
   t.end();
 });
 
@@ -60,7 +83,7 @@ t.test('peeringHosts: this host live, then each report; unknown where a report l
   const hosts = peeringHosts(
     PCX,
     { nodeId: 'hv-1', view: { state: 'disabled', flows: 0, lastAttemptAt: null }, now },
-    [report('hv-2', '2026-12-03T07:59:59.000Z', [[PCX, 'error', 0, 'OVS is not answering']]), report('hv-3', '2026-12-03T07:59:58.000Z', [])],
+    [full(report('hv-2', '2026-12-03T07:59:59.000Z', [[PCX, 'error', 0, 'OVS is not answering']])), full(report('hv-3', '2026-12-03T07:59:58.000Z', []))],
   );
   t.same(hosts, [
     { nodeId: 'hv-1', state: 'disabled', flows: 0, at: '2026-12-03T08:00:00.000Z' },
