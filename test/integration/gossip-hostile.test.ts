@@ -4,17 +4,19 @@
 // once with the client's address and counted in vpc_peerd_gossip_refusals_total, and leave
 // the daemon's records as they were, its API answering and its door open to honest members.
 // The honest sessions use the daemon's own handshake and frame code (src/gossip/), so the
-// attacks differ from a member's traffic by exactly the one thing each one changes.
+// attacks differ from a member's traffic by exactly the one thing each one changes. The other
+// way round, a daemon dialling an impostor (a listener without the secret) sends it nothing but
+// its hello.
 // (gossip-transport.test.ts covers the in-process transport; this is the built daemon.)
 import { createHmac, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { WebSocket } from 'ws';
+import { WebSocket, WebSocketServer } from 'ws';
 import type { VpcSlot } from '../../src/domain/replica.js';
 import { FrameOpener, FrameSealer, MAC_BYTES } from '../../src/gossip/frame.js';
-import { DialerHandshake, NONCE_BYTES, PROTOCOL } from '../../src/gossip/handshake.js';
+import { DialerHandshake, ListenerHandshake, NONCE_BYTES, PROTOCOL } from '../../src/gossip/handshake.js';
 import type { Frame } from '../../src/gossip/messages.js';
 import type { RpcClient } from '../../src/rpc/client.js';
 import { type DaemonHandle, startDaemon } from '../helpers/daemon.js';
@@ -128,6 +130,20 @@ interface Gossip {
 }
 const gossipOf = async (c: RpcClient): Promise<Gossip> => ((await c.call('status', {})) as { gossip: Gossip }).gossip;
 
+/** vpc_peerd_gossip_refusals_total{reason=code} scraped from the daemon's metrics endpoint (metrics.listen set). */
+async function refusalsOf(d: DaemonHandle, code: string): Promise<number> {
+  const line = d.logs().split('\n').find((l) => l.includes('"msg":"metrics endpoint listening"')) ?? '';
+  const { port } = JSON.parse(line) as { port: number };
+  const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+  const f = parsePrometheusText(await res.text()).get('vpc_peerd_gossip_refusals_total');
+  return f?.samples.find((s) => s.labels.reason === code)?.value ?? 0;
+}
+
+/** The daemon's "gossip link refused" log lines about `peer`. */
+function refusalLogsOf(d: DaemonHandle, peer: string): { code: string }[] {
+  return d.logs().split('\n').filter((l) => l.includes('"msg":"gossip link refused"')).map((l) => JSON.parse(l) as { peer: string; code: string }).filter((l) => l.peer === peer);
+}
+
 t.test('hostile peers are refused by a real daemon; nothing changes; members still link', async (t) => {
   const dir = t.testdir();
   const secretFile = join(dir, 'gossip.secret');
@@ -145,15 +161,8 @@ t.test('hostile peers are refused by a real daemon; nothing changes; members sti
   await ca.call('peering.create', { requesterVpcId: 'v1', accepterVpcId: 'v2' });
   const held = await records(ca);
 
-  const metricsLine = a.logs().split('\n').find((l) => l.includes('"msg":"metrics endpoint listening"')) ?? '';
-  const metricsPort = (JSON.parse(metricsLine) as { port: number }).port;
-  const refusalsCounted = async (code: string): Promise<number> => {
-    const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
-    const f = parsePrometheusText(await res.text()).get('vpc_peerd_gossip_refusals_total');
-    return f?.samples.find((s) => s.labels.reason === code)?.value ?? 0;
-  };
-  const refusalLogs = (address: string): { code: string }[] =>
-    a.logs().split('\n').filter((l) => l.includes('"msg":"gossip link refused"')).map((l) => JSON.parse(l) as { peer: string; code: string }).filter((l) => l.peer === address);
+  const refusalsCounted = (code: string): Promise<number> => refusalsOf(a, code);
+  const refusalLogs = (address: string): { code: string }[] => refusalLogsOf(a, address);
 
   // A valid slot of a VPC the daemon does not hold: what every attack below tries to smuggle in.
   const member = await session(t, port, secret, 'hv-member-0');
@@ -266,4 +275,61 @@ t.test('hostile peers are refused by a real daemon; nothing changes; members sti
     t.ok(same.ok, `identical records on the new member after ${same.ms} ms`);
     t.equal((await gossipOf(cb)).totals.connected, 1);
   });
+});
+
+t.test('an impostor listener (no secret) gets nothing but the hello from a dialling daemon', async (t) => {
+  const dir = t.testdir();
+  const secretFile = join(dir, 'gossip.secret');
+  writeFileSync(secretFile, randomBytes(48).toString('hex'), { mode: 0o600 });
+  // The daemon's own listener code under another secret: its challenge proof cannot verify.
+  const wrong = randomBytes(48);
+  const received: { kind: string; bytes: number }[][] = [];
+  let answering = true;
+  let open = 0;
+  const impostor = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await new Promise<void>((resolve) => impostor.once('listening', () => resolve()));
+  impostor.on('connection', (ws) => {
+    if (!answering) return ws.close(1001);
+    const got: { kind: string; bytes: number }[] = [];
+    received.push(got);
+    open++;
+    ws.once('close', () => open--);
+    const l = new ListenerHandshake(wrong, 'hv-impostor', randomBytes(NONCE_BYTES));
+    ws.on('message', (data: Buffer) => {
+      let kind = 'not JSON';
+      try {
+        kind = String((JSON.parse(data.toString()) as { type?: unknown }).type);
+      } catch {
+        // a sealed frame: MAC bytes first
+      }
+      got.push({ kind, bytes: data.length });
+      if (got.length === 1) {
+        const r = l.onHello(data);
+        if (r.ok) ws.send(r.value);
+      }
+    });
+  });
+  t.teardown(() => new Promise<void>((resolve) => {
+    for (const c of impostor.clients) c.terminate();
+    impostor.close(() => resolve());
+  }));
+  const url = `ws://127.0.0.1:${(impostor.address() as { port: number }).port}`;
+  const d = await startDaemon(t, { config: { nodeId: 'hv-d', gossip: { listen: null, peers: [url], secretFile }, metrics: { listen: '127.0.0.1:0' } } });
+  const cd = await d.admin();
+  await cd.call('vpc.create', { id: 'v-secret', tenantId: 't1', cidrs: ['10.9.0.0/16'], bridge: 'br9' });
+  const refused = await until(async () => (await refusalsOf(d, 'BAD_PROOF')) >= 2, 10_000, 20);
+  t.ok(refused.ok, 'the impostor is refused on every dial (BAD_PROOF counted)');
+  // Stop it answering (later dials are closed at once, before any challenge); once the daemon has
+  // closed every dial that was challenged, the counts settle.
+  answering = false;
+  t.ok((await until(async () => open === 0, 5000)).ok, 'every challenged dial was closed by the daemon');
+  const dials = received.length;
+  const settled = await until(async () => (await refusalsOf(d, 'BAD_PROOF')) === dials, 5000, 20);
+  t.ok(settled.ok, `one refusal counted per dial (${dials} dials)`);
+  t.equal(refusalLogsOf(d, url).filter((l) => l.code === 'BAD_PROOF').length, dials, 'logged once per dial, with the peer URL');
+  t.same([...new Set(received.flat().map((m) => m.kind))], ['hello'], 'the impostor received hellos only: no proof, no frame');
+  t.ok(received.every((got) => got.length === 1), 'one message per dial');
+  const status = (await cd.call('status', {})) as { gossip: { peers: { url?: string; connected: boolean }[] } };
+  t.match(status.gossip.peers, [{ url, connected: false }], 'reported not connected');
+  t.equal(d.child.exitCode, null, 'the daemon is running');
 });
