@@ -1,6 +1,7 @@
 // `npm run bench`: every benchmark, one after the other, each printing its own figures. The
 // data-plane benchmark needs root and Open vSwitch (like the OVS tests).
 import { printDataplaneFigures, runDataplaneBench } from './dataplane.bench.js';
+import { printBlackholeFigures, runBlackholeBench } from './gossip-blackhole.bench.js';
 import { printMetricsFigures, runMetricsBench } from './metrics.bench.js';
 import { printGossipFigures, runGossipSim } from './gossip-sim.js';
 import { printRpcFigures, runRpcBench } from './rpc.bench.js';
@@ -11,4 +12,5 @@ printStoreResult(await runStoreBench());
 printRpcFigures(await runRpcBench());
 printMetricsFigures(await runMetricsBench());
 printGossipFigures([await runGossipSim(100), await runGossipSim(1000), await runGossipSim(10_000)]);
+printBlackholeFigures(await runBlackholeBench());
 printDataplaneFigures(await runDataplaneBench());

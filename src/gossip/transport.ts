@@ -162,6 +162,9 @@ export function createTransport(opts: TransportOptions): GossipTransport {
   }
 
   function refuseLink(ws: WebSocket, address: string, r: Refusal): void {
+    // The first refusal ends the link: what the peer sent behind it (still arriving while the
+    // close handshake runs) is neither processed nor refused, logged and counted again.
+    ws.removeAllListeners('message');
     count(r.code);
     log.warn('gossip link refused', { peer: address, code: r.code, reason: r.message });
     ws.close(CLOSE.refused, r.code);
@@ -275,7 +278,16 @@ export function createTransport(opts: TransportOptions): GossipTransport {
   function handshake(ws: WebSocket, address: string, url?: string): void {
     sockets.add(ws);
     ws.once('close', () => sockets.delete(ws));
-    ws.on('error', (e) => log.debug('gossip socket error', { peer: address, err: e }));
+    ws.on('error', (e) => {
+      // ws refuses a message over maxPayload itself (closing with 1009): still a refusal of this peer.
+      if ((e as NodeJS.ErrnoException).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+        ws.removeAllListeners('message');
+        count('FRAME_TOO_LARGE');
+        log.warn('gossip link refused', { peer: address, code: 'FRAME_TOO_LARGE', reason: `a message over ${maxFrameBytes} bytes` });
+        return;
+      }
+      log.debug('gossip socket error', { peer: address, err: e });
+    });
     const deadline = setTimeout(() => {
       count('HANDSHAKE_TIMEOUT');
       log.warn('gossip handshake timed out', { peer: address });
