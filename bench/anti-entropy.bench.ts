@@ -236,6 +236,8 @@ export interface AntiEntropyFigures {
     readonly pushBytes: number;
     readonly merges: number;
     readonly identical: boolean;
+    /** Every gossip frame from the link up to the in-sync round: ms after the link came up, direction, type, bytes. */
+    readonly timeline: readonly string[];
   };
   readonly inProcess: {
     readonly loadMs: number;
@@ -403,6 +405,11 @@ export async function runAntiEntropyBench(vpcs = 80_000, peerings = 20_000): Pro
     const saAfter = await status(a.client);
     const convergeFrames = wire.slice(wireFrom).filter((f) => f.at <= performance.now());
     const frames = byType(convergeFrames);
+    // performance.now() of the forwarder's clock at the instant status.gossip gave as the link's `since`.
+    const linkAt = linkSince - (Date.now() - performance.now());
+    const timeline = convergeFrames
+      .filter((f) => f.type !== 'ping' && f.type !== 'pong')
+      .map((f) => `${(f.at - linkAt).toFixed(0)} ms ${f.direction === 'up' ? 'A→B' : 'B→A'} ${f.type} ${kb(f.bytes)}${f.slots === undefined ? '' : ` (${f.slots} slots)`}`);
     const sum = (types: string[]) => types.reduce((s, ty) => s + (frames[ty]?.upBytes ?? 0) + (frames[ty]?.downBytes ?? 0), 0);
     const list = async (c: RpcClient) => JSON.stringify([await c.call('vpc.list', {}), await c.call('peering.list', {})]);
     const identical = (await list(a.client)) === (await list(b.client));
@@ -413,6 +420,7 @@ export async function runAntiEntropyBench(vpcs = 80_000, peerings = 20_000): Pro
       frames,
       digestBytes: sum(['ae.digest', 'ae.entries', 'ae.want']),
       pushBytes: sum(['push']),
+      timeline,
       merges: sbAfter.gossip.totals.merges - sbBefore.gossip.totals.merges + saAfter.gossip.totals.merges - saBefore.gossip.totals.merges,
       identical,
     };
@@ -461,6 +469,7 @@ export function printAntiEntropyFigures(f: AntiEntropyFigures): void {
   console.log(`| in process: applyRemote, push of 100 slots | ${ms(f.inProcess.applyRemote100Ms)} | |`);
   console.log(`| in process: local commit of 1 record | ${ms(f.inProcess.localCommitMs)} | |`);
   console.log('frames while converging (up: from the host with the new records):');
+  console.log(`timeline (ms after the link came up): ${c.timeline.join('; ')}`);
   for (const [type, e] of Object.entries(c.frames)) {
     const slots = (n: number) => (type === 'push' ? `, ${n} slots` : '');
     console.log(`  ${type}: ${e.up} up (${kb(e.upBytes)}${slots(e.upSlots)}), ${e.down} down (${kb(e.downBytes)}${slots(e.downSlots)})`);
