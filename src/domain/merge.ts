@@ -33,7 +33,7 @@ import {
   type VpcSlot,
 } from './replica.js';
 import { StateIndex } from './state-index.js';
-import { type OpContext, type Peering, type PeeringPolicy, type PeeringStatus, TerminalStatuses } from './types.js';
+import { type OpContext, type Peering, type PeeringPolicy, type PeeringStatus, TerminalStatuses, type Vpc } from './types.js';
 import { compareText } from './validate.js';
 
 const LIFECYCLE_RANK: Readonly<Record<PeeringStatus, number>> = {
@@ -150,6 +150,12 @@ function ruleRefusal(view: StateIndex, p: Peering, policy: PeeringPolicy): RpcEr
   }
 }
 
+/** What the repair reads of a state: the slot held for an id (a ReplicaState, or a state with a batch laid over it). */
+interface SlotLookup {
+  readonly vpcs: Pick<ReadonlyMap<string, VpcSlot>, 'get'>;
+  readonly peerings: Pick<ReadonlyMap<string, PeeringSlot>, 'get'>;
+}
+
 interface Conflict {
   readonly reason: Reason;
   readonly message: string;
@@ -162,7 +168,7 @@ interface Conflict {
  * and created again (a newer incarnation), CIDRs as its last write checked them. `'waiting'`
  * when a VPC is not held here at all (not arrived yet, and no tombstone says it went).
  */
-function staleEnd(state: ReplicaState, p: VersionedPeering): Conflict | 'waiting' | undefined {
+function staleEnd(state: SlotLookup, p: VersionedPeering): Conflict | 'waiting' | undefined {
   const ends = [
     [p.record.requesterVpcId, p.basis.requesterCidrs],
     [p.record.accepterVpcId, p.basis.accepterCidrs],
@@ -191,7 +197,7 @@ function staleEnd(state: ReplicaState, p: VersionedPeering): Conflict | 'waiting
   return waiting ? 'waiting' : undefined;
 }
 
-function vpcVersion(state: ReplicaState, id: string): Hlc | undefined {
+function vpcVersion(state: SlotLookup, id: string): Hlc | undefined {
   return state.vpcs.get(id)?.version;
 }
 
@@ -237,11 +243,27 @@ function failed(p: VersionedPeering, c: Conflict): VersionedPeering {
  * same on every host (the rule is only as deterministic as its inputs).
  */
 export function repairState(state: ReplicaState, policy: PeeringPolicy): { state: ReplicaState; repairs: RepairAction[] } {
-  const kept = new StateIndex({ vpcs: liveState(state).vpcs, peerings: {} });
-  const live = [...state.peerings.values()]
-    .filter((s): s is VersionedPeering => !isTombstone(s) && !TerminalStatuses.includes(s.record.status))
-    .sort(keepOrder);
+  const live = [...state.peerings.values()].filter(isLivePeering).sort(keepOrder);
+  const { rewritten, repairs } = repairLive(state, liveState(state).vpcs, live, policy);
+  if (repairs.length === 0) return { state, repairs };
   const peerings = new Map(state.peerings);
+  for (const [id, p] of rewritten) peerings.set(id, p);
+  return { state: { vpcs: state.vpcs, peerings }, repairs };
+}
+
+function isLivePeering(s: PeeringSlot | undefined): s is VersionedPeering {
+  return s !== undefined && !isTombstone(s) && !TerminalStatuses.includes(s.record.status);
+}
+
+/**
+ * The repair's rule over `live` (live peerings, in keepOrder), checked against `vpcs` (the live
+ * VPCs they may refer to): the peerings it turns failed, as rewritten, and why.
+ */
+function repairLive(
+  state: SlotLookup, vpcs: Record<string, Vpc>, live: readonly VersionedPeering[], policy: PeeringPolicy,
+): { rewritten: Map<string, VersionedPeering>; repairs: RepairAction[] } {
+  const kept = new StateIndex({ vpcs, peerings: {} });
+  const rewritten = new Map<string, VersionedPeering>();
   const repairs: RepairAction[] = [];
   for (const p of live) {
     const stale = staleEnd(state, p);
@@ -263,10 +285,10 @@ export function repairState(state: ReplicaState, policy: PeeringPolicy): { state
         causeVersion: versions.reduce<Hlc>((m, v) => (v === undefined ? m : maxHlc(m, v)), p.version),
       };
     }
-    peerings.set(p.record.id, failed(p, conflict));
+    rewritten.set(p.record.id, failed(p, conflict));
     repairs.push({ peeringId: p.record.id, reason: conflict.reason, ...(conflict.causeId === undefined ? {} : { causeId: conflict.causeId }) });
   }
-  return { state: repairs.length === 0 ? state : { vpcs: state.vpcs, peerings }, repairs };
+  return { rewritten, repairs };
 }
 
 /** What merging a received batch did (mergeAndRepair). */
@@ -283,18 +305,104 @@ export interface MergeOutcome {
  * A received batch merged into `state` (applySlots), then the post-merge repair (repairState)
  * when anything won. A slot that won and was then repaired is listed as repaired only. The one
  * definition of what a host does with a push, for the daemon's store and the in-memory replica.
+ *
+ * O(batch + live peerings + the records near the batch), not O(records): the batch is laid over
+ * `state` instead of copied into it, and the repair runs over the part of the merged state the
+ * accepted slots can affect — the live peerings connected to them through shared VPCs (their
+ * connected component), since a peering's fate depends only on its VPCs and on the peerings
+ * kept before it on those VPCs. That equals repairState over the whole merged state when the rest
+ * of `state` is repaired already (repairState finds nothing there), which holds for every state
+ * a host keeps: local writes obey SPEC §3, and every merge repairs what it touched. (A lowered
+ * peering.maxActivePerVpc is not applied to peerings no merge touches; the local rules do not
+ * apply it to existing peerings either.) `state` is not changed; the outcome's `state` is built
+ * (O(records)) only when read.
  */
 export function mergeAndRepair(state: ReplicaState, batch: SlotBatch, policy: PeeringPolicy): MergeOutcome {
-  const merged = applySlots(state, batch);
-  const vpcs = merged.accepted.vpcs ?? [];
-  const peerings = merged.accepted.peerings ?? [];
+  const over = { vpcs: new Map<string, VpcSlot>(), peerings: new Map<string, PeeringSlot>() };
+  const merged: SlotLookup = {
+    vpcs: { get: (id) => over.vpcs.get(id) ?? state.vpcs.get(id) },
+    peerings: { get: (id) => over.peerings.get(id) ?? state.peerings.get(id) },
+  };
+  const vpcs: VpcSlot[] = [];
+  const peerings: PeeringSlot[] = [];
+  // The VPC ids whose component the accepted slots change: theirs, and both ends of a peering
+  // before and after (a peering replaced by one on other VPCs leaves its old component).
+  const seeds = new Set<string>();
+  const ends = (s: PeeringSlot | undefined): void => {
+    if (s !== undefined && !isTombstone(s)) seeds.add(s.record.requesterVpcId).add(s.record.accepterVpcId);
+  };
+  for (const s of batch.vpcs ?? []) {
+    const mine = merged.vpcs.get(slotId(s));
+    if (mine !== undefined && compareSlots(s, mine) <= 0) continue;
+    over.vpcs.set(slotId(s), s);
+    vpcs.push(s);
+    seeds.add(slotId(s));
+  }
+  for (const s of batch.peerings ?? []) {
+    const mine = merged.peerings.get(slotId(s));
+    if (mine !== undefined && compareSlots(s, mine) <= 0) continue;
+    ends(mine);
+    ends(s);
+    over.peerings.set(slotId(s), s);
+    peerings.push(s);
+  }
   if (vpcs.length + peerings.length === 0) return { state, accepted: { vpcs, peerings }, repaired: [], repairs: [] };
-  const { state: repairedState, repairs } = repairState(merged.state, policy);
-  const rewritten = new Set(repairs.map((r) => r.peeringId));
+
+  const { rewritten, repairs } = repairLive(merged, ...nearBatch(state, over.peerings, merged, seeds), policy);
+  let built: ReplicaState | undefined;
+  const build = (): ReplicaState => {
+    const next = { vpcs: new Map(state.vpcs), peerings: new Map(state.peerings) };
+    for (const [id, s] of over.vpcs) next.vpcs.set(id, s);
+    for (const [id, s] of over.peerings) next.peerings.set(id, s);
+    for (const [id, s] of rewritten) next.peerings.set(id, s);
+    return next;
+  };
   return {
-    state: repairedState,
+    get state() {
+      return (built ??= build());
+    },
     accepted: { vpcs, peerings: peerings.filter((s) => !rewritten.has(slotId(s))) },
-    repaired: repairs.map((r) => repairedState.peerings.get(r.peeringId)!),
+    repaired: repairs.map((r) => rewritten.get(r.peeringId)!),
     repairs,
   };
+}
+
+/**
+ * The live VPCs and the live peerings (in keepOrder) of the connected components of the merged
+ * state (`state` with `over` laid on it) that hold the `seeds` VPC ids: VPCs joined by live
+ * peerings, whatever state each VPC id is in (live, a tombstone, not held).
+ */
+function nearBatch(
+  state: ReplicaState, over: ReadonlyMap<string, PeeringSlot>, merged: SlotLookup, seeds: ReadonlySet<string>,
+): [Record<string, Vpc>, VersionedPeering[]] {
+  const byVpc = new Map<string, VersionedPeering[]>();
+  const link = (p: VersionedPeering): void => {
+    for (const id of [p.record.requesterVpcId, p.record.accepterVpcId]) {
+      const list = byVpc.get(id);
+      if (list) list.push(p);
+      else byVpc.set(id, [p]);
+    }
+  };
+  for (const [id, s] of state.peerings) if (!over.has(id) && isLivePeering(s)) link(s);
+  for (const s of over.values()) if (isLivePeering(s)) link(s);
+  const seen = new Set(seeds);
+  const queue = [...seeds];
+  const live = new Map<string, VersionedPeering>();
+  while (queue.length > 0) {
+    for (const p of byVpc.get(queue.pop()!) ?? []) {
+      live.set(p.record.id, p);
+      for (const id of [p.record.requesterVpcId, p.record.accepterVpcId]) {
+        if (!seen.has(id)) {
+          seen.add(id);
+          queue.push(id);
+        }
+      }
+    }
+  }
+  const vpcs: Record<string, Vpc> = {};
+  for (const id of seen) {
+    const s = merged.vpcs.get(id);
+    if (s !== undefined && !isTombstone(s)) vpcs[id] = s.record;
+  }
+  return [vpcs, [...live.values()].sort(keepOrder)];
 }

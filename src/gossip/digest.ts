@@ -156,15 +156,28 @@ interface Held {
   readonly hash: Buffer;
 }
 
+/** The hash and entry count of one node below the top level. */
+interface NodeSum {
+  readonly hash: Buffer;
+  count: number;
+}
+
 interface TopBucket {
   readonly hash: Buffer;
   readonly refs: Set<string>;
+  /**
+   * The sums of this bucket's deeper nodes, one map per depth, each made in one scan of the
+   * bucket when first asked for and dropped when the bucket changes: an answer asks for up to
+   * 16 nodes per bucket, three times each (hash, count, children), and every round asks again.
+   */
+  levels?: Map<number, Map<number, NodeSum>>;
 }
 
 /**
  * The digest tree of one host, kept up to date record by record (`set`, `remove`). The root and
  * its 256 children are maintained incrementally; deeper nodes are computed on demand from the
- * entries of their top-level bucket (about n/256 of them).
+ * entries of their top-level bucket (about n/256 of them), a whole depth of a bucket at a time,
+ * and kept until the bucket changes.
  */
 export class DigestIndex {
   private readonly held = new Map<string, Held>();
@@ -220,6 +233,7 @@ export class DigestIndex {
     this.held.set(entry.ref, held);
     const b = this.bucket(held.key >>> 24);
     b.refs.add(entry.ref);
+    b.levels = undefined;
     xorInto(b.hash, held.hash);
     xorInto(this.root, held.hash);
   }
@@ -245,6 +259,7 @@ export class DigestIndex {
   private unlink(h: Held): void {
     const b = this.bucket(h.key >>> 24);
     b.refs.delete(h.entry.ref);
+    b.levels = undefined;
     xorInto(b.hash, h.hash);
     xorInto(this.root, h.hash);
   }
@@ -260,20 +275,43 @@ export class DigestIndex {
     return out;
   }
 
+  /** The sum of a node of depth > 8 (undefined when no entry lies under it). */
+  private sum(node: TreeNode): NodeSum | undefined {
+    const b = this.top.get(node.value >>> (node.bits - 8));
+    if (b === undefined) return undefined;
+    b.levels ??= new Map();
+    let level = b.levels.get(node.bits);
+    if (level === undefined) {
+      level = new Map();
+      for (const ref of b.refs) {
+        const h = this.held.get(ref)!;
+        const value = h.key >>> (32 - node.bits);
+        const s = level.get(value);
+        if (s === undefined) {
+          level.set(value, { hash: Buffer.from(h.hash), count: 1 });
+        } else {
+          xorInto(s.hash, h.hash);
+          s.count++;
+        }
+      }
+      b.levels.set(node.bits, level);
+    }
+    return level.get(node.value);
+  }
+
   /** The hash of one node (HASH_BYTES). */
   nodeHash(node: TreeNode): Buffer {
     if (node.bits === 0) return Buffer.from(this.root);
     if (node.bits === 8) return Buffer.from(this.top.get(node.value)?.hash ?? Buffer.alloc(HASH_BYTES));
-    const acc = Buffer.alloc(HASH_BYTES);
-    for (const h of this.heldUnder(node)) xorInto(acc, h.hash);
-    return acc;
+    const s = this.sum(node);
+    return s ? Buffer.from(s.hash) : Buffer.alloc(HASH_BYTES);
   }
 
   /** How many entries lie under a node. */
   count(node: TreeNode): number {
     if (node.bits === 0) return this.held.size;
     if (node.bits === 8) return this.top.get(node.value)?.refs.size ?? 0;
-    return this.heldUnder(node).length;
+    return this.sum(node)?.count ?? 0;
   }
 
   /** The hashes of a node's children, concatenated in order (fanout × HASH_BYTES). Throws for a leaf. */
@@ -283,10 +321,8 @@ export class DigestIndex {
     if (node.bits === 0) return Buffer.concat(Array.from({ length: 256 }, (_, i) => this.top.get(i)?.hash ?? Buffer.alloc(HASH_BYTES)));
     const fanout = 1 << (cb - node.bits);
     const out = Buffer.alloc(fanout * HASH_BYTES);
-    for (const h of this.heldUnder(node)) {
-      const i = (h.key >>> (32 - cb)) & (fanout - 1);
-      xorInto(out.subarray(i * HASH_BYTES, (i + 1) * HASH_BYTES), h.hash);
-    }
+    const first = (node.value << (cb - node.bits)) >>> 0;
+    for (let i = 0; i < fanout; i++) this.sum({ bits: cb, value: first + i })?.hash.copy(out, i * HASH_BYTES);
     return out;
   }
 

@@ -1,7 +1,7 @@
 // A TCP forwarder for partition tests: every link between two gossiping parties runs through
 // it, and the test can cut it (close every connection and refuse new ones), heal it, or
 // black-hole it (connections stay up, bytes are swallowed: a peer that accepts TCP and never
-// answers).
+// answers). A benchmark can also watch the bytes it passes on (`onData`).
 import { createServer, type Server, type Socket, connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
 
@@ -15,7 +15,13 @@ export interface Forwarder {
   close(): Promise<void>;
 }
 
-export async function startForwarder(targetPort: number, host = '127.0.0.1'): Promise<Forwarder> {
+/**
+ * Called with every chunk passed on: `up` from the connecting side to the target, `down` back;
+ * `at` is performance.now() when it arrived.
+ */
+export type ForwardObserver = (direction: 'up' | 'down', bytes: Buffer, at: number) => void;
+
+export async function startForwarder(targetPort: number, host = '127.0.0.1', onData?: ForwardObserver): Promise<Forwarder> {
   let mode: 'pass' | 'cut' | 'hole' = 'pass';
   const sockets = new Set<Socket>();
   const server: Server = createServer((client) => {
@@ -34,10 +40,14 @@ export async function startForwarder(targetPort: number, host = '127.0.0.1'): Pr
       });
     }
     client.on('data', (b) => {
-      if (mode === 'pass') upstream.write(b);
+      if (mode !== 'pass') return;
+      onData?.('up', b, performance.now());
+      upstream.write(b);
     });
     upstream.on('data', (b) => {
-      if (mode === 'pass') client.write(b);
+      if (mode !== 'pass') return;
+      onData?.('down', b, performance.now());
+      client.write(b);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, host, resolve));

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import t from 'tap';
 import { type Hlc, HlcClock } from '../../../src/domain/hlc.js';
-import { applySlots, compareSlots, mergeReplicas, mergeSlot, repairState } from '../../../src/domain/merge.js';
+import { applySlots, compareSlots, mergeAndRepair, mergeReplicas, mergeSlot, repairState } from '../../../src/domain/merge.js';
 import {
   emptyReplica,
   type PeeringSlot,
@@ -272,6 +272,32 @@ t.test('whole-state merge and repair over generated histories (property)', (t) =
     },
   ), 300);
 
+  // mergeAndRepair repairs only the part of the state a batch can affect (its connected
+  // component): over any state a host holds, that is the whole-state definition exactly.
+  holds(t, 'mergeAndRepair on a host\'s state equals applySlots then repairState of the whole merged state', fc.property(
+    arbHistory(3, 30), fc.nat(), fc.nat(), fc.infiniteStream(fc.boolean()),
+    (steps, i, j, picks) => {
+      const { snapshots } = runHistory(steps, 3);
+      if (snapshots.length === 0) return true;
+      const base = snapshots[i % snapshots.length]!;
+      const from = snapshots[j % snapshots.length]!;
+      const pick = picks[Symbol.iterator]();
+      const batch = {
+        vpcs: [...from.vpcs.values()].filter(() => pick.next().value as boolean),
+        peerings: [...from.peerings.values()].filter(() => pick.next().value as boolean),
+      };
+      const out = mergeAndRepair(base, batch, SIM_POLICY);
+      const merged = applySlots(base, batch);
+      const won = (merged.accepted.vpcs?.length ?? 0) + (merged.accepted.peerings?.length ?? 0);
+      const whole = won === 0 ? { state: base, repairs: [] } : repairState(merged.state, SIM_POLICY);
+      return (
+        fingerprint(out.state) === fingerprint(whole.state) &&
+        JSON.stringify(out.repairs) === JSON.stringify(whole.repairs) &&
+        out.repaired.every((s) => JSON.stringify(s) === JSON.stringify(whole.state.peerings.get('record' in s ? s.record.id : s.id))) &&
+        out.accepted.vpcs.length === (merged.accepted.vpcs?.length ?? 0)
+      );
+    },
+  ), 1_000);
   holds(t, 'merging everything then repairing once gives one state whatever the order', fc.property(arbHistory(3, 30), fc.nat(), (steps, seed) => {
     const run = runHistory(steps, 3);
     const states = run.snapshots;
