@@ -109,7 +109,9 @@ async function session(t: Test, port: number, secret: Buffer, node: string): Pro
 /** The daemon's slot for VPC `id`, asked for as a member would (`ae.want`). */
 async function slotOf(s: Session, id: string): Promise<VpcSlot> {
   s.ws.send(s.sealer.seal('ae.want', { refs: [`vpc/${id}`] }));
-  const f = await s.frame();
+  let f = await s.frame();
+  // A new link is first sent the data-plane reports the daemon holds (host-reports.ts).
+  while (f.type === 'hosts') f = await s.frame();
   if (f.type !== 'push' || f.body.vpcs.length !== 1) throw new Error(`expected a push of vpc/${id}, got ${JSON.stringify(f)}`);
   return f.body.vpcs[0]!;
 }
