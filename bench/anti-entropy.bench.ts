@@ -21,7 +21,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
-import { createServer } from 'node:net';
 import { encodeHlc, type Hlc } from '../src/domain/hlc.js';
 import { mergeAndRepair, repairState } from '../src/domain/merge.js';
 import { replicaOfUnversioned, type VpcSlot } from '../src/domain/replica.js';
@@ -34,6 +33,7 @@ import { openStore } from '../src/store/open-store.js';
 import { until } from '../test/helpers/poll.js';
 import { startForwarder } from '../test/helpers/tcp-forwarder.js';
 import { type BenchDaemon, startBenchDaemon } from './daemon.js';
+import { freePort } from '../test/helpers/free-port.js';
 
 const AT = '2025-01-01T00:00:00.000Z';
 const FAR = '2099-01-01T00:00:00.000Z';
@@ -95,14 +95,6 @@ function fullListBytes(state: State): number {
     ...Object.keys(state.peerings).map((id) => [`peering/${id}`, version]),
   ];
   return Buffer.byteLength(JSON.stringify(list));
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const { port } = s.address() as { port: number };
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
 }
 
 /** One gossip frame seen on the wire: who sent it (`up`: the dialler A), its type, its WebSocket bytes. */

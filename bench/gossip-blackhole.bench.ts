@@ -8,7 +8,6 @@
 // the same setup works; speed is only measured here.
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -16,6 +15,7 @@ import { pathToFileURL } from 'node:url';
 import { startBlackHole } from '../test/helpers/black-hole.js';
 import { type BenchDaemon, startBenchDaemon } from './daemon.js';
 import { percentile } from './rpc.bench.js';
+import { freePort } from '../test/helpers/free-port.js';
 
 const ROUNDS = 300;
 const PACE_MS = 20;
@@ -36,14 +36,6 @@ export interface BlackholeResult {
   readonly silentDials: number;
   /** The silent peer's status at the end of that run. */
   readonly silentPeer: unknown;
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const { port } = s.address() as { port: number };
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
 }
 
 interface Peer {

@@ -6,7 +6,6 @@
 // API in latency is measured by bench/gossip-blackhole.bench.ts.
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
 import type { RpcClient } from '../../src/rpc/client.js';
@@ -14,14 +13,7 @@ import { startBlackHole } from '../helpers/black-hole.js';
 import { startDaemon } from '../helpers/daemon.js';
 import { until } from '../helpers/poll.js';
 import { startForwarder } from '../helpers/tcp-forwarder.js';
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const { port } = s.address() as { port: number };
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
+import { freePort } from '../helpers/free-port.js';
 
 interface PeerStatus {
   url?: string;

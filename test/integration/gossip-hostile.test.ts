@@ -10,7 +10,6 @@
 // (gossip-transport.test.ts covers the in-process transport; this is the built daemon.)
 import { createHmac, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -22,14 +21,7 @@ import type { RpcClient } from '../../src/rpc/client.js';
 import { type DaemonHandle, startDaemon } from '../helpers/daemon.js';
 import { until } from '../helpers/poll.js';
 import { parsePrometheusText } from '../helpers/prometheus-text.js';
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const { port } = s.address() as { port: number };
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
+import { freePort } from '../helpers/free-port.js';
 
 /** A raw WebSocket client of the daemon's gossip port: its local address, what it received, how it was closed. */
 interface Probe {
