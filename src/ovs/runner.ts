@@ -81,6 +81,9 @@ const UNAVAILABLE = [
   /cannot read pidfile/,
   /cannot connect to/,
   /vconn_recv \(End of file\)/,
+  // A vswitchd that dies while a tool connects (SIGKILL, a crash) resets the socket instead of
+  // refusing it: still "not there", not a wrong command.
+  /\((?:Connection reset by peer|Broken pipe|End of file)\)/,
 ];
 
 const NO_SUCH_BRIDGE = /no bridge named/;
@@ -200,7 +203,7 @@ export function createRunner(opts: RunnerOptions): Runner {
  * or a socket` does not tell a missing bridge from a stopped vswitchd (which removes every
  * `BRIDGE.mgmt`): it counts as unavailable, and the topology read tells the two apart.
  */
-function classify(stderr: string): OvsErrorKind {
+export function classify(stderr: string): OvsErrorKind {
   if (UNAVAILABLE.some((re) => re.test(stderr))) return 'unavailable';
   return NO_SUCH_BRIDGE.test(stderr) ? 'no-such-bridge' : 'failed';
 }

@@ -12,7 +12,7 @@ async function failsWith(t: Test, call: Promise<unknown>, kind: OvsErrorKind, wh
     t.fail(`${what}: succeeded`);
   } catch (err) {
     t.ok(err instanceof OvsError, `${what}: an OvsError`);
-    t.equal((err as OvsError).kind, kind, `${what}: ${kind}`);
+    t.equal((err as OvsError).kind, kind, `${what}: ${kind} (${(err as Error).message})`);
     return err as OvsError;
   }
   return undefined;
