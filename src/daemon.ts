@@ -101,6 +101,19 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
     const startedAt = now();
     // Refuse before touching the journal or the token file of a daemon that is already live.
     await prepareSocketPath(config.socket.path);
+    // Key files are config: a bad one is a ConfigError (exit 78) before the store is opened or the
+    // token file written, so a host that cannot start leaves nothing half done.
+    const auth = await createAuthenticator({
+      jwtSecretFile: config.auth.jwtSecretFile,
+      jwtPublicKeyFile: config.auth.jwtPublicKeyFile,
+      nodeId: config.nodeId,
+      maxTokenLifetimeSeconds: config.auth.maxTokenLifetimeSeconds,
+      clockSkewSeconds: config.auth.clockSkewSeconds,
+      logger: log.child({ part: 'auth' }),
+    });
+    const gossipKeys = isGossipOn(config.gossip)
+      ? { secret: await loadGossipSecret(config.gossip.secretFile!), tls: await loadGossipTls(config.gossip.tls) }
+      : null;
     const { store: journal, recovery } = await openStore({
       path: config.store.path,
       nodeId: config.nodeId,
@@ -112,14 +125,6 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
     undo.push(() => store.close());
     log.info('store loaded', { path: config.store.path, records: store.stats().records, recovery });
 
-    const auth = await createAuthenticator({
-      jwtSecretFile: config.auth.jwtSecretFile,
-      jwtPublicKeyFile: config.auth.jwtPublicKeyFile,
-      nodeId: config.nodeId,
-      maxTokenLifetimeSeconds: config.auth.maxTokenLifetimeSeconds,
-      clockSkewSeconds: config.auth.clockSkewSeconds,
-      logger: log.child({ part: 'auth' }),
-    });
     await writeAdminToken(config.auth.adminTokenFile, await auth.mintAdminToken(config.auth.adminTokenTtlSeconds));
     log.info('operator token written', { path: config.auth.adminTokenFile });
 
@@ -127,7 +132,7 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
     undo.push(() => dataplane.close());
     running = { store, dataplane };
 
-    if (isGossipOn(config.gossip)) {
+    if (gossipKeys !== null) {
       const contact = await openContactMark({
         path: contactPath(config.store.path),
         // Far below the retention (min 60 s): after a crash the file is at most this much behind.
@@ -141,8 +146,8 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
         antiEntropyIntervalMs: () => config.gossip.antiEntropyIntervalMs,
         tombstoneRetentionSeconds: () => config.gossip.tombstoneRetentionSeconds,
         contact,
-        secret: await loadGossipSecret(config.gossip.secretFile!),
-        tls: await loadGossipTls(config.gossip.tls),
+        secret: gossipKeys.secret,
+        tls: gossipKeys.tls,
         store,
         policy,
         logger: log.child({ part: 'gossip' }),

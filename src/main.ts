@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // vpc-peerd: argv, config, signals, sd_notify and exit codes. The only module that calls process.exit.
 import { parseArgs } from 'node:util';
+import { ConfigError } from './config/config-error.js';
 import { loadConfig } from './config/load.js';
 import { createDaemon } from './daemon.js';
 import { createLogger } from './log/logger.js';
@@ -91,6 +92,8 @@ async function main(): Promise<number> {
     logger.error('start failed', { err });
     await daemon.close();
     service.close();
+    // EX_CONFIG for a bad key file (gossip.secretFile, auth.jwtSecretFile, tls), as for a bad config.
+    if (err instanceof ConfigError) return 78;
     // EX_DATAERR: the store's files need an operator (--recover-journal, a backup); the unit does not restart it.
     return err instanceof StoreRefusedError ? 65 : 1;
   }

@@ -1,11 +1,12 @@
 // A gossip section is acted on, never ignored: the daemon starts gossip and says so, and status
 // shows the peer it dials (unreachable here, so not connected, with the error); without the
-// section gossip is off and status says that.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+// section gossip is off and status says that. A bad key file is a config error: exit 78 (which
+// the unit does not restart), before the store is opened or the operator token written.
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { startDaemon } from '../helpers/daemon.js';
+import { runDaemon, startDaemon } from '../helpers/daemon.js';
 import { until } from '../helpers/poll.js';
 
 type GossipStatus = { enabled: boolean; listen: string | null; peers: { url?: string; connected: boolean; lastError?: string }[] };
@@ -32,4 +33,28 @@ t.test('without a gossip section, gossip is off', async (t) => {
   const c = await d.admin();
   t.match(((await c.call('status', {})) as { gossip: GossipStatus }).gossip, { enabled: false, listen: null, peers: [] });
   t.notMatch(d.logs(), /gossip started/);
+});
+
+t.test('a bad key file exits 78 (EX_CONFIG) and touches neither the store nor the token', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'vpc-peerd-badkey-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'good.secret'), 'x'.repeat(48), { mode: 0o600 });
+  writeFileSync(join(dir, 'short.secret'), 'x'.repeat(10), { mode: 0o600 });
+  writeFileSync(join(dir, 'open.secret'), 'x'.repeat(48), { mode: 0o644 });
+  const base = { nodeId: 'hv-1', socket: { path: './s.sock' }, store: { path: './state.json' }, ovs: { enabled: false }, log: { level: 'debug' } };
+  const cases: [string, Record<string, unknown>, RegExp][] = [
+    ['a short gossip.secretFile', { auth: { jwtSecretFile: './good.secret', adminTokenFile: './admin.token' }, gossip: { secretFile: './short.secret', listen: '127.0.0.1:0' } }, /gossip\.secretFile/],
+    ['a world-readable gossip.secretFile', { auth: { jwtSecretFile: './good.secret', adminTokenFile: './admin.token' }, gossip: { secretFile: './open.secret', listen: '127.0.0.1:0' } }, /gossip\.secretFile/],
+    ['a missing gossip.secretFile', { auth: { jwtSecretFile: './good.secret', adminTokenFile: './admin.token' }, gossip: { secretFile: './none.secret', listen: '127.0.0.1:0' } }, /gossip\.secretFile/],
+    ['a short auth.jwtSecretFile', { auth: { jwtSecretFile: './short.secret', adminTokenFile: './admin.token' } }, /auth\.jwtSecretFile/],
+  ];
+  for (const [what, config, key] of cases) {
+    const configPath = join(dir, 'config.json');
+    writeFileSync(configPath, JSON.stringify({ ...base, ...config }));
+    const r = await runDaemon(configPath);
+    t.equal(r.code, 78, `${what}: exit 78`);
+    t.match(r.output, key, `${what}: the key is named`);
+    t.notOk(existsSync(join(dir, 'state.json')), `${what}: no journal created`);
+    t.notOk(existsSync(join(dir, 'admin.token')), `${what}: no token written`);
+  }
 });
