@@ -219,7 +219,7 @@ export function createTransport(opts: TransportOptions): GossipTransport {
         d.lastError = undefined;
       }
     }
-    log.info('gossip link up', { peer: address, nodeId: keys.peerNode, initiator });
+    log.info('gossip link up', { peer: address, peerNodeId: keys.peerNode, initiator });
     ws.on('message', (data, isBinary) => {
       const bytes = toBuffer(data);
       stats.framesIn++;
@@ -240,7 +240,7 @@ export function createTransport(opts: TransportOptions): GossipTransport {
     const heartbeat = setInterval(() => {
       if (!alive) {
         count('DEAD_PEER');
-        log.warn('gossip peer stopped answering', { peer: address, nodeId: keys.peerNode });
+        log.warn('gossip peer stopped answering', { peer: address, peerNodeId: keys.peerNode });
         ws.terminate();
         return;
       }
@@ -269,7 +269,7 @@ export function createTransport(opts: TransportOptions): GossipTransport {
           }
         }
       }
-      log.info('gossip link down', { peer: address, nodeId: keys.peerNode });
+      log.info('gossip link down', { peer: address, peerNodeId: keys.peerNode });
     });
     opts.engine.addLink(link);
   }

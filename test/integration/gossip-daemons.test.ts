@@ -32,6 +32,9 @@ t.test('two daemons: replicate, partition, settle, catch up', async (t) => {
 
   const connected = await until(async () => ((await cb.call('status', {})) as { gossip: { totals: { connected: number } } }).gossip.totals.connected === 1, 10_000);
   t.ok(connected.ok, `linked in ${connected.ms} ms`);
+  const linkUp = (d: DaemonHandle): Record<string, unknown> | undefined =>
+    d.logs().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'gossip link up');
+  t.match(linkUp(b), { nodeId: 'hv-b', peerNodeId: 'hv-a' }, 'a log line names the daemon as nodeId, the peer as peerNodeId');
 
   await ca.call('vpc.create', { id: 'v1', tenantId: 't1', cidrs: ['10.1.0.0/16'], bridge: 'br1' });
   await ca.call('vpc.create', { id: 'v2', tenantId: 't1', cidrs: ['10.2.0.0/16'], bridge: 'br2' });
@@ -39,7 +42,11 @@ t.test('two daemons: replicate, partition, settle, catch up', async (t) => {
   const seen = await until(async () => (await list(cb, 'peering.list')).length === 1, 1000);
   t.ok(seen.ok, `the request is visible on the other host after ${seen.ms} ms (< 1 s)`);
   type Host = { nodeId: string; state: string };
-  const reported = await until(async () => ((await cb.call('peering.get', { id: p.id })) as { hosts: Host[] }).hosts.length === 2, 2000);
+  // hv-a's report may reach hv-b before the peering does (50 ms after the commit): `unknown` until then.
+  const reported = await until(async () => {
+    const { hosts } = (await cb.call('peering.get', { id: p.id })) as { hosts: Host[] };
+    return hosts.length === 2 && hosts.every((h) => h.state !== 'unknown');
+  }, 2000);
   t.ok(reported.ok, `the other host's data-plane report arrived in ${reported.ms} ms`);
   t.same(
     ((await cb.call('peering.get', { id: p.id })) as { hosts: Host[] }).hosts.map((h) => [h.nodeId, h.state]),
