@@ -69,7 +69,7 @@ async function main(): Promise<number> {
       }, STOP_DEADLINE_MS);
       void daemon.close().then(() => {
         clearTimeout(deadline);
-        logger.warn('stopped', { signal, drainMs: Math.round(performance.now() - drainStart) });
+        logger.info('stopped', { signal, drainMs: Math.round(performance.now() - drainStart) });
         resolve(0);
       });
     };

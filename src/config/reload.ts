@@ -23,8 +23,13 @@ export interface ReloadPlan {
   readonly refused: readonly string[];
 }
 
+/** Keys the file gives as one string that the parsed config holds as an object (`"host:port"`). */
+const PARSED_AS_OBJECT = ['gossip.listen'];
+
 export function planReload(running: Config, next: Config): ReloadPlan {
-  const changed = changedKeys(running, next).sort();
+  // Name the key the operator wrote (`gossip.listen`), not a field of its parsed form (`gossip.listen.port`).
+  const asWritten = (key: string): string => PARSED_AS_OBJECT.find((k) => key.startsWith(`${k}.`)) ?? key;
+  const changed = [...new Set(changedKeys(running, next).map(asWritten))].sort();
   return { changed, refused: changed.filter((key) => !RELOADABLE_KEYS.has(key)) };
 }
 

@@ -188,7 +188,7 @@ t.test('SIGTERM during a stream of writes: every acknowledged write survives, ex
   await notify.waitFor('STOPPING');
   t.match(d.logs(), /"msg":"stopping".*"signal":"SIGTERM"/);
   const stoppedLine = d.logs().split('\n').find((l) => l.includes('"msg":"stopped"')) ?? '{}';
-  t.match(JSON.parse(stoppedLine), { level: 'warn', signal: 'SIGTERM', drainMs: Number }, 'a final stopped line with the drain time');
+  t.match(JSON.parse(stoppedLine), { level: 'info', signal: 'SIGTERM', drainMs: Number }, 'a final stopped line with the drain time');
 
   await d.restart();
   const admin = await d.admin();

@@ -29,6 +29,9 @@ t.test('planReload: all or nothing', (t) => {
   const mixed = parseConfig({ nodeId: 'n', log: { level: 'debug' }, socket: { path: '/run/x.sock' }, store: { path: '/var/x.json' }, gossip: { secretFile: '/s' } }, '/etc');
   t.same(planReload(running, mixed).refused, ['socket.path', 'store.path']);
   t.same(planReload(running, parseConfig({ nodeId: 'n', gossip: { secretFile: '/s' }, metrics: { listen: '127.0.0.1:9464' } }, '/etc')).refused, ['metrics.listen']);
+  const listening = parseConfig({ nodeId: 'n', gossip: { secretFile: '/s', listen: '127.0.0.1:7946' } }, '/etc');
+  const moved = parseConfig({ nodeId: 'n', gossip: { secretFile: '/s', listen: '0.0.0.0:7947' } }, '/etc');
+  t.same(planReload(listening, moved).refused, ['gossip.listen'], 'the key as written, once, not gossip.listen.host and .port');
   t.end();
 });
 
