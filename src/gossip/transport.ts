@@ -133,7 +133,9 @@ export function createTransport(opts: TransportOptions): GossipTransport {
   const log = opts.logger.child({ component: 'gossip' });
   const stats: TransportStats = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, refusals: {} };
   const links = new Map<string, Link>();
-  const dialled = new Map<string, { nodeId?: string; attempt: number; timer?: NodeJS.Timeout; ws?: WebSocket; lastError?: string }>();
+  // upAt: when the URL's link came up; the backoff resets only once a link has stayed up a while.
+  const dialled = new Map<string, { nodeId?: string; attempt: number; timer?: NodeJS.Timeout; ws?: WebSocket; lastError?: string; upAt?: number }>();
+  const sharedIdWarned = new Set<string>();
   const sockets = new Set<WebSocket>();
   let server: WebSocketServer | undefined;
   let httpsServer: HttpsServer | undefined;
@@ -177,7 +179,18 @@ export function createTransport(opts: TransportOptions): GossipTransport {
     if (existing) {
       // Keep the link dialled by the smaller node id (both sides decide alike); at a tie the older.
       const keepNew = dialerNode < existing.dialerNode;
+      if (dialerNode === existing.dialerNode && existing.ws.readyState === WebSocket.OPEN && !sharedIdWarned.has(keys.peerNode)) {
+        // The same dialler twice while its first link is up: a restart not yet seen, or two hosts
+        // configured with one nodeId (SAME_NODE catches that only between the two themselves).
+        sharedIdWarned.add(keys.peerNode);
+        log.warn('gossip: a second link from a node already linked; two hosts may share this nodeId', {
+          peer: address, peerNodeId: keys.peerNode, linkedSince: existing.since.toISOString(),
+        });
+      }
       if (!keepNew) {
+        // Who is at this URL is now known: status folds it into the kept link, dial() waits on it.
+        const d = url === undefined ? undefined : dialled.get(url);
+        if (d) d.nodeId = keys.peerNode;
         ws.close(CLOSE.duplicate, 'duplicate link');
         return;
       }
@@ -215,7 +228,7 @@ export function createTransport(opts: TransportOptions): GossipTransport {
       const d = dialled.get(url);
       if (d) {
         d.nodeId = keys.peerNode;
-        d.attempt = 0;
+        d.upAt = Date.now();
         d.lastError = undefined;
       }
     }
@@ -347,6 +360,10 @@ export function createTransport(opts: TransportOptions): GossipTransport {
     ws.once('close', (code, reason) => {
       if (code === CLOSE.refused || code === CLOSE.duplicate) d.lastError = `closed by peer: ${reason.toString() || code}`;
       if (closed) return;
+      // A link that closes soon after coming up (a peer that drops it as a duplicate) keeps
+      // backing off: only one that stayed up longer than the longest backoff starts again fast.
+      if (d.upAt !== undefined && Date.now() - d.upAt > backoffMaxMs) d.attempt = 0;
+      d.upAt = undefined;
       // Full jitter (AWS architecture blog, "Exponential Backoff And Jitter"): spreads the redials of many hosts.
       const ceiling = Math.min(backoffMaxMs, backoffMinMs * 2 ** d.attempt);
       d.attempt = Math.min(d.attempt + 1, 30);
@@ -443,7 +460,8 @@ export function createTransport(opts: TransportOptions): GossipTransport {
           ...(d.nodeId === undefined ? {} : { nodeId: d.nodeId }),
           connected: link !== undefined,
           ...(link ? { since: link.since.toISOString() } : {}),
-          ...(d.lastError === undefined ? {} : { lastError: d.lastError }),
+          // A connected peer's last error is history: shown only while it is down.
+          ...(d.lastError === undefined || link !== undefined ? {} : { lastError: d.lastError }),
         });
       }
       for (const link of links.values()) {

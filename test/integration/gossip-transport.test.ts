@@ -14,7 +14,7 @@ import { createVpc } from '../../src/domain/vpc-ops.js';
 import { GossipEngine } from '../../src/gossip/engine.js';
 import { MemoryReplica } from '../../src/gossip/memory-replica.js';
 import { createTransport, type GossipTransport } from '../../src/gossip/transport.js';
-import { silentLogger } from '../../src/log/logger.js';
+import { createLogger, type Logger, silentLogger } from '../../src/log/logger.js';
 import { type Forwarder, startForwarder } from '../helpers/tcp-forwarder.js';
 
 const POLICY: PeeringPolicy = { pendingTtlSeconds: 3600, terminalRetentionSeconds: 3600, maxActivePerVpc: 10 };
@@ -29,7 +29,7 @@ interface Node {
   port: number | null;
 }
 
-async function node(t: Test, name: string, peers: string[], opts: { listen?: boolean | number; secret?: Buffer } = {}): Promise<Node> {
+async function node(t: Test, name: string, peers: string[], opts: { listen?: boolean | number; secret?: Buffer; logger?: Logger } = {}): Promise<Node> {
   const replica = new MemoryReplica(new HlcClock(name, Date.now), POLICY);
   const engine = new GossipEngine(replica);
   const transport = createTransport({
@@ -38,7 +38,7 @@ async function node(t: Test, name: string, peers: string[], opts: { listen?: boo
     listen: opts.listen === false ? null : { host: '127.0.0.1', port: typeof opts.listen === 'number' ? opts.listen : 0 },
     peers,
     engine,
-    logger: silentLogger(),
+    logger: opts.logger ?? silentLogger(),
     heartbeatMs: 300,
     antiEntropyIntervalMs: 500,
     backoffMinMs: 50,
@@ -153,6 +153,30 @@ t.test('two hosts that dial each other keep one link, the same on both sides', a
   await new Promise((r) => setTimeout(r, 300));
   t.equal(a.engine.linkCount, 1);
   t.equal(b.engine.linkCount, 1);
+  // Each side's dialled URL is folded into the one link: one peer, connected, no stale error.
+  await until('each status shows one connected peer', () => [a, b].every((n) => {
+    const peers = n.transport.status();
+    return peers.length === 1 && peers[0]!.connected && peers[0]!.lastError === undefined;
+  }));
   createVpcOn(b, 'vb', '10.1.0.0/16');
   await until('vb on a', () => a.replica.state.vpcs.has('vb'));
+});
+
+t.test('two hosts with one nodeId behind a third: warned, and the one left out backs off', async (t) => {
+  const lines: string[] = [];
+  const capture = createLogger({ level: 'debug', sink: { write: (l: string) => lines.push(l) } });
+  const middle = await node(t, 'hv-m', [], { logger: capture });
+  const url = `ws://127.0.0.1:${middle.port}`;
+  const first = await node(t, 'hv-x', [url], { listen: false });
+  await until('the first hv-x linked', () => connected(first));
+  const upsOfSecond: string[] = [];
+  const second = await node(t, 'hv-x', [url], { listen: false, logger: createLogger({ level: 'debug', sink: { write: (l: string) => upsOfSecond.push(l) } }) });
+  await until('the middle warns of a shared nodeId', () => lines.some((l) => l.includes('two hosts may share this nodeId')));
+  // A window long enough for a redial storm to show (it was ~20 a second): a rate, not an event.
+  await new Promise((r) => setTimeout(r, 2000));
+  const ups = upsOfSecond.filter((l) => l.includes('gossip link up')).length;
+  t.ok(ups <= 25, `the second hv-x came up ${ups} times in ~2 s (backing off to 400 ms: ~14; reset by each link dropped at once, it was ~60)`);
+  t.equal(lines.filter((l) => l.includes('two hosts may share this nodeId')).length, 1, 'warned once');
+  t.ok(connected(first), 'the first hv-x keeps its link');
+  t.notOk(connected(second), 'the second is left out');
 });
