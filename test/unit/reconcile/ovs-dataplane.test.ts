@@ -37,6 +37,8 @@ class FakeOvs implements Ovs {
   /** Set to hold topology reads until the test lets them answer. */
   topologyGate: Promise<void> | null = null;
   dumpDelayMs = 0;
+  /** Called as each dump starts (its bridge, how many dumps so far): drift injected at an exact point. */
+  onDump: ((bridge: string, count: number) => void) | null = null;
   /** Set while ovsdb-server and ovs-vswitchd do not answer. */
   down = false;
   /** Bridges whose bundles OVS refuses. */
@@ -55,6 +57,7 @@ class FakeOvs implements Ovs {
 
   async dumpFlows(bridge: string, cookie: bigint, mask: bigint): Promise<Flow[]> {
     this.calls.dumps.push(bridge);
+    this.onDump?.(bridge, this.calls.dumps.length);
     if (this.dumpDelayMs > 0) await new Promise((r) => setTimeout(r, this.dumpDelayMs));
     const b = this.bridges.get(bridge);
     if (!b || this.down) throw new OvsError('unavailable', `ovs-ofctl: ${bridge} is not a bridge or a socket`);
@@ -238,11 +241,15 @@ t.test('drift during a long pass is taken next, not after the pass', async (t) =
   const { ovs, dp } = await rig(t, 12);
   ovs.dumpDelayMs = 15;
   const from = ovs.calls.dumps.length;
-  dp.loop.trigger('all');
-  // Let the pass start on the first bridges (sorted: br-0, br-1, br-10, br-11, br-2, ...).
-  await until(() => ovs.calls.dumps.length >= from + 2, 'the pass started');
   const cycles = dp.loop.health().cycles;
-  ovs.foreignDelete('br-9', steering);
+  // The drift lands as the pass's second dump starts (sorted: br-0, br-1, br-10, br-11, br-2, ...,
+  // br-9 last), inside the fake, so a loaded machine cannot move it later.
+  ovs.onDump = (_bridge, count) => {
+    if (count !== from + 2) return;
+    ovs.onDump = null;
+    ovs.foreignDelete('br-9', steering);
+  };
+  dp.loop.trigger('all');
   await until(() => ovs.calls.dumps.slice(from).includes('br-9'), 'br-9 dumped');
   const order = ovs.calls.dumps.slice(from);
   t.ok(order.indexOf('br-9') < 8, `br-9 is dumped among the first (dump ${order.indexOf('br-9') + 1} of the pass), not last`);
