@@ -4,9 +4,9 @@
 // forwards them. The digest follows every durable commit, local or received; a local commit's
 // slots are handed to `onLocalCommit` to be pushed at once. memory-replica.ts is the same
 // protocol over a plain in-memory state, for the simulation and the transport tests.
-import { aheadBeyondDrift } from '../domain/hlc.js';
+import { aheadBeyondDrift, compareHlc } from '../domain/hlc.js';
 import { mergeAndRepair, slotId } from '../domain/merge.js';
-import { isTombstone, type Slot } from '../domain/replica.js';
+import { isTombstone, type Slot, type VersionedVpc } from '../domain/replica.js';
 import type { Mutation, PeeringPolicy } from '../domain/types.js';
 import type { Logger } from '../log/logger.js';
 import { LOCAL_ORIGIN, type Store } from '../store/store.js';
@@ -98,7 +98,15 @@ export class StoreReplica implements ReplicaPort {
     };
     const batchIn = { vpcs: batch.vpcs.filter(fresh('vpc')), peerings: batch.peerings.filter(fresh('peering')) };
     if (batchIn.vpcs.length + batchIn.peerings.length === 0) return { accepted: EMPTY, repaired: EMPTY };
+    let replaced: VersionedVpc[] = [];
     const out = await this.opts.store.write((_view, replica) => {
+      // A live VPC here that an incoming live one of another incarnation may replace: one id
+      // created on two hosts apart (SPEC §8); whichever loses, its host says so below.
+      replaced = batchIn.vpcs.flatMap((s) => {
+        if (isTombstone(s)) return [];
+        const held = replica.vpcs.get(s.record.id);
+        return held !== undefined && !isTombstone(held) && compareHlc(held.incarnation, s.incarnation) !== 0 ? [held] : [];
+      });
       const merged = mergeAndRepair(replica, batchIn, this.opts.policy());
       return { mutations: [], slots: { vpcs: merged.accepted.vpcs, peerings: [...merged.accepted.peerings, ...merged.repaired] }, result: merged };
     }, { origin: fromNode });
@@ -109,6 +117,15 @@ export class StoreReplica implements ReplicaPort {
       this.stats.conflictsResolved += out.repaired.length;
       const durableAt = this.physicalNow();
       for (const s of accepted) this.opts.onLag?.(Math.max(0, durableAt - s.version.wallMs));
+      for (const lost of replaced) {
+        const won = out.accepted.vpcs.find((s) => !isTombstone(s) && s.record.id === lost.record.id);
+        if (won === undefined || isTombstone(won)) continue;
+        this.opts.logger.warn('gossip: a VPC created on two hosts under one id was settled: this host\'s create lost', {
+          vpcId: lost.record.id, from: fromNode,
+          lost: { createdOn: lost.incarnation.node, tenantId: lost.record.tenantId, cidrs: lost.record.cidrs, bridge: lost.record.bridge },
+          won: { createdOn: won.incarnation.node, tenantId: won.record.tenantId, cidrs: won.record.cidrs, bridge: won.record.bridge },
+        });
+      }
       for (const r of out.repairs) {
         this.opts.logger.warn('gossip: a conflict made on two hosts was settled: the peering failed', { peeringId: r.peeringId, reason: r.reason, causeId: r.causeId, from: fromNode });
       }

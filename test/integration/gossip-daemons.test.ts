@@ -62,6 +62,9 @@ t.test('two daemons: replicate, partition, settle, catch up', async (t) => {
   await ca.call('peering.accept', { id: p.id });
   await cb.call('peering.reject', { id: p.id });
   await cb.call('vpc.create', { id: 'v3', tenantId: 't1', cidrs: ['10.3.0.0/16'], bridge: 'br3' });
+  // One id created on both sides: one create wins everywhere, and the losing host says so.
+  await ca.call('vpc.create', { id: 'v9', tenantId: 't1', cidrs: ['10.9.0.0/16'], bridge: 'br9a' });
+  await cb.call('vpc.create', { id: 'v9', tenantId: 't2', cidrs: ['10.99.0.0/16'], bridge: 'br9b' });
   toA.heal();
   toB.heal();
   const healed = await until(() => same(ca, cb), 15_000, 50);
@@ -71,6 +74,8 @@ t.test('two daemons: replicate, partition, settle, catch up', async (t) => {
     t.equal(got.status, 'rejected', 'reject wins over a concurrent accept, on both hosts');
     t.ok((await list(c, 'vpc.list')).some((v) => v.id === 'v3'), 'the other side\'s change arrived');
   }
+  const lostOn = [a, b].filter((d) => /"msg":"gossip: a VPC created on two hosts under one id was settled[^\n]*"vpcId":"v9"/.test(d.logs()));
+  t.equal(lostOn.length, 1, 'the host whose v9 create lost logged it, with both creates');
 
   // A host whose journal is lost catches up from its peer.
   await b.kill();
