@@ -297,7 +297,11 @@ export function renderStatus(s: Json, ctx: RenderContext): string {
   sections.push(['OVS', ovsLines]);
 
   const gossipLines = gossipOn
-    ? [`${connected} of ${count(peers.length, 'peer')} connected`, ...peers.map((p) => `${text(p.nodeId ?? p.id ?? p.url)}: ${p.connected === true ? 'connected' : style.warn('not connected')}, last sync ${when(p.lastSyncAt, ctx.now)}`)]
+    ? [`${connected} of ${count(peers.length, 'peer')} connected`, ...peers.map((p) => {
+      const line = `${text(p.nodeId ?? p.id ?? p.url)}: ${p.connected === true ? 'connected' : style.warn('not connected')}, last sync ${when(p.lastSyncAt, ctx.now)}`;
+      // Why a peer is down is the first thing an operator needs (BAD_PROOF, TLS, ECONNREFUSED...).
+      return p.connected !== true && p.lastError ? `${line}; ${style.bad(`last error: ${text(p.lastError)}`)}` : line;
+    })]
     : ['off'];
   sections.push(['Gossip', gossipLines]);
 

@@ -69,7 +69,7 @@ export const STATUS = {
       'br-c': { ok: false, at: '2026-01-01T01:02:04.000Z', durationMs: 3, added: 0, removed: 0, error: 'ovs-ofctl: br-c is not a bridge or a socket' },
     },
   },
-  gossip: { enabled: true, peers: [{ nodeId: 'hv-02', connected: true, lastSyncAt: '2026-01-01T01:02:03.000Z' }, { nodeId: 'hv-03', connected: false, lastSyncAt: null }] },
+  gossip: { enabled: true, peers: [{ nodeId: 'hv-02', connected: true, lastSyncAt: '2026-01-01T01:02:03.000Z' }, { nodeId: 'hv-03', connected: false, lastSyncAt: null, lastError: 'connect ECONNREFUSED 10.0.0.3:7946' }] },
   counts: { vpcs: 2104, peerings: { 'pending-acceptance': 3, active: 12, rejected: 0, deleted: 2, expired: 0, failed: 0 } },
 };
 const NOW = new Date('2026-01-01T01:02:05.000Z');
