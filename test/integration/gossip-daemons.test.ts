@@ -2,15 +2,13 @@
 // forwarder the test cuts and heals: a change made on one host reaches the other; conflicting
 // transitions made on both sides of a partition settle the same way on both (reject wins over
 // accept, fail closed); a host restarted with an empty journal catches up by anti-entropy.
-import { randomBytes } from 'node:crypto';
-import { rmSync, writeFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import type { RpcClient } from '../../src/rpc/client.js';
 import { type DaemonHandle, startDaemon } from '../helpers/daemon.js';
-import { freePort } from '../helpers/free-port.js';
+import { gossipPair } from '../helpers/gossip-pair.js';
 import { until } from '../helpers/poll.js';
-import { startForwarder } from '../helpers/tcp-forwarder.js';
 
 type Item = Record<string, unknown>;
 const list = async (c: RpcClient, method: string): Promise<Item[]> => ((await c.call(method, {})) as { items: Item[] }).items;
@@ -19,12 +17,7 @@ const same = async (a: RpcClient, b: RpcClient): Promise<boolean> =>
 
 t.test('two daemons: replicate, partition, settle, catch up', async (t) => {
   const dir = t.testdir();
-  const secretFile = join(dir, 'gossip.secret');
-  writeFileSync(secretFile, randomBytes(48).toString('hex'), { mode: 0o600 });
-  const [portA, portB] = [await freePort(), await freePort()];
-  const toB = await startForwarder(portB);
-  const toA = await startForwarder(portA);
-  t.teardown(() => Promise.all([toA.close(), toB.close()]));
+  const { secretFile, portA, portB, toA, toB } = await gossipPair(t, dir);
   const gossip = (port: number, peer: number) => ({ listen: `127.0.0.1:${port}`, peers: [`ws://127.0.0.1:${peer}`], secretFile, antiEntropyIntervalMs: 200 });
   const a: DaemonHandle = await startDaemon(t, { config: { nodeId: 'hv-a', gossip: gossip(portA, toB.port) } });
   const b: DaemonHandle = await startDaemon(t, { config: { nodeId: 'hv-b', gossip: gossip(portB, toA.port) } });

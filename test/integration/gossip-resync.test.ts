@@ -4,15 +4,11 @@
 // tombstone; the other still holds the record. On heal the one that was away must not push it
 // back: it ends it (resync), keeps and sends what it created while away, and both end identical.
 // The retention cannot be shorter than 60 s (the schema's floor), so this test waits that long.
-import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import t from 'tap';
 import type { RpcClient } from '../../src/rpc/client.js';
 import { startDaemon } from '../helpers/daemon.js';
-import { freePort } from '../helpers/free-port.js';
+import { gossipPair } from '../helpers/gossip-pair.js';
 import { until } from '../helpers/poll.js';
-import { startForwarder } from '../helpers/tcp-forwarder.js';
 
 const RETENTION_S = 60;
 type Gossip = { resyncing: boolean; lastContactAt: string | null; totals: { connected: number } };
@@ -21,12 +17,7 @@ const vpcIds = async (c: RpcClient): Promise<string[]> => ((await c.call('vpc.li
 
 t.test('a host away longer than the tombstone retention resyncs instead of resurrecting what was deleted', async (t) => {
   const dir = t.testdir();
-  const secretFile = join(dir, 'gossip.secret');
-  writeFileSync(secretFile, randomBytes(48).toString('hex'), { mode: 0o600 });
-  const [portA, portB] = [await freePort(), await freePort()];
-  const toB = await startForwarder(portB);
-  const toA = await startForwarder(portA);
-  t.teardown(() => Promise.all([toA.close(), toB.close()]));
+  const { secretFile, portA, portB, toA, toB } = await gossipPair(t, dir);
   const config = (nodeId: string, port: number, peer: number) => ({
     nodeId,
     gossip: { listen: `127.0.0.1:${port}`, peers: [`ws://127.0.0.1:${peer}`], secretFile, antiEntropyIntervalMs: 200, tombstoneRetentionSeconds: RETENTION_S },
