@@ -118,8 +118,8 @@ export class StoreReplica implements ReplicaPort {
       const durableAt = this.physicalNow();
       for (const s of accepted) this.opts.onLag?.(Math.max(0, durableAt - s.version.wallMs));
       for (const lost of replaced) {
-        const won = out.accepted.vpcs.find((s) => !isTombstone(s) && s.record.id === lost.record.id);
-        if (won === undefined || isTombstone(won)) continue;
+        const won = out.accepted.vpcs.find((s) => slotId(s) === lost.record.id);
+        if (won === undefined || isTombstone(won)) continue; // a deletion, not a create that won
         this.opts.logger.warn('gossip: a VPC created on two hosts under one id was settled: this host\'s create lost', {
           vpcId: lost.record.id, from: fromNode,
           lost: { createdOn: lost.incarnation.node, tenantId: lost.record.tenantId, cidrs: lost.record.cidrs, bridge: lost.record.bridge },

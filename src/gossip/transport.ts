@@ -175,6 +175,9 @@ export function createTransport(opts: TransportOptions): GossipTransport {
   /** After a handshake: one link per peer node, frames in order through the engine. */
   function establish(ws: WebSocket, address: string, keys: LinkKeys, initiator: boolean, url?: string): void {
     const dialerNode = initiator ? opts.nodeId : keys.peerNode;
+    // Who is at this URL is now known, kept or not: status folds it into the link, dial() waits on it.
+    const d = url === undefined ? undefined : dialled.get(url);
+    if (d) d.nodeId = keys.peerNode;
     const existing = links.get(keys.peerNode);
     if (existing) {
       // Keep the link dialled by the smaller node id (both sides decide alike); at a tie the older.
@@ -188,9 +191,6 @@ export function createTransport(opts: TransportOptions): GossipTransport {
         });
       }
       if (!keepNew) {
-        // Who is at this URL is now known: status folds it into the kept link, dial() waits on it.
-        const d = url === undefined ? undefined : dialled.get(url);
-        if (d) d.nodeId = keys.peerNode;
         ws.close(CLOSE.duplicate, 'duplicate link');
         return;
       }
@@ -224,13 +224,9 @@ export function createTransport(opts: TransportOptions): GossipTransport {
     };
     links.set(keys.peerNode, link);
     tlsLogged.delete(url ?? address.replace(/:[^:]*$/, ''));
-    if (url) {
-      const d = dialled.get(url);
-      if (d) {
-        d.nodeId = keys.peerNode;
-        d.upAt = Date.now();
-        d.lastError = undefined;
-      }
+    if (d) {
+      d.upAt = Date.now();
+      d.lastError = undefined;
     }
     log.info('gossip link up', { peer: address, peerNodeId: keys.peerNode, initiator });
     ws.on('message', (data, isBinary) => {
