@@ -13,11 +13,13 @@
 // - A host away longer than the tombstone retention does not offer the records it held before
 //   then that a peer holds nothing of: it ends them (ReplicaPort.resync) instead.
 // - Host reports (host-reports.ts), when the host keeps them: a new link is sent every report
-//   held; a report newer than the one held is forwarded to every other link, like a slot.
+//   and heartbeat held (a fresh beat of this host's own first); a report or beat newer than the
+//   one held is forwarded to every other link, like a slot. No link is sent what its peer
+//   originated: the peer knows its own data plane and that it is alive.
 import type { PeeringSlot, VpcSlot } from '../domain/replica.js';
 import { answerDigest, answerEntries, type DigestIndex, openingDigest } from './digest.js';
 import { DEFAULT_MAX_FRAME_BYTES, MAC_BYTES } from './frame.js';
-import type { HostReport, HostReports } from './host-reports.js';
+import { type HostBeat, type HostReport, type HostReports, MAX_BEATS_PER_FRAME } from './host-reports.js';
 import { type Frame, type FrameBodies, type FrameType, MAX_SLOTS_PER_PUSH, type PushBody } from './messages.js';
 
 /** What merging remote slots did: the slots that won here (to forward) and those the repair rewrote (to push). */
@@ -108,16 +110,28 @@ export class GossipEngine {
     private readonly hosts: HostReports | null = null,
   ) {}
 
-  /** A link whose handshake finished: it takes part from now on, is sent the host reports held, and its initiator opens a round at once. */
+  /**
+   * A link whose handshake finished: it takes part from now on, is sent the heartbeats and then
+   * the host reports held (beats first, so a report never shows before its host's liveness), and
+   * its initiator opens a round at once.
+   */
   addLink(link: LinkPort): void {
     this.links.add(link);
-    if (this.hosts) this.sendReports([link], this.hosts.all());
+    if (this.hosts) {
+      this.sendBeats([link], [this.hosts.beat(), ...this.hosts.beats()]);
+      this.sendReports([link], this.hosts.all());
+    }
     if (link.initiator) this.startRound(link);
   }
 
   /** This host's data plane changed: its new report's parts (HostReports.publish) go to every link. */
   publishReport(parts: readonly HostReport[]): void {
     this.sendReports([...this.links], parts);
+  }
+
+  /** This host's heartbeat (every HEARTBEAT_ROUNDS anti-entropy intervals): a fresh beat to every link. */
+  heartbeat(): void {
+    if (this.hosts) this.sendBeats([...this.links], [this.hosts.beat()]);
   }
 
   removeLink(link: LinkPort): void {
@@ -175,8 +189,10 @@ export class GossipEngine {
         await this.offer(link, frame.body.refs, frame.body.missing ?? []);
         return;
       case 'hosts': {
-        const fresh = this.hosts?.offer(frame.body.reports) ?? [];
-        this.sendReports([...this.links].filter((l) => l !== link), fresh);
+        if (!this.hosts) return;
+        const others = [...this.links].filter((l) => l !== link);
+        this.sendBeats(others, this.hosts.hear(frame.body.alive ?? []));
+        this.sendReports(others, this.hosts.offer(frame.body.reports));
         return;
       }
     }
@@ -188,9 +204,17 @@ export class GossipEngine {
     this.pushTo([link], this.replica.slotsFor(ended.size > 0 ? refs.filter((r) => !ended.has(r)) : refs));
   }
 
-  /** One report part per frame (host-reports.ts REPORT_PART_ENTRIES keeps it far below the frame limit). */
+  /** One report part per frame (host-reports.ts REPORT_PART_ENTRIES keeps it far below the frame limit); none to the node that made it. */
   private sendReports(links: readonly LinkPort[], reports: readonly HostReport[]): void {
-    for (const r of reports) for (const l of links) l.send('hosts', { reports: [r] });
+    for (const r of reports) for (const l of links) if (l.peerNode !== r.nodeId) l.send('hosts', { reports: [r] });
+  }
+
+  /** Heartbeats in frames of MAX_BEATS_PER_FRAME; none to the node that made it. */
+  private sendBeats(links: readonly LinkPort[], beats: readonly HostBeat[]): void {
+    for (const l of links) {
+      const mine = beats.filter((b) => b.nodeId !== l.peerNode);
+      for (let i = 0; i < mine.length; i += MAX_BEATS_PER_FRAME) l.send('hosts', { reports: [], alive: mine.slice(i, i + MAX_BEATS_PER_FRAME) });
+    }
   }
 
   private pushTo(links: readonly LinkPort[], batch: PushBody): void {

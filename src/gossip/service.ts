@@ -8,7 +8,7 @@ import type { Logger } from '../log/logger.js';
 import type { ContactMark } from '../store/contact.js';
 import type { Store } from '../store/store.js';
 import { GossipEngine } from './engine.js';
-import { type FullReport, HostReports, type ReportEntry } from './host-reports.js';
+import { HEARTBEAT_ROUNDS, type HeldReport, HostReports, type ReportEntry } from './host-reports.js';
 import type { RefusalCode } from './refusal.js';
 import type { GossipTls } from './tls.js';
 import { StoreReplica, type ReplicaStats } from './store-replica.js';
@@ -62,8 +62,8 @@ export interface GossipService {
    * rebuilt within REPORT_DELAY_MS (changes in between are coalesced) and sent if it differs.
    */
   dataplaneChanged(): void;
-  /** Other hosts' last reports (peering.get `hosts`). */
-  hostReports(): readonly FullReport[];
+  /** Other hosts' last reports, with when each was last heard from (peering.get `hosts`). */
+  hostReports(): readonly HeldReport[];
 }
 
 /** How long a data-plane change waits before this host's report is rebuilt (ms): a burst of commits and passes becomes one report. */
@@ -113,7 +113,8 @@ export function createGossipService(opts: GossipServiceOptions): GossipService {
     onLocalCommit: (batch) => engine?.onLocalCommit(batch),
     ...(opts.onLag ? { onLag: opts.onLag } : {}),
   });
-  const reports = new HostReports(opts.nodeId);
+  const heartbeatMs = (): number => HEARTBEAT_ROUNDS * opts.antiEntropyIntervalMs();
+  const reports = new HostReports(opts.nodeId, Date.now, heartbeatMs);
   const observeRound = (peerNode: string, round: { readonly inSync: boolean; readonly behind: number }): void => {
     const r = rounds.get(peerNode) ?? { recordsBehind: 0 };
     r.recordsBehind = round.behind;
@@ -126,7 +127,16 @@ export function createGossipService(opts: GossipServiceOptions): GossipService {
   };
   engine = new GossipEngine(replica, undefined, observeRound, reports);
   let reportTimer: NodeJS.Timeout | null = null;
+  let beatTimer: NodeJS.Timeout | null = null;
   let closed = false;
+  /** Every heartbeatMs() (read again each time: SIGHUP may change the interval), this host tells every link it is alive. */
+  const beatLater = (): void => {
+    beatTimer = setTimeout(() => {
+      if (closed) return;
+      engine?.heartbeat();
+      beatLater();
+    }, heartbeatMs()).unref();
+  };
   const publishReport = (): void => {
     reportTimer = null;
     if (closed) return;
@@ -157,12 +167,14 @@ export function createGossipService(opts: GossipServiceOptions): GossipService {
         });
       }
       const { port } = await transport.start();
+      beatLater();
       listening = opts.gossip.listen && port !== null ? formatHostPort(opts.gossip.listen.host, port) : null;
       log.info('gossip started', { listen: listening, peers: opts.gossip.peers });
     },
     async close() {
       closed = true;
       if (reportTimer) clearTimeout(reportTimer);
+      if (beatTimer) clearTimeout(beatTimer);
       await transport.close();
       replica.close();
     },

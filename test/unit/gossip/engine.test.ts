@@ -8,7 +8,7 @@ import type { Mutation, OpContext, PeeringPolicy } from '../../../src/domain/typ
 import { createVpc } from '../../../src/domain/vpc-ops.js';
 import { chunkPush, GossipEngine, type LinkPort } from '../../../src/gossip/engine.js';
 import { FrameOpener, FrameSealer } from '../../../src/gossip/frame.js';
-import { HostReports } from '../../../src/gossip/host-reports.js';
+import { HostReports, type PeeringHost, peeringHosts } from '../../../src/gossip/host-reports.js';
 import type { FrameBodies, FrameType } from '../../../src/gossip/messages.js';
 import { MemoryReplica } from '../../../src/gossip/memory-replica.js';
 
@@ -24,7 +24,7 @@ interface Host {
 
 function host(name: string): Host {
   const replica = new MemoryReplica(new HlcClock(name, () => wall), POLICY);
-  const reports = new HostReports(name, () => wall);
+  const reports = new HostReports(name, () => wall, () => 1000);
   return { name, replica, engine: new GossipEngine(replica, undefined, undefined, reports), reports };
 }
 
@@ -33,7 +33,8 @@ class Wire {
   private readonly queue: (() => Promise<void>)[] = [];
   frames = 0;
 
-  link(a: Host, b: Host): void {
+  /** Links a (the initiator) and b; returns both ends, to cut the link with engine.removeLink. */
+  link(a: Host, b: Host): { ab: LinkPort; ba: LinkPort } {
     const make = (from: Host, to: Host, initiator: boolean, key: Buffer): LinkPort & { reverse?: LinkPort } => {
       const sealer = new FrameSealer(key);
       const opener = new FrameOpener(key);
@@ -58,6 +59,7 @@ class Wire {
     ba.reverse = ab;
     b.engine.addLink(ba);
     a.engine.addLink(ab);
+    return { ab, ba };
   }
 
   async settle(): Promise<void> {
@@ -145,6 +147,63 @@ t.test('host reports spread over a line of hosts, a newer one replaces the older
   await wire.settle();
   t.same(d.reports.others().map((r) => r.nodeId), ['hv-a'], 'a new link is sent the reports held');
 });
+
+t.test('no host is sent back what it originated: its own report at link-up, its own beat forwarded', async (t) => {
+  const [a, b, c] = [host('hv-na'), host('hv-nb'), host('hv-nc')];
+  const sent: { to: string; body: FrameBodies['hosts'] }[] = [];
+  const tap = (to: string): LinkPort => ({ peerNode: to, initiator: false, send: (type, body) => { if (type === 'hosts') sent.push({ to, body: body as FrameBodies['hosts'] }); } });
+  a.reports.publish([]);
+  c.reports.publish([]);
+  // b holds a's and c's reports and beats.
+  await b.engine.onFrame(tap('hv-na'), { type: 'hosts', seq: 1, body: { reports: [...a.reports.all()], alive: [a.reports.beat()] } });
+  await b.engine.onFrame(tap('hv-nc'), { type: 'hosts', seq: 1, body: { reports: [...c.reports.all()], alive: [c.reports.beat()] } });
+  sent.length = 0;
+  b.engine.addLink(tap('hv-na'));
+  const origins = sent.flatMap((s) => [...s.body.reports.map((r) => r.nodeId), ...(s.body.alive ?? []).map((x) => x.nodeId)]);
+  t.same([...new Set(origins)].sort(), ['hv-nb', 'hv-nc'], 'a new link to hv-na is sent b\'s beat and hv-nc\'s report and beat, none of hv-na\'s');
+  t.same(sent[0]!.body.alive!.map((x) => x.nodeId), ['hv-nb', 'hv-nc'], 'beats first (b\'s own fresh one first), then reports');
+  t.ok(sent.slice(1).every((s) => s.body.alive === undefined && s.body.reports.length === 1));
+  b.engine.addLink(tap('hv-nc'));
+  sent.length = 0;
+  wall += 1;
+  // A new beat of hv-na arriving from a third host goes on to hv-nc, not back to hv-na.
+  await b.engine.onFrame(tap('hv-nx'), { type: 'hosts', seq: 2, body: { reports: [], alive: [a.reports.beat()] } });
+  t.same(sent.map((s) => s.to), ['hv-nc'], 'forwarded to every other link but the origin\'s');
+});
+
+t.test('heartbeats cross a line of hosts; cut off, a host goes stale after 3 of its beats; linked again, it is fresh at once', async (t) => {
+  const [a, b, c] = [host('hv-ha'), host('hv-hb'), host('hv-hc')];
+  const pcx = 'pcx-00000000000000002';
+  for (const h of [a, b, c]) h.reports.publish([[pcx, 'programmed', 8]]);
+  const wire = new Wire();
+  const { ab, ba } = wire.link(a, b);
+  wire.link(b, c);
+  await wire.settle();
+  const seenOnC = () => peeringHostsOf(c, 'hv-ha');
+  t.match(seenOnC(), { state: 'programmed', heardAt: new Date(wall).toISOString() }, 'c hears of a through b');
+  // a goes on beating but the link a–b is cut: c's picture of a ages.
+  a.engine.removeLink(ab);
+  b.engine.removeLink(ba);
+  for (let i = 0; i < 3; i++) {
+    wall += 1000;
+    for (const h of [a, b, c]) h.engine.heartbeat();
+    await wire.settle();
+  }
+  t.match(seenOnC(), { state: 'programmed' }, '3 beats missed: not stale yet');
+  wall += 1;
+  t.match(seenOnC(), { state: 'unknown', stale: true, lastState: 'programmed', at: a.reports.all()[0]!.at }, 'one ms more: stale, with its last state and report time');
+  t.match(peeringHostsOf(c, 'hv-hb'), { state: 'programmed', heardAt: new Date(wall - 1).toISOString() }, 'b, which beat on, is fresh');
+  wire.link(a, b);
+  await wire.settle();
+  t.match(seenOnC(), { state: 'programmed', heardAt: new Date(wall).toISOString() }, 'healed: fresh again (a\'s beat at link-up crossed b)');
+  t.notOk('stale' in seenOnC()!);
+});
+
+/** What host h shows for node's data plane of the first peering h's report lists (peering.get hosts). */
+function peeringHostsOf(h: Host, node: string): PeeringHost | undefined {
+  const id = h.reports.all()[0]!.peerings[0]![0];
+  return peeringHosts(id, { nodeId: h.name, view: { state: 'programmed', flows: 8, lastAttemptAt: null }, now: new Date(wall) }, h.reports.others()).find((x) => x.nodeId === node);
+}
 
 t.test('chunkPush keeps every frame under the size limit', (t) => {
   const h = host('hv-c1');
