@@ -35,7 +35,7 @@ export function render(call: Pick<Call, 'view' | 'params' | 'quiet'>, result: un
     case 'vpc':
       return isRecord(result) ? renderRecord(result, VPC_ORDER) : renderJson(result);
     case 'peering':
-      return isRecord(result) ? renderPeering(result) : renderJson(result);
+      return isRecord(result) ? renderPeering(result, ctx.now) : renderJson(result);
     case 'vpc-list':
       return renderList(result, VPC_COLUMNS);
     case 'peering-list':
@@ -130,21 +130,35 @@ function isTable(v: unknown): v is Json[] {
  * One line over the hosts' data planes (SPEC §5 `hosts`), what an operator reads first:
  * `programmed on 4/5 hosts; hv-03: error OVS is not answering`. Hosts where the peering is
  * `not-local` do not count (nothing to program there); every other host not `programmed` is named
- * with its state and error. Every host in no-op mode is said as such.
+ * with its state and error, a stale one with how long it has been silent (`heardAt` against
+ * `now`) and its last state. Every host in no-op mode is said as such.
  */
-export function hostsSummary(hosts: readonly Json[]): string {
+export function hostsSummary(hosts: readonly Json[], now: Date): string {
   if (hosts.length > 0 && hosts.every((h) => h.state === 'disabled')) return `no data plane on any of ${hosts.length} host${hosts.length === 1 ? '' : 's'} (OVS disabled: no-op mode)`;
   const relevant = hosts.filter((h) => h.state !== 'not-local');
   const programmed = relevant.filter((h) => h.state === 'programmed').length;
   const local = hosts.length - relevant.length;
   let line = relevant.length === 0 ? `not local to any of ${hosts.length} host${hosts.length === 1 ? '' : 's'}` : `programmed on ${programmed}/${relevant.length} host${relevant.length === 1 ? '' : 's'}`;
   if (relevant.length > 0 && local > 0) line += ` (not local to ${local} more)`;
-  const others = relevant.filter((h) => h.state !== 'programmed').map((h) => `${text(h.nodeId)}: ${text(h.state)}${typeof h.error === 'string' ? ` ${h.error}` : ''}`);
+  const others = relevant.filter((h) => h.state !== 'programmed').map((h) => `${text(h.nodeId)}: ${h.stale === true ? silence(h, now) : `${text(h.state)}${typeof h.error === 'string' ? ` ${h.error}` : ''}`}`);
   return others.length > 0 ? `${line}; ${others.join('; ')}` : line;
 }
 
-/** A peering's fields, then its data plane per bridge on this host, then per host (gossip). */
-function renderPeering(p: Json): string {
+/** A stale host: `not heard from for 45s (last programmed)`, or `never heard from`. */
+function silence(h: Json, now: Date): string {
+  const heard = typeof h.heardAt === 'string' ? Date.parse(h.heardAt) : NaN;
+  const last = typeof h.lastState === 'string' ? ` (last ${h.lastState})` : '';
+  return Number.isNaN(heard) ? `never heard from${last}` : `not heard from for ${duration(Math.max(0, (now.getTime() - heard) / 1000))}${last}`;
+}
+
+/** `heardAt` as `3s ago` (`-` when absent or never). */
+function ago(v: unknown, now: Date): string {
+  const at = typeof v === 'string' ? Date.parse(v) : NaN;
+  return Number.isNaN(at) ? '-' : `${duration(Math.max(0, (now.getTime() - at) / 1000))} ago`;
+}
+
+/** A peering's fields, then its data plane per bridge on this host, then per host (gossip; `now` for how long ago each was heard from). */
+function renderPeering(p: Json, now: Date): string {
   let out = renderRecord(p, PEERING_ORDER);
   const dataplane = isRecord(p.dataplane) ? p.dataplane : {};
   if (isTable(dataplane.bridges)) {
@@ -154,9 +168,9 @@ function renderPeering(p: Json): string {
     );
   }
   if (isTable(p.hosts)) {
-    out += '\n' + hostsSummary(p.hosts) + '\n' + table(
-      ['HOST', 'STATE', 'FLOWS', 'REPORTED', 'ERROR'],
-      p.hosts.map((h) => [text(h.nodeId), text(h.state), text(h.flows), text(h.at), text(h.error)]),
+    out += '\n' + hostsSummary(p.hosts, now) + '\n' + table(
+      ['HOST', 'STATE', 'FLOWS', 'REPORTED', 'HEARD', 'ERROR'],
+      p.hosts.map((h) => [text(h.nodeId), h.stale === true ? `unknown (last ${text(h.lastState)})` : text(h.state), text(h.flows), text(h.at), ago(h.heardAt, now), text(h.error)]),
     );
   }
   return out;

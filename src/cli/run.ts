@@ -219,7 +219,7 @@ export function judge(p: Record<string, unknown> | undefined, target: WaitTarget
   const status = String(p.status);
   const dataplane = isRecord(p.dataplane) ? String(p.dataplane.state) : 'unknown';
   const hosts = Array.isArray(p.hosts) ? p.hosts.filter(isRecord) : [];
-  const hostStates = hosts.map((h) => `${String(h.nodeId)} ${String(h.state)}`).join(', ');
+  const hostStates = hosts.map((h) => `${String(h.nodeId)} ${String(h.state)}${h.stale === true ? ' (not heard from lately)' : ''}`).join(', ');
   const why = dataplane === 'not-local' ? ' (a bridge of one of its VPCs is not on this host)' : '';
   const state = `status ${status}, data plane ${dataplane}${why}${allHosts ? ` (hosts: ${hostStates || 'none'})` : ''}`;
   switch (target) {
@@ -236,7 +236,8 @@ export function judge(p: Record<string, unknown> | undefined, target: WaitTarget
     }
     case 'deleted': {
       if (status !== 'deleted') return TERMINAL.includes(status) ? { kind: 'never', state, why: `it is ${status}` } : { kind: 'waiting', state };
-      const gone = !FLOWS_PRESENT.includes(dataplane) && (!allHosts || hosts.every((h) => !FLOWS_PRESENT.includes(String(h.state))));
+      // A stale host (not heard from lately) may still hold flows: it is not counted as done.
+      const gone = !FLOWS_PRESENT.includes(dataplane) && (!allHosts || hosts.every((h) => h.stale !== true && !FLOWS_PRESENT.includes(String(h.state))));
       return gone ? { kind: 'reached', state } : { kind: 'waiting', state };
     }
   }

@@ -34,10 +34,11 @@ const PCX_PENDING = {
 const PCX_REJECTED = { ...PCX_PENDING, id: 'pcx-fffffffffffffffff', name: undefined, status: 'rejected', statusReason: 'Rejected by bob.' };
 const PCX_ACTIVE = { ...PCX_PENDING, id: 'pcx-aaaaaaaaaaaaaaaaa', tenantId: 't2', status: 'active', acceptedBy: 'bob' };
 const HOSTS = [
-  { nodeId: 'hv-01', state: 'programmed', flows: 6, at: '2026-01-01T00:00:05.000Z' },
-  { nodeId: 'hv-02', state: 'programmed', flows: 6, at: '2026-01-01T00:00:04.000Z' },
-  { nodeId: 'hv-03', state: 'error', flows: 0, at: '2026-01-01T00:00:03.000Z', error: 'OVS is not answering' },
-  { nodeId: 'hv-04', state: 'not-local', flows: 0, at: '2026-01-01T00:00:02.000Z' },
+  { nodeId: 'hv-01', state: 'programmed', flows: 6, at: '2026-01-01T00:00:05.000Z', heardAt: '2026-01-01T01:02:05.000Z' },
+  { nodeId: 'hv-02', state: 'programmed', flows: 6, at: '2026-01-01T00:00:04.000Z', heardAt: '2026-01-01T01:02:02.000Z' },
+  { nodeId: 'hv-03', state: 'error', flows: 0, at: '2026-01-01T00:00:03.000Z', heardAt: '2026-01-01T01:02:01.000Z', error: 'OVS is not answering' },
+  { nodeId: 'hv-04', state: 'not-local', flows: 0, at: '2026-01-01T00:00:02.000Z', heardAt: '2026-01-01T01:02:00.000Z' },
+  { nodeId: 'hv-05', state: 'unknown', flows: 6, at: '2026-01-01T00:00:01.000Z', heardAt: '2026-01-01T01:01:20.000Z', stale: true, lastState: 'programmed' },
 ];
 
 const DATAPLANE = {
@@ -294,14 +295,17 @@ t.test('human output: tables with a NAME column, records, per-bridge data plane,
   );
   t.match(
     pcx.out,
-    '\nprogrammed on 2/3 hosts (not local to 1 more); hv-03: error OVS is not answering\n' +
-      'HOST   STATE       FLOWS  REPORTED                  ERROR\n' +
-      'hv-01  programmed  6      2026-01-01T00:00:05.000Z  -\n',
+    '\nprogrammed on 2/4 hosts (not local to 1 more); hv-03: error OVS is not answering; hv-05: not heard from for 45s (last programmed)\n' +
+      'HOST   STATE                      FLOWS  REPORTED                  HEARD    ERROR\n' +
+      'hv-01  programmed                 6      2026-01-01T00:00:05.000Z  0s ago   -\n' +
+      'hv-02  programmed                 6      2026-01-01T00:00:04.000Z  3s ago   -\n',
     'every host\'s data plane: one line an operator reads first, then the table',
   );
-  t.equal(hostsSummary([{ nodeId: 'hv-01', state: 'disabled' }, { nodeId: 'hv-02', state: 'disabled' }]), 'no data plane on any of 2 hosts (OVS disabled: no-op mode)');
-  t.equal(hostsSummary([{ nodeId: 'hv-01', state: 'not-local' }]), 'not local to any of 1 host');
-  t.equal(hostsSummary([{ nodeId: 'hv-01', state: 'programmed' }, { nodeId: 'hv-02', state: 'unknown' }]), 'programmed on 1/2 hosts; hv-02: unknown');
+  t.match(pcx.out, 'hv-05  unknown (last programmed)  6      2026-01-01T00:00:01.000Z  45s ago  -\n', 'a stale host: unknown, with its last state and how long it has been silent');
+  t.equal(hostsSummary([{ nodeId: 'hv-01', state: 'programmed' }, { nodeId: 'hv-02', state: 'unknown', heardAt: null, stale: true }], NOW), 'programmed on 1/2 hosts; hv-02: never heard from');
+  t.equal(hostsSummary([{ nodeId: 'hv-01', state: 'disabled' }, { nodeId: 'hv-02', state: 'disabled' }], NOW), 'no data plane on any of 2 hosts (OVS disabled: no-op mode)');
+  t.equal(hostsSummary([{ nodeId: 'hv-01', state: 'not-local' }], NOW), 'not local to any of 1 host');
+  t.equal(hostsSummary([{ nodeId: 'hv-01', state: 'programmed' }, { nodeId: 'hv-02', state: 'unknown' }], NOW), 'programmed on 1/2 hosts; hv-02: unknown');
   t.equal((await run('vpc', 'delete', 'vpc-b')).out, 'vpc vpc-b deleted\n');
   t.equal(
     (await run('peering', 'flows', 'pcx-aaaaaaaaaaaaaaaaa')).out,

@@ -44,6 +44,20 @@ t.test('judge: not-local keeps a --for programmed wait going, and says which way
   t.notMatch(v.state, /neither/);
 });
 
+t.test('judge --all-hosts: a stale host is not done, whatever it last reported', async (t) => {
+  const p = (stale: boolean) => ({
+    status: 'deleted',
+    dataplane: { state: 'inactive' },
+    hosts: [{ nodeId: 'hv-1', state: 'inactive' }, { nodeId: 'hv-2', state: 'unknown', ...(stale ? { stale: true, lastState: 'inactive' } : {}) }],
+  });
+  t.equal(judge(p(false), 'deleted', true).kind, 'reached', 'a host that never saw the peering holds none of its flows');
+  const v = judge(p(true), 'deleted', true);
+  t.equal(v.kind, 'waiting', 'a host not heard from lately may still hold flows');
+  t.match(v.state, /hv-2 unknown \(not heard from lately\)/);
+  const active = { status: 'active', dataplane: { state: 'programmed' }, hosts: [{ nodeId: 'hv-1', state: 'programmed' }, { nodeId: 'hv-2', state: 'unknown', stale: true, lastState: 'programmed' }] };
+  t.equal(judge(active, 'programmed', true).kind, 'waiting');
+});
+
 t.test('peering wait --for programmed waits through not-local until the bridge appears', async (t) => {
   const path = await daemon(t, (n) => ({ status: 'active', dataplane: { state: n < 2 ? 'not-local' : 'programmed' } }));
   const r = await wait(path, '--for', 'programmed', '--timeout', '10');
