@@ -84,10 +84,13 @@ export const PeeringHostInfo = z
     nodeId: z.string(),
     state: z.enum([...PeeringDataplaneStates, 'unknown']),
     flows: z.number().int().nonnegative(),
-    at: Timestamp,
+    at: Timestamp.describe('When the host last changed its report (its data plane), not when it was last heard from.'),
+    heardAt: Timestamp.nullable().describe("When this host last knew that host to be alive (this host's clock), null if never; this host's own entry: now."),
+    stale: z.literal(true).optional().describe('Not heard from for 3 of its heartbeats: `state` is `unknown`, `lastState` what it last reported.'),
+    lastState: z.enum(PeeringDataplaneStates).optional(),
     error: z.string().optional(),
   })
-  .describe("One host's data plane for the peering as it last reported it through gossip; `unknown`: its last report does not list the peering yet.");
+  .describe("One host's data plane for the peering as it last reported it through gossip; `unknown`: its last report does not list the peering yet, or (with `stale`) it has not been heard from lately.");
 
 export const PeeringWithDataplane = PeeringRecord.extend({
   dataplane: DataplaneInfo,
