@@ -184,6 +184,7 @@ export class HostReports {
   constructor(
     readonly nodeId: string,
     private readonly now: () => number = Date.now,
+    // The default: HEARTBEAT_ROUNDS of the default gossip.antiEntropyIntervalMs (2 s).
     private readonly heartbeatMs: () => number = () => HEARTBEAT_ROUNDS * 2000,
   ) {}
 
