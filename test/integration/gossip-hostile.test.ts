@@ -102,7 +102,7 @@ async function session(t: Test, port: number, secret: Buffer, node: string): Pro
 async function slotOf(s: Session, id: string): Promise<VpcSlot> {
   s.ws.send(s.sealer.seal('ae.want', { refs: [`vpc/${id}`] }));
   let f = await s.frame();
-  // A new link is first sent the data-plane reports the daemon holds (host-reports.ts).
+  // A new link is first sent the heartbeats and data-plane reports the daemon holds (host-reports.ts).
   while (f.type === 'hosts') f = await s.frame();
   if (f.type !== 'push' || f.body.vpcs.length !== 1) throw new Error(`expected a push of vpc/${id}, got ${JSON.stringify(f)}`);
   return f.body.vpcs[0]!;
