@@ -64,7 +64,7 @@ export const MAX_REPORTS_PER_FRAME = 64;
 /** Entries per report part: ~50 bytes each, so a part stays far below a frame (1 MiB). */
 export const REPORT_PART_ENTRIES = 8192;
 
-/** Heartbeats per frame at most (~90 bytes each): a new link is sent every beat held, in frames of this many. */
+/** Heartbeats per frame at most (~80 bytes each): a new link is sent every beat held, in frames of this many. */
 export const MAX_BEATS_PER_FRAME = 4096;
 
 /** A host sends a heartbeat every this many gossip.antiEntropyIntervalMs (10 s at the default 2 s). */
