@@ -49,6 +49,11 @@ const sandbox = (n: ClusterNode): OvsSandbox => {
   return n.ovs;
 };
 
+/** A daemon's JSON log lines, parsed. */
+function logLines(n: ClusterNode): Record<string, unknown>[] {
+  return n.daemon.logs().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
 /** Our flows on a bridge of a host's OVS, as ovs-ofctl prints them, without the canary (table 250). */
 async function ourFlows(n: ClusterNode, bridge: string): Promise<string[]> {
   const out = await sandbox(n).ofctl('dump-flows', bridge, OUR_COOKIES, '--no-stats', '--no-names');
@@ -109,9 +114,9 @@ t.test('three hosts, each with its own OVS: one truth', async (t) => {
     t.same(await everywhere((n) => pairFlows(n, A, B)), [0, 0, 0], 'nothing programmed anywhere while pending');
 
     await call(h2.rpc, 'peering.accept', { id: created.id });
-    const programmed = await until(async () => (await everywhere((n) => pairFlows(n, A, B))).every((f) => f > 0), 5000);
-    t.ok(programmed.ok, `accepted on hv-2: its flows are on every host's OVS after ${programmed.ms} ms`);
-    t.comment(`accept on hv-2 → flows on all three OVS: ${programmed.ms} ms`);
+    const programmed = await everywhere((n) => until(async () => (await pairFlows(n, A, B)) > 0, 5000, 5));
+    t.comment(`accept on hv-2 → its flows on each host's OVS: ${programmed.map((p, i) => `hv-${i + 1} ${p.ms} ms`).join(', ')}`);
+    t.ok(programmed.every((p) => p.ok), 'accepted on hv-2: its flows are on every host\'s OVS');
     const counts = await everywhere((n) => pairFlows(n, A, B));
     t.ok(counts.every((c) => c === counts[0]), `the same number of flows on every host (${counts.join(', ')})`);
     const ports = await everywhere(async (n) => (await sandbox(n).vsctl('list-ports', A.bridge)).split('\n').filter((p) => /^px[0-9a-f]{12}r$/.test(p)));
@@ -188,6 +193,10 @@ t.test('three hosts, each with its own OVS: one truth', async (t) => {
       t.equal(vpc(B.id)?.name, 'b, named on hv-1', `${host}: hv-1's rename arrived`);
       t.equal(vpc(A.id)?.name, 'a, named on hv-3', `${host}: hv-3's rename arrived`);
     }
+    const [kept, lost] = [dup1.id, dup3.id].map((id) => settled[0]?.peerings.find((p) => p.id === id)).sort((x, y) => (x?.status === 'failed' ? 1 : 0) - (y?.status === 'failed' ? 1 : 0));
+    t.ok(kept !== undefined && lost !== undefined && kept.createdAt <= lost.createdAt, `the earlier request kept its place (${kept?.id} made on ${kept?.id === dup1.id ? 'hv-1' : 'hv-3'})`);
+    const settledLogged = nodes.some((n) => logLines(n).some((l) => l.peeringId === lost?.id && l.reason === 'DUPLICATE_PEERING' && l.causeId === kept?.id));
+    t.ok(settledLogged, 'a host logged the settled conflict: the loser, DUPLICATE_PEERING, the winner');
     const winner = settled[0]?.vpcs.find((v) => v.id === C.id)?.name;
     t.ok(winner === 'c, named on hv-1' || winner === 'c, named on hv-3', `C renamed on both sides: one rename kept everywhere (${winner})`);
 
