@@ -181,7 +181,8 @@ export async function startCluster(t: Teardown, opts: ClusterOptions): Promise<C
  * `peering` policy from its config file) run over the listed records turns `failed` exactly the
  * live peerings that break one, so every repair it would make is a violation. Rule 6 as far as
  * records show it: a live peering's VPCs exist. SPEC §2: a terminal peering says why
- * (`statusReason`).
+ * (`statusReason`). Rule 2's "one live peering per unordered VPC pair" is also checked here
+ * without the domain's code, so a repair that misjudges the rule it enforces is still caught.
  */
 export async function ruleViolations(n: ClusterNode): Promise<string[]> {
   const { vpcs, peerings } = await records(n.rpc);
@@ -190,8 +191,13 @@ export async function ruleViolations(n: ClusterNode): Promise<string[]> {
   const out = repairState(replicaOfUnversioned(state, n.nodeId), policy).repairs.map(
     (r) => `${r.peeringId} breaks ${r.reason}${r.causeId === undefined ? '' : ` (against ${r.causeId})`}`,
   );
+  const livePair = new Map<string, string>();
   for (const p of peerings) {
     const live = LiveStatuses.includes(p.status);
+    const pair = [p.requesterVpcId, p.accepterVpcId].sort().join(' ');
+    const other = livePair.get(pair);
+    if (live && other !== undefined) out.push(`${p.id} and ${other} are both live for VPCs ${pair} (rule 2)`);
+    if (live) livePair.set(pair, p.id);
     for (const id of [p.requesterVpcId, p.accepterVpcId]) if (live && state.vpcs[id] === undefined) out.push(`${p.id} is ${p.status} but VPC ${id} does not exist`);
     if (!live && !p.statusReason) out.push(`${p.id} is ${p.status} with no statusReason`);
   }
