@@ -9,7 +9,7 @@
 // One link per pair: of hosts i < j, j dials i (through the pair's forwarder), so a daemon dials
 // only daemons started before it and its first dial is answered.
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config/load.js';
@@ -20,7 +20,6 @@ import type { RpcClient } from '../../src/rpc/client.js';
 import { type DaemonHandle, startDaemon } from './daemon.js';
 import { type OvsSandbox, startOvs } from './ovs.js';
 import { until } from './poll.js';
-import { freePort } from './free-port.js';
 import { type Forwarder, startForwarder } from './tcp-forwarder.js';
 
 interface Teardown {
@@ -85,8 +84,22 @@ export async function records(rpc: RpcClient): Promise<Records> {
 }
 
 /**
+ * The port a daemon's gossip listener bound (status.gossip.listen), written into its config file
+ * as `gossip.listen` so that a restart listens there again (its forwarders send there).
+ */
+async function pinGossipPort(rpc: RpcClient, configPath: string): Promise<number> {
+  const { gossip } = (await rpc.call('status', {})) as { gossip: { listen: string | null } };
+  const port = Number(/:(\d+)$/.exec(gossip.listen ?? '')?.[1]);
+  if (!Number.isInteger(port) || port <= 0) throw new Error(`status.gossip.listen is ${JSON.stringify(gossip.listen)}, not a bound host:port`);
+  const config = JSON.parse(readFileSync(configPath, 'utf8')) as { gossip: Record<string, unknown> };
+  writeFileSync(configPath, JSON.stringify({ ...config, gossip: { ...config.gossip, listen: gossip.listen } }, null, 2));
+  return port;
+}
+
+/**
  * Starts the cluster: the sandboxes (if any) at once, then the daemons in index order, each
- * dialling the forwarders of its links to the hosts before it. Resolves when the daemons are
+ * listening on a port it picks and dialling the forwarders of its links to the hosts before it
+ * (a link's forwarder is made once the host it leads to listens). Resolves when the daemons are
  * listening (not yet linked: poll `linked()`).
  */
 export async function startCluster(t: Teardown, opts: ClusterOptions): Promise<Cluster> {
@@ -102,10 +115,8 @@ export async function startCluster(t: Teardown, opts: ClusterOptions): Promise<C
   const secretFile = join(dir, 'gossip.secret');
   writeFileSync(secretFile, randomBytes(48).toString('hex'), { mode: 0o600 });
 
-  const ports = await Promise.all(Array.from({ length: size }, () => freePort()));
   const links: { readonly ends: readonly [number, number]; readonly fwd: Forwarder }[] = [];
   t.teardown(() => Promise.all(links.map((l) => l.fwd.close())));
-  for (const ends of pairs) links.push({ ends, fwd: await startForwarder(ports[ends[0] - 1]!) });
 
   const sandboxes = opts.ovs === true ? await Promise.all(Array.from({ length: size }, (_, i) => startOvs(t, { name: `hv${i + 1}` }))) : [];
   const nodes: ClusterNode[] = [];
@@ -118,11 +129,16 @@ export async function startCluster(t: Teardown, opts: ClusterOptions): Promise<C
       config: {
         ...extra,
         nodeId: `hv-${index}`,
-        gossip: { listen: `127.0.0.1:${ports[index - 1]!}`, peers, secretFile, antiEntropyIntervalMs: 200, ...section('gossip') },
+        // Port 0: the daemon binds a free port itself. A port chosen here and bound later could be
+        // taken in between (seen: EADDRINUSE while the sandboxes started, other tests running).
+        gossip: { listen: '127.0.0.1:0', peers, secretFile, antiEntropyIntervalMs: 200, ...section('gossip') },
         ...(sb === null ? {} : { ovs: { enabled: true, rundir: sb.rundir, ...section('ovs') } }),
       },
     });
     let rpc = await daemon.admin();
+    const port = await pinGossipPort(rpc, daemon.configPath);
+    // Host `index` listens now: the links it answers (to hosts after it) get their forwarders.
+    for (const ends of pairs) if (ends[0] === index) links.push({ ends, fwd: await startForwarder(port) });
     nodes.push({
       index,
       nodeId: `hv-${index}`,
