@@ -129,8 +129,13 @@ t.test('three hosts, each with its own OVS: one truth', async (t) => {
     }, 5000, 20);
     t.ok(allProgrammed.ok, `peering.get on hv-3 shows it programmed on all three hosts after ${allProgrammed.ms} ms`);
     const view = await call<PeeringView>(h3.rpc, 'peering.get', { id: created.id });
-    t.same(view.hosts.map((h) => h.nodeId).sort(), ['hv-1', 'hv-2', 'hv-3'], 'hosts names each host once');
-    t.same(view.hosts.map((h) => h.flows), counts, 'each host reports the flow count its own OVS holds');
+    t.equal(view.hosts[0]?.nodeId, 'hv-3', 'hosts lists the host asked first (SPEC §5)');
+    t.same(view.hosts.map((h) => h.nodeId).sort(), ['hv-1', 'hv-2', 'hv-3'], 'and each host once');
+    t.same(
+      Object.fromEntries(view.hosts.map((h) => [h.nodeId, h.flows])),
+      Object.fromEntries(nodes.map((n, i) => [n.nodeId, counts[i]])),
+      'each host reports the flow count its own OVS holds',
+    );
 
     await call(h1.rpc, 'peering.delete', { id: created.id });
     const ended = await until(
@@ -147,6 +152,7 @@ t.test('three hosts, each with its own OVS: one truth', async (t) => {
     const noPorts = await everywhere(async (n) => (await sandbox(n).vsctl('list-ports', A.bridge)).split('\n').filter((p) => p.startsWith('px')).length);
     t.same(noPorts, [0, 0, 0], 'and its patch ports');
     t.same(await everywhere((n) => pings(n, A, B, false)), [[false, false], [false, false], [false, false]], 'A and B cannot ping on any host');
+    t.ok((await until(cluster.identical, 5000)).ok, 'and every host holds identical records');
   });
 
   t.test('(b) host 3 cut off, conflicting writes on both sides, healed: one truth, SPEC §3 holds', async (t) => {
