@@ -19,7 +19,8 @@ import { type Forwarder, startForwarder } from '../helpers/tcp-forwarder.js';
 
 const POLICY: PeeringPolicy = { pendingTtlSeconds: 3600, terminalRetentionSeconds: 3600, maxActivePerVpc: 10 };
 const SECRET = randomBytes(32);
-const PRINCIPAL = { sub: 'op', tenant: '*', permissions: ['*'] };
+/** The actor the operations record (requestedBy, acceptedBy). */
+const ACTOR = 'op';
 
 interface Node {
   readonly name: string;
@@ -66,7 +67,7 @@ async function until(what: string, check: () => boolean, ms = 5000): Promise<voi
 
 function createVpcOn(n: Node, id: string, cidr: string): void {
   const now = new Date();
-  const ctx: OpContext = { principal: PRINCIPAL, now, policy: POLICY, newPeeringId: () => 'pcx-00000000000000001' };
+  const ctx: OpContext = { actor: ACTOR, now, policy: POLICY, newPeeringId: () => 'pcx-00000000000000001' };
   const m = createVpc(new StateIndex(liveState(n.replica.state)), ctx, { id, tenantId: 't1', cidrs: [cidr], bridge: `br-${id}` }).mutations;
   n.engine.onLocalCommit(n.replica.commitLocal(m, now));
 }

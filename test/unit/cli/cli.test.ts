@@ -125,6 +125,7 @@ async function fakeDaemon(t: Test, overrides: Record<string, Handler> = {}): Pro
       name,
       summary: name,
       auth: 'required',
+      permission: 'vpc:read', // every principal of fakeAuthenticate holds it
       params: z.looseObject({}),
       handler: (params, { principal }) => {
         seen.push({ method: name, params: { ...params, principal: principal.sub } });
