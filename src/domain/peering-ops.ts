@@ -1,7 +1,9 @@
 // The peering state machine of SPEC §2 and the rules of §3, as pure functions: state, context and
 // params in; mutations, reply and possibly an error out. They know no caller: permissions are
-// checked by the dispatcher and tenant visibility by tenancy.ts before they run, so the rules
-// (peeringRuleRefusal) hold the same for the post-merge repair, which has no caller. A refusal that changes nothing is thrown.
+// checked by the dispatcher before they run and tenant visibility by tenancy.ts at their first
+// read of the state (so the params are checked before any read), and the rules
+// (peeringRuleRefusal) hold the same for the post-merge repair, which has no caller. A refusal
+// that changes nothing is thrown.
 // A refusal that must itself be recorded is returned as OpResult.error beside its mutations, and
 // the caller persists, then throws: an accept that finds a new conflict turns the peering
 // `failed`, and any transition of an overdue pending request turns it `expired` (lazy expiry, so

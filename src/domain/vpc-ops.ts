@@ -1,7 +1,9 @@
 // VPC operations (SPEC §2, §3 rule 6): pure functions from the current state and the params to
 // the mutations to persist and the reply. Refusals throw RpcError; nothing here persists. They
-// know no caller: permissions are checked by the dispatcher and tenant visibility by tenancy.ts
-// before they run. Order of checks in every operation: params, then rules.
+// know no caller: permissions are checked by the dispatcher before they run, and tenant
+// visibility by tenancy.ts at their first read of the state. Order of checks in every operation:
+// params, with no read of the state (tenancy.ts relies on it), then the records it names, then
+// the rules.
 import { RpcError } from '../errors.js';
 import { sameCidrSet } from './cidr.js';
 import type { StateView } from './state-index.js';
