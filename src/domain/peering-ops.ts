@@ -248,14 +248,20 @@ export function rejectPeering(view: StateView, ctx: OpContext, params: PeeringRe
   });
 }
 
-/** Cancels a pending request or tears down an active peering; the record turns `deleted`. */
+/**
+ * Cancels a pending request or tears down an active peering; the record turns `deleted`. The
+ * reason says only what this call did and the status it found: after a partition the delete of
+ * a pending request can merge against a concurrent accept made elsewhere, and the delete wins
+ * (terminal over active, docs/GOSSIP.md), so "before it was accepted" could be untrue of the one
+ * record every host then holds.
+ */
 export function deletePeering(view: StateView, ctx: OpContext, params: PeeringRef): OpResult<Peering> {
   const started = startTransition(view, ctx, params.id, 'delete');
   if (isOpResult(started)) return started;
   const statusReason = reasonText(
     started.status === 'active'
       ? `Deleted by ${ctx.actor}.`
-      : `Cancelled by ${ctx.actor} before it was accepted.`,
+      : `Deleted by ${ctx.actor} while pending acceptance.`,
   );
   return put({ ...started, status: 'deleted', statusReason, updatedAt: ctx.now.toISOString() });
 }

@@ -190,6 +190,16 @@ t.test('lifecycle: every status × every action', (t) => {
   t.end();
 });
 
+t.test('the reasons of reject and delete name the actor and the status the call found, nothing more', (t) => {
+  const reasonOf = (action: Action, from: PeeringStatus): string | undefined =>
+    ops[action](world([peering(1, 'a', 'b', from)]), ctx({ sub: 'carol' }), { id: pcx(1) }).result.statusReason;
+  t.equal(reasonOf('reject', 'pending-acceptance'), 'Rejected by carol.');
+  t.equal(reasonOf('delete', 'active'), 'Deleted by carol.');
+  // Not "before it was accepted": a concurrent accept on another host may merge under this delete.
+  t.equal(reasonOf('delete', 'pending-acceptance'), 'Deleted by carol while pending acceptance.');
+  t.end();
+});
+
 t.test('transitions: a missing peering or a bad id', (t) => {
   const w = world([peering(1, 'a', 'b', 'pending-acceptance')]);
   for (const action of Object.keys(ops) as Action[]) {
