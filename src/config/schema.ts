@@ -73,6 +73,16 @@ export function peerSchemeProblem(url: string, tlsOn: boolean): string | null {
   return null;
 }
 
+/**
+ * Which peer a gossip.peers URL names, as WHATWG URL serialises it: scheme and host lower-cased,
+ * an IP address in its canonical form, a default port (80 for ws, 443 for wss) dropped, an empty
+ * path as "/". Two entries with one key dial the same listener twice. Only for comparing: the URL
+ * as written is what is dialled. Undefined for a URL that does not parse.
+ */
+export function peerKey(url: string): string | undefined {
+  return URL.canParse(url) ? new URL(url).href : undefined;
+}
+
 function isWebSocketUrl(text: string): boolean {
   if (!URL.canParse(text)) return false;
   const url = new URL(text);
@@ -221,9 +231,8 @@ const gossip = section({
       { error: 'must be an array of ws:// or wss:// URLs' },
     )
     .max(MAX_GOSSIP_PEERS, { error: `must list at most ${MAX_GOSSIP_PEERS} peers` })
-    .refine((urls) => new Set(urls).size === urls.length, { error: 'must not list a peer twice' })
     .default([])
-    .describe('WebSocket URLs of the other daemons to connect to: wss:// when gossip.tls is set, ws:// when it is null.'),
+    .describe('WebSocket URLs of the other daemons to connect to: wss:// when gossip.tls is set, ws:// when it is null. Each peer once: two spellings of one URL (case, a trailing /, the default port) are refused as a duplicate.'),
   secretFile: path('must be a path or null')
     .nullable()
     .default(null)
@@ -244,9 +253,16 @@ const gossip = section({
     ctx.addIssue({ code: 'custom', path: ['secretFile'], message: 'gossip (listen or peers) needs secretFile (the shared HMAC key; tls only adds to it)' });
   }
   // With tls the listener speaks only TLS and without it only plain WebSocket: one scheme for all.
+  // A peer listed twice, however spelled, would be dialled twice: the later entry is the one named.
+  const seen = new Map<string, number>();
   g.peers.forEach((url, i) => {
     const problem = peerSchemeProblem(url, g.tls !== null);
     if (problem) ctx.addIssue({ code: 'custom', path: ['peers', i], message: problem });
+    const key = peerKey(url);
+    if (key === undefined) return;
+    const first = seen.get(key);
+    if (first === undefined) seen.set(key, i);
+    else ctx.addIssue({ code: 'custom', path: ['peers', i], message: `is the same peer as gossip.peers[${first}] (${JSON.stringify(g.peers[first])}; both are ${key}): list each peer once` });
   });
 });
 
