@@ -128,9 +128,9 @@ function isTable(v: unknown): v is Json[] {
 
 /**
  * One line over the hosts' data planes (SPEC §5 `hosts`), what an operator reads first:
- * `programmed on 4/5 hosts; hv-03: error OVS is not answering`. Hosts where the peering is
- * `not-local` do not count (nothing to program there); every other host not `programmed` is named
- * with its state and error. Every host in no-op mode is said as such.
+ * `programmed on 4/5 hosts; hv-03: error`. Hosts where the peering is `not-local` do not count
+ * (nothing to program there); every other host not `programmed` is named with its state (its
+ * error is in the hosts table, printed once). Every host in no-op mode is said as such.
  */
 export function hostsSummary(hosts: readonly Json[]): string {
   if (hosts.length > 0 && hosts.every((h) => h.state === 'disabled')) return `no data plane on any of ${hosts.length} host${hosts.length === 1 ? '' : 's'} (OVS disabled: no-op mode)`;
@@ -139,11 +139,15 @@ export function hostsSummary(hosts: readonly Json[]): string {
   const local = hosts.length - relevant.length;
   let line = relevant.length === 0 ? `not local to any of ${hosts.length} host${hosts.length === 1 ? '' : 's'}` : `programmed on ${programmed}/${relevant.length} host${relevant.length === 1 ? '' : 's'}`;
   if (relevant.length > 0 && local > 0) line += ` (not local to ${local} more)`;
-  const others = relevant.filter((h) => h.state !== 'programmed').map((h) => `${text(h.nodeId)}: ${text(h.state)}${typeof h.error === 'string' ? ` ${h.error}` : ''}`);
+  const others = relevant.filter((h) => h.state !== 'programmed').map((h) => `${text(h.nodeId)}: ${text(h.state)}`);
   return others.length > 0 ? `${line}; ${others.join('; ')}` : line;
 }
 
-/** A peering's fields, then its data plane per bridge on this host, then per host (gossip). */
+/**
+ * A peering's fields, then its data plane per bridge on this host, then per host (gossip). Each
+ * host's error is printed once: this host's in `dataplane.error` (its first `hosts` row is the
+ * same live view, SPEC §5), every other host's in the hosts table.
+ */
 function renderPeering(p: Json): string {
   let out = renderRecord(p, PEERING_ORDER);
   const dataplane = isRecord(p.dataplane) ? p.dataplane : {};
@@ -156,7 +160,10 @@ function renderPeering(p: Json): string {
   if (isTable(p.hosts)) {
     out += '\n' + hostsSummary(p.hosts) + '\n' + table(
       ['HOST', 'STATE', 'FLOWS', 'REPORTED', 'ERROR'],
-      p.hosts.map((h) => [text(h.nodeId), text(h.state), text(h.flows), text(h.at), text(h.error)]),
+      p.hosts.map((h, i) => [
+        text(h.nodeId), text(h.state), text(h.flows), text(h.at),
+        i === 0 && typeof h.error === 'string' && h.error === dataplane.error ? 'see dataplane.error above' : text(h.error),
+      ]),
     );
   }
   return out;

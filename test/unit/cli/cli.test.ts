@@ -295,7 +295,7 @@ t.test('human output: tables with a NAME column, records, per-bridge data plane,
   );
   t.match(
     pcx.out,
-    '\nprogrammed on 2/3 hosts (not local to 1 more); hv-03: error OVS is not answering\n' +
+    '\nprogrammed on 2/3 hosts (not local to 1 more); hv-03: error\n' +
       'HOST   STATE       FLOWS  REPORTED                  ERROR\n' +
       'hv-01  programmed  6      2026-01-01T00:00:05.000Z  -\n',
     'every host\'s data plane: one line an operator reads first, then the table',
