@@ -2,7 +2,7 @@
 // systemctl-like summary for status, per-bridge changes for reconcile. Results arrive as unknown
 // JSON, so every renderer reads defensively and falls back to pretty JSON for a shape it does
 // not know. Colour is decided by the caller (a terminal, no NO_COLOR) and passed in.
-import type { Call, View } from './commands.js';
+import { type Call, TERMINAL_STATUSES, type View } from './commands.js';
 
 type Json = Record<string, unknown>;
 
@@ -128,18 +128,24 @@ function isTable(v: unknown): v is Json[] {
 
 /**
  * One line over the hosts' data planes (SPEC §5 `hosts`), what an operator reads first:
- * `programmed on 4/5 hosts; hv-03: error`. Hosts where the peering is `not-local` do not count
- * (nothing to program there); every other host not `programmed` is named with its state (its
- * error is in the hosts table, printed once). Every host in no-op mode is said as such.
+ * `programmed on 4/5 hosts; hv-03: error`. For a peering in a terminal `status` (deleted,
+ * rejected, expired, failed) the goal is no flows, so `inactive` is what is done there:
+ * `flows removed on 3/3 hosts`. Hosts where the peering is `not-local` do not count (nothing to
+ * do there); every other host not done is named with its state (its error is in the hosts
+ * table, printed once). Every host in no-op mode is said as such.
  */
-export function hostsSummary(hosts: readonly Json[]): string {
+export function hostsSummary(hosts: readonly Json[], status?: unknown): string {
   if (hosts.length > 0 && hosts.every((h) => h.state === 'disabled')) return `no data plane on any of ${hosts.length} host${hosts.length === 1 ? '' : 's'} (OVS disabled: no-op mode)`;
+  const terminal = typeof status === 'string' && TERMINAL_STATUSES.includes(status);
+  const done = terminal ? 'inactive' : 'programmed';
   const relevant = hosts.filter((h) => h.state !== 'not-local');
-  const programmed = relevant.filter((h) => h.state === 'programmed').length;
+  const doneOn = relevant.filter((h) => h.state === done).length;
   const local = hosts.length - relevant.length;
-  let line = relevant.length === 0 ? `not local to any of ${hosts.length} host${hosts.length === 1 ? '' : 's'}` : `programmed on ${programmed}/${relevant.length} host${relevant.length === 1 ? '' : 's'}`;
+  let line = relevant.length === 0
+    ? `not local to any of ${hosts.length} host${hosts.length === 1 ? '' : 's'}`
+    : `${terminal ? 'flows removed' : 'programmed'} on ${doneOn}/${relevant.length} host${relevant.length === 1 ? '' : 's'}`;
   if (relevant.length > 0 && local > 0) line += ` (not local to ${local} more)`;
-  const others = relevant.filter((h) => h.state !== 'programmed').map((h) => `${text(h.nodeId)}: ${text(h.state)}`);
+  const others = relevant.filter((h) => h.state !== done).map((h) => `${text(h.nodeId)}: ${text(h.state)}`);
   return others.length > 0 ? `${line}; ${others.join('; ')}` : line;
 }
 
@@ -158,7 +164,7 @@ function renderPeering(p: Json): string {
     );
   }
   if (isTable(p.hosts)) {
-    out += '\n' + hostsSummary(p.hosts) + '\n' + table(
+    out += '\n' + hostsSummary(p.hosts, p.status) + '\n' + table(
       ['HOST', 'STATE', 'FLOWS', 'REPORTED', 'ERROR'],
       p.hosts.map((h, i) => [
         text(h.nodeId), text(h.state), text(h.flows), text(h.at),
