@@ -80,14 +80,18 @@ export function peerSchemeProblem(url: string, tlsOn: boolean): string | null {
  * as written is what is dialled. Undefined for a URL that does not parse.
  */
 export function peerKey(url: string): string | undefined {
-  return URL.canParse(url) ? new URL(url).href : undefined;
+  if (!URL.canParse(url)) return undefined;
+  const u = new URL(url);
+  u.hash = ''; // an empty fragment ("…/#"), the only one allowed: not part of what is dialled
+  return u.href;
 }
 
 function isWebSocketUrl(text: string): boolean {
   if (!URL.canParse(text)) return false;
   const url = new URL(text);
-  // Credentials in a URL would end up in logs and `status`; membership is proven otherwise.
-  return (url.protocol === 'ws:' || url.protocol === 'wss:') && url.hostname !== '' && url.username === '' && url.password === '';
+  // Credentials in a URL would end up in logs and `status`; membership is proven otherwise. A
+  // fragment makes ws throw when the peer is dialled (RFC 6455 §3), at start or at a reload.
+  return (url.protocol === 'ws:' || url.protocol === 'wss:') && url.hostname !== '' && url.username === '' && url.password === '' && url.hash === '';
 }
 
 /** The production paths (SPEC §11) vpc-peerctl also falls back on. */
@@ -227,7 +231,7 @@ const gossip = section({
     .describe('"host:port" to accept gossip connections on (IPv6 as "[::1]:7946"; port 0 picks a free port), or null not to listen.'),
   peers: z
     .array(
-      z.string({ error: 'must be a ws:// or wss:// URL' }).refine(isWebSocketUrl, { error: 'must be a ws:// or wss:// URL without credentials' }),
+      z.string({ error: 'must be a ws:// or wss:// URL' }).refine(isWebSocketUrl, { error: 'must be a ws:// or wss:// URL without credentials or #fragment' }),
       { error: 'must be an array of ws:// or wss:// URLs' },
     )
     .max(MAX_GOSSIP_PEERS, { error: `must list at most ${MAX_GOSSIP_PEERS} peers` })

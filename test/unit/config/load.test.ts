@@ -133,6 +133,7 @@ const badValues: [key: string, json: unknown][] = [
   ['gossip.peers', { gossip: { peers: 'ws://a:1', ...withSecret } }],
   ['gossip.peers[1]', { gossip: { peers: ['ws://a:1', 'http://b:1'], ...withSecret } }],
   ['gossip.peers[0]', { gossip: { peers: ['ws://user:pw@a:1'], ...withSecret } }],
+  ['gossip.peers[0]', { gossip: { peers: ['ws://a:1/#x'], ...withSecret } }],
   ['gossip.peers[1]', { gossip: { peers: ['ws://a:1', 'ws://a:1'], ...withSecret } }],
   ['gossip.secretFile', { gossip: { listen: '0.0.0.0:7946' } }],
   ['gossip.secretFile', { gossip: { peers: ['ws://a:1'] } }],
@@ -154,6 +155,7 @@ t.test('gossip.peers: the same peer spelled another way is refused as a duplicat
     ['ws://hv-02.example', 'ws://hv-02.example:80'],
     ['wss://hv-02.example/', 'wss://hv-02.example:443'],
     ['ws://[::1]:7000', 'ws://[0:0:0:0:0:0:0:1]:7000/'],
+    ['ws://127.0.0.1:7000', 'ws://127.0.0.1:7000/#'],
   ];
   for (const [first, again] of spellings) {
     const secure = first.startsWith('wss:');
