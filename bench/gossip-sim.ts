@@ -97,7 +97,8 @@ export interface SimFigures {
 const HEAL_LINKS = 3;
 const POLICY: PeeringPolicy = { pendingTtlSeconds: 604_800, terminalRetentionSeconds: 86_400, maxActivePerVpc: 125 };
 const T0 = Date.parse('2026-06-01T00:00:00.000Z');
-const PRINCIPAL = { sub: 'sim', tenant: '*', permissions: ['*'] };
+/** The actor the operations record (requestedBy, acceptedBy). */
+const ACTOR = 'sim';
 
 /** mulberry32: a small seeded PRNG, so every run of the simulation sees the same network. */
 function prng(seed: number): () => number {
@@ -302,7 +303,7 @@ class Network {
   commit(i: number, op: (view: StateIndex, ctx: OpContext) => readonly Mutation[]): void {
     const node = this.nodes[i]!;
     const now = new Date(T0 + Math.floor(this.now));
-    const ctx: OpContext = { principal: PRINCIPAL, now, policy: POLICY, newPeeringId: () => `pcx-${(++this.peeringCount).toString(16).padStart(17, '1')}` };
+    const ctx: OpContext = { actor: ACTOR, now, policy: POLICY, newPeeringId: () => `pcx-${(++this.peeringCount).toString(16).padStart(17, '1')}` };
     const mutations = op(new StateIndex(liveState(node.replica.state)), ctx);
     const changed = node.replica.commitLocal(mutations, now);
     node.hop = 0;
@@ -412,7 +413,7 @@ class Network {
 function baseState(): ReplicaState {
   const clock = new HlcClock('hv-0', () => T0 - 60_000);
   const now = new Date(T0 - 60_000);
-  const ctx: OpContext = { principal: PRINCIPAL, now, policy: POLICY, newPeeringId: () => 'pcx-0000000000000000a' };
+  const ctx: OpContext = { actor: ACTOR, now, policy: POLICY, newPeeringId: () => 'pcx-0000000000000000a' };
   let state = emptyReplica();
   for (let i = 0; i < 8; i++) {
     const m = createVpc(new StateIndex(liveState(state)), ctx, { id: `v${i}`, tenantId: 't1', cidrs: [`10.${i}.0.0/16`], bridge: `br-v${i}` }).mutations;

@@ -78,10 +78,13 @@ async function main(): Promise<number> {
   });
   process.on('SIGHUP', () => {
     logger.info('reloading the config', { path: configPath });
-    void loadConfig(configPath).then(
-      (fresh) => daemon.reload(fresh),
-      (err: unknown) => logger.error('config reload refused; keeping the running config', { err }),
-    );
+    void loadConfig(configPath)
+      .then(
+        (fresh) => daemon.reload(fresh),
+        (err: unknown) => logger.error('config reload refused; keeping the running config', { err }),
+      )
+      // A reload that throws part-way is a bug, but it must not take the daemon down with it.
+      .catch((err: unknown) => logger.error('config reload failed part-way; restart the daemon to apply the config', { err }));
   });
 
   try {

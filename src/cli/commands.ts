@@ -34,6 +34,9 @@ export interface Call {
   readonly filter?: ItemFilter;
 }
 
+/** Peering statuses that never change again (SPEC §2; src/domain TerminalStatuses, which src/cli may not import). */
+export const TERMINAL_STATUSES: readonly string[] = ['rejected', 'deleted', 'expired', 'failed'];
+
 export type WaitTarget = 'active' | 'programmed' | 'deleted';
 export const WAIT_TARGETS: readonly WaitTarget[] = ['active', 'programmed', 'deleted'];
 

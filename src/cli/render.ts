@@ -2,7 +2,7 @@
 // systemctl-like summary for status, per-bridge changes for reconcile. Results arrive as unknown
 // JSON, so every renderer reads defensively and falls back to pretty JSON for a shape it does
 // not know. Colour is decided by the caller (a terminal, no NO_COLOR) and passed in.
-import type { Call, View } from './commands.js';
+import { type Call, TERMINAL_STATUSES, type View } from './commands.js';
 
 type Json = Record<string, unknown>;
 
@@ -128,19 +128,25 @@ function isTable(v: unknown): v is Json[] {
 
 /**
  * One line over the hosts' data planes (SPEC §5 `hosts`), what an operator reads first:
- * `programmed on 4/5 hosts; hv-03: error OVS is not answering`. Hosts where the peering is
- * `not-local` do not count (nothing to program there); every other host not `programmed` is named
- * with its state and error, a stale one with how long it has been silent (`heardAt` against
- * `now`) and its last state. Every host in no-op mode is said as such.
+ * `programmed on 4/5 hosts; hv-03: error`. For a peering in a terminal `status` (deleted,
+ * rejected, expired, failed) the goal is no flows, so `inactive` is what is done there:
+ * `flows removed on 3/3 hosts`. Hosts where the peering is `not-local` do not count (nothing to
+ * do there); every other host not done is named with its state (its error is in the hosts
+ * table, printed once), a stale one with how long it has been silent (`heardAt` against `now`)
+ * and its last state. Every host in no-op mode is said as such.
  */
-export function hostsSummary(hosts: readonly Json[], now: Date): string {
+export function hostsSummary(hosts: readonly Json[], status: unknown, now: Date): string {
   if (hosts.length > 0 && hosts.every((h) => h.state === 'disabled')) return `no data plane on any of ${hosts.length} host${hosts.length === 1 ? '' : 's'} (OVS disabled: no-op mode)`;
+  const terminal = typeof status === 'string' && TERMINAL_STATUSES.includes(status);
+  const done = terminal ? 'inactive' : 'programmed';
   const relevant = hosts.filter((h) => h.state !== 'not-local');
-  const programmed = relevant.filter((h) => h.state === 'programmed').length;
+  const doneOn = relevant.filter((h) => h.state === done).length;
   const local = hosts.length - relevant.length;
-  let line = relevant.length === 0 ? `not local to any of ${hosts.length} host${hosts.length === 1 ? '' : 's'}` : `programmed on ${programmed}/${relevant.length} host${relevant.length === 1 ? '' : 's'}`;
+  let line = relevant.length === 0
+    ? `not local to any of ${hosts.length} host${hosts.length === 1 ? '' : 's'}`
+    : `${terminal ? 'flows removed' : 'programmed'} on ${doneOn}/${relevant.length} host${relevant.length === 1 ? '' : 's'}`;
   if (relevant.length > 0 && local > 0) line += ` (not local to ${local} more)`;
-  const others = relevant.filter((h) => h.state !== 'programmed').map((h) => `${text(h.nodeId)}: ${h.stale === true ? silence(h, now) : `${text(h.state)}${typeof h.error === 'string' ? ` ${h.error}` : ''}`}`);
+  const others = relevant.filter((h) => h.state !== done).map((h) => `${text(h.nodeId)}: ${h.stale === true ? silence(h, now) : text(h.state)}`);
   return others.length > 0 ? `${line}; ${others.join('; ')}` : line;
 }
 
@@ -157,7 +163,12 @@ function ago(v: unknown, now: Date): string {
   return Number.isNaN(at) ? '-' : `${duration(Math.max(0, (now.getTime() - at) / 1000))} ago`;
 }
 
-/** A peering's fields, then its data plane per bridge on this host, then per host (gossip; `now` for how long ago each was heard from). */
+/**
+ * A peering's fields, then its data plane per bridge on this host, then per host (gossip; `now`
+ * for how long ago each was heard from). Each host's error is printed once: this host's in
+ * `dataplane.error` (its first `hosts` row is the same live view, SPEC §5), every other host's in
+ * the hosts table.
+ */
 function renderPeering(p: Json, now: Date): string {
   let out = renderRecord(p, PEERING_ORDER);
   const dataplane = isRecord(p.dataplane) ? p.dataplane : {};
@@ -168,9 +179,12 @@ function renderPeering(p: Json, now: Date): string {
     );
   }
   if (isTable(p.hosts)) {
-    out += '\n' + hostsSummary(p.hosts, now) + '\n' + table(
+    out += '\n' + hostsSummary(p.hosts, p.status, now) + '\n' + table(
       ['HOST', 'STATE', 'FLOWS', 'REPORTED', 'HEARD', 'ERROR'],
-      p.hosts.map((h) => [text(h.nodeId), h.stale === true ? `unknown (last ${text(h.lastState)})` : text(h.state), text(h.flows), text(h.at), ago(h.heardAt, now), text(h.error)]),
+      p.hosts.map((h, i) => [
+        text(h.nodeId), h.stale === true ? `unknown (last ${text(h.lastState)})` : text(h.state), text(h.flows), text(h.at), ago(h.heardAt, now),
+        i === 0 && typeof h.error === 'string' && h.error === dataplane.error ? 'see dataplane.error above' : text(h.error),
+      ]),
     );
   }
   return out;

@@ -13,6 +13,7 @@ import {
   type GlobalOptions,
   type Invocation,
   parseInvocation,
+  TERMINAL_STATUSES,
   UsageError,
   type WaitTarget,
 } from './commands.js';
@@ -206,7 +207,6 @@ function reportRpcError(err: RpcClientError, json: boolean, settings: Settings, 
 
 type Verdict = { readonly kind: 'reached' | 'waiting' | 'never'; readonly state: string; readonly why?: string };
 
-const TERMINAL = ['rejected', 'deleted', 'expired', 'failed'];
 /** Data-plane states in which flows of the peering may still be on a host. */
 const FLOWS_PRESENT = ['programmed', 'pending'];
 
@@ -225,9 +225,9 @@ export function judge(p: Record<string, unknown> | undefined, target: WaitTarget
   switch (target) {
     case 'active':
       if (status === 'active') return { kind: 'reached', state };
-      return TERMINAL.includes(status) ? { kind: 'never', state, why: `it is ${status}` } : { kind: 'waiting', state };
+      return TERMINAL_STATUSES.includes(status) ? { kind: 'never', state, why: `it is ${status}` } : { kind: 'waiting', state };
     case 'programmed': {
-      if (TERMINAL.includes(status)) return { kind: 'never', state, why: `it is ${status}` };
+      if (TERMINAL_STATUSES.includes(status)) return { kind: 'never', state, why: `it is ${status}` };
       if (dataplane === 'disabled') return { kind: 'never', state, why: 'OVS is disabled on this host (no-op mode)' };
       // not-local is not final here (a bridge the platform creates later is picked up at the next
       // interval pass), but on another host (--all-hosts) it means nothing to program there.
@@ -235,7 +235,7 @@ export function judge(p: Record<string, unknown> | undefined, target: WaitTarget
       return status === 'active' && dataplane === 'programmed' && everywhere ? { kind: 'reached', state } : { kind: 'waiting', state };
     }
     case 'deleted': {
-      if (status !== 'deleted') return TERMINAL.includes(status) ? { kind: 'never', state, why: `it is ${status}` } : { kind: 'waiting', state };
+      if (status !== 'deleted') return TERMINAL_STATUSES.includes(status) ? { kind: 'never', state, why: `it is ${status}` } : { kind: 'waiting', state };
       // A stale host (not heard from lately) may still hold flows: it is not counted as done.
       const gone = !FLOWS_PRESENT.includes(dataplane) && (!allHosts || hosts.every((h) => h.stale !== true && !FLOWS_PRESENT.includes(String(h.state))));
       return gone ? { kind: 'reached', state } : { kind: 'waiting', state };

@@ -73,11 +73,25 @@ export function peerSchemeProblem(url: string, tlsOn: boolean): string | null {
   return null;
 }
 
+/**
+ * Which peer a gossip.peers URL names, as WHATWG URL serialises it: scheme and host lower-cased,
+ * an IP address in its canonical form, a default port (80 for ws, 443 for wss) dropped, an empty
+ * path as "/". Two entries with one key dial the same listener twice. Only for comparing: the URL
+ * as written is what is dialled. Undefined for a URL that does not parse.
+ */
+export function peerKey(url: string): string | undefined {
+  if (!URL.canParse(url)) return undefined;
+  const u = new URL(url);
+  u.hash = ''; // an empty fragment ("…/#"), the only one allowed: not part of what is dialled
+  return u.href;
+}
+
 function isWebSocketUrl(text: string): boolean {
   if (!URL.canParse(text)) return false;
   const url = new URL(text);
-  // Credentials in a URL would end up in logs and `status`; membership is proven otherwise.
-  return (url.protocol === 'ws:' || url.protocol === 'wss:') && url.hostname !== '' && url.username === '' && url.password === '';
+  // Credentials in a URL would end up in logs and `status`; membership is proven otherwise. A
+  // fragment makes ws throw when the peer is dialled (RFC 6455 §3), at start or at a reload.
+  return (url.protocol === 'ws:' || url.protocol === 'wss:') && url.hostname !== '' && url.username === '' && url.password === '' && url.hash === '';
 }
 
 /** The production paths (SPEC §11) vpc-peerctl also falls back on. */
@@ -217,13 +231,12 @@ const gossip = section({
     .describe('"host:port" to accept gossip connections on (IPv6 as "[::1]:7946"; port 0 picks a free port), or null not to listen.'),
   peers: z
     .array(
-      z.string({ error: 'must be a ws:// or wss:// URL' }).refine(isWebSocketUrl, { error: 'must be a ws:// or wss:// URL without credentials' }),
+      z.string({ error: 'must be a ws:// or wss:// URL' }).refine(isWebSocketUrl, { error: 'must be a ws:// or wss:// URL without credentials or #fragment' }),
       { error: 'must be an array of ws:// or wss:// URLs' },
     )
     .max(MAX_GOSSIP_PEERS, { error: `must list at most ${MAX_GOSSIP_PEERS} peers` })
-    .refine((urls) => new Set(urls).size === urls.length, { error: 'must not list a peer twice' })
     .default([])
-    .describe('WebSocket URLs of the other daemons to connect to: wss:// when gossip.tls is set, ws:// when it is null.'),
+    .describe('WebSocket URLs of the other daemons to connect to: wss:// when gossip.tls is set, ws:// when it is null. Each peer once: two spellings of one URL (case, a trailing /, the default port) are refused as a duplicate.'),
   secretFile: path('must be a path or null')
     .nullable()
     .default(null)
@@ -244,9 +257,16 @@ const gossip = section({
     ctx.addIssue({ code: 'custom', path: ['secretFile'], message: 'gossip (listen or peers) needs secretFile (the shared HMAC key; tls only adds to it)' });
   }
   // With tls the listener speaks only TLS and without it only plain WebSocket: one scheme for all.
+  // A peer listed twice, however spelled, would be dialled twice: the later entry is the one named.
+  const seen = new Map<string, number>();
   g.peers.forEach((url, i) => {
     const problem = peerSchemeProblem(url, g.tls !== null);
     if (problem) ctx.addIssue({ code: 'custom', path: ['peers', i], message: problem });
+    const key = peerKey(url);
+    if (key === undefined) return;
+    const first = seen.get(key);
+    if (first === undefined) seen.set(key, i);
+    else ctx.addIssue({ code: 'custom', path: ['peers', i], message: `is the same peer as gossip.peers[${first}] (${JSON.stringify(g.peers[first])}; both are ${key}): list each peer once` });
   });
 });
 

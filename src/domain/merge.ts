@@ -15,11 +15,10 @@
 //   4. the canonical JSON of the slot, which only decides between slots no honest host writes.
 //
 // Repair: see `repairState`.
-import { type Reason, type RpcError, isRpcError } from '../errors.js';
+import type { Reason } from '../errors.js';
 import { sameCidrSet } from './cidr.js';
 import { compareHlc, type Hlc, maxHlc, successorHlc } from './hlc.js';
-import { acceptPeering } from './peering-ops.js';
-import { OPERATOR_TENANT } from './rbac.js';
+import { peeringRuleRefusal } from './peering-ops.js';
 import { reasonText } from './records.js';
 import {
   canonicalJson,
@@ -33,7 +32,7 @@ import {
   type VpcSlot,
 } from './replica.js';
 import { StateIndex } from './state-index.js';
-import { type OpContext, type Peering, type PeeringPolicy, type PeeringStatus, TerminalStatuses, type Vpc } from './types.js';
+import { type PeeringPolicy, type PeeringStatus, TerminalStatuses, type Vpc } from './types.js';
 import { compareText } from './validate.js';
 
 const LIFECYCLE_RANK: Readonly<Record<PeeringStatus, number>> = {
@@ -119,36 +118,8 @@ export interface RepairAction {
   readonly causeId?: string;
 }
 
-const REPAIR_PRINCIPAL = { sub: 'replica-merge', tenant: OPERATOR_TENANT, permissions: ['vpc_peering:accept'] };
-/** Earlier than any expiresAt, so the accept rules never see the stand-in as overdue. */
-const BEFORE_EVERYTHING = new Date(-8.64e15);
+/** The policy a pending peering is checked under: the limit counts active peerings only. */
 const UNLIMITED: PeeringPolicy = { pendingTtlSeconds: 0, terminalRetentionSeconds: 0, maxActivePerVpc: Number.POSITIVE_INFINITY };
-
-/**
- * Rules 1–5 of SPEC §3 for `p` against the peerings already in `view`, with no caller: the rules
- * live in peering-ops behind `acceptPeering`, which also checks a principal and the state of the
- * peering, so this wrapper accepts a pending stand-in of `p` as an operator and keeps only the
- * refusal. (Issue 10 part 1 separates the rules from authorisation; then this calls them directly.)
- */
-function ruleRefusal(view: StateIndex, p: Peering, policy: PeeringPolicy): RpcError | undefined {
-  view.apply([{ op: 'peering.put', peering: { ...p, status: 'pending-acceptance' } }]);
-  const ctx: OpContext = {
-    principal: REPAIR_PRINCIPAL,
-    now: BEFORE_EVERYTHING,
-    policy,
-    newPeeringId: () => {
-      throw new Error('the merge never creates peerings');
-    },
-  };
-  try {
-    return acceptPeering(view, ctx, { id: p.id }).error;
-  } catch (e) {
-    if (isRpcError(e)) return e;
-    throw e;
-  } finally {
-    view.apply([{ op: 'peering.del', id: p.id }]);
-  }
-}
 
 /** What the repair reads of a state: the slot held for an id (a ReplicaState, or a state with a batch laid over it). */
 interface SlotLookup {
@@ -270,7 +241,7 @@ function repairLive(
     if (stale === 'waiting') continue;
     let conflict = stale;
     if (conflict === undefined) {
-      const refusal = ruleRefusal(kept, p.record, p.record.status === 'active' ? policy : UNLIMITED);
+      const refusal = peeringRuleRefusal(kept, p.record.status === 'active' ? policy : UNLIMITED, p.record);
       if (refusal === undefined) {
         kept.apply([{ op: 'peering.put', peering: p.record }]);
         continue;

@@ -1,18 +1,21 @@
-// The peering state machine of SPEC §2 and the rules of §3, as pure functions: state, caller and
-// params in; mutations, reply and possibly an error out. A refusal that changes nothing is thrown.
+// The peering state machine of SPEC §2 and the rules of §3, as pure functions: state, context and
+// params in; mutations, reply and possibly an error out. They know no caller: permissions are
+// checked by the dispatcher before they run and tenant visibility by tenancy.ts at their first
+// read of the state (so the params are checked before any read), and the rules
+// (peeringRuleRefusal) hold the same for the post-merge repair, which has no caller. A refusal
+// that changes nothing is thrown.
 // A refusal that must itself be recorded is returned as OpResult.error beside its mutations, and
 // the caller persists, then throws: an accept that finds a new conflict turns the peering
 // `failed`, and any transition of an overdue pending request turns it `expired` (lazy expiry, so
 // the outcome does not depend on when the sweep last ran).
 import { RpcError, invalidParams } from '../errors.js';
 import { cidrsOverlap } from './cidr.js';
-import { canSee, requirePermission } from './rbac.js';
 import type { StateView } from './state-index.js';
-import type { Mutation, OpContext, OpResult, Peering, PeeringPolicy, PeeringStatus, Principal, Vpc } from './types.js';
+import type { Mutation, OpContext, OpResult, Peering, PeeringPolicy, PeeringStatus, Vpc } from './types.js';
 import { reasonText } from './records.js';
 import { PEERING_ID_PATTERN, PeeringStatuses, TerminalStatuses } from './types.js';
-import { actorOf, compareText, optionalName, requireId, requirePeeringId } from './validate.js';
-import { livePeeringsOf, visibleVpc } from './vpc-ops.js';
+import { compareText, optionalName, requireActor, requireId, requirePeeringId } from './validate.js';
+import { existingVpc, livePeeringsOf } from './vpc-ops.js';
 
 export interface CreatePeeringParams {
   readonly requesterVpcId: string;
@@ -38,12 +41,14 @@ const allowedFrom: Readonly<Record<Action, readonly PeeringStatus[]>> = {
   delete: ['pending-acceptance', 'active'],
 };
 
-/** The peering if it exists and the principal may see it; otherwise PEERING_NOT_FOUND (never 403). */
-function visiblePeering(view: StateView, principal: Principal, id: string): Peering {
+/** The refusal for a peering that does not exist (or, tenancy.ts, that the caller may not see). */
+export function peeringNotFound(id: string): RpcError {
+  return new RpcError('PEERING_NOT_FOUND', `There is no peering ${id}; check the id with peering.list.`, { peeringId: id });
+}
+
+function existingPeering(view: StateView, id: string): Peering {
   const p = view.getPeering(id);
-  if (!p || !canSee(principal, p.tenantId)) {
-    throw new RpcError('PEERING_NOT_FOUND', `There is no peering ${id}; check the id with peering.list.`, { peeringId: id });
-  }
+  if (!p) throw peeringNotFound(id);
   return p;
 }
 
@@ -74,10 +79,9 @@ function invalidState(p: Peering, action: Action): RpcError {
  * an overdue request is expired (returned as a recorded refusal), a wrong status is thrown.
  */
 function startTransition(view: StateView, ctx: OpContext, id: string, action: Action): Peering | OpResult<Peering> {
-  requirePermission(ctx.principal, `vpc_peering:${action}`);
-  actorOf(ctx.principal);
+  requireActor(ctx.actor);
   requirePeeringId(id);
-  const p = visiblePeering(view, ctx.principal, id);
+  const p = existingPeering(view, id);
   if (isOverdue(p, ctx.now)) {
     const e = expired(p, ctx.now);
     return { mutations: [{ op: 'peering.put', peering: e }], result: e, error: invalidState(e, action) };
@@ -164,8 +168,13 @@ function checkPair(view: StateView, policy: PeeringPolicy, requester: Vpc, accep
   return undefined;
 }
 
-/** The rules again at accept time, for a peering whose VPCs may have changed since its request. */
-function recheck(view: StateView, policy: PeeringPolicy, p: Peering): RpcError | undefined {
+/**
+ * Rules 1–5 of SPEC §3 for the peering `p` against the other live peerings of `view` (`p` itself,
+ * if held there, is ignored): the first refusal, or undefined when its VPCs may peer. Checked at
+ * accept, for a peering whose VPCs may have changed since its request, and by the post-merge
+ * repair (merge.ts) for every live peering; it needs no caller and ignores `p.status`.
+ */
+export function peeringRuleRefusal(view: StateView, policy: PeeringPolicy, p: Peering): RpcError | undefined {
   const requester = view.getVpc(p.requesterVpcId);
   const accepter = view.getVpc(p.accepterVpcId);
   if (requester && accepter) return checkPair(view, policy, requester, accepter, p.id);
@@ -177,13 +186,12 @@ function recheck(view: StateView, policy: PeeringPolicy, p: Peering): RpcError |
 
 /** Requests a peering; it starts `pending-acceptance` and expires after policy.pendingTtlSeconds. */
 export function createPeering(view: StateView, ctx: OpContext, params: CreatePeeringParams): OpResult<Peering> {
-  requirePermission(ctx.principal, 'vpc_peering:create');
-  const requestedBy = actorOf(ctx.principal);
+  const requestedBy = requireActor(ctx.actor);
   requireId('requesterVpcId', params.requesterVpcId);
   requireId('accepterVpcId', params.accepterVpcId);
   const name = optionalName('name', params.name);
-  const requester = visibleVpc(view, ctx.principal, params.requesterVpcId);
-  const accepter = visibleVpc(view, ctx.principal, params.accepterVpcId);
+  const requester = existingVpc(view, params.requesterVpcId);
+  const accepter = existingVpc(view, params.accepterVpcId);
   const refusal = checkPair(view, ctx.policy, requester, accepter);
   if (refusal) throw refusal;
 
@@ -215,18 +223,18 @@ export function acceptPeering(view: StateView, ctx: OpContext, params: PeeringRe
   const started = startTransition(view, ctx, params.id, 'accept');
   if (isOpResult(started)) return started;
   const p = started;
-  const refusal = recheck(view, ctx.policy, p);
+  const refusal = peeringRuleRefusal(view, ctx.policy, p);
   const now = ctx.now.toISOString();
   if (refusal) {
     const failed: Peering = {
       ...p,
       status: 'failed',
-      statusReason: reasonText(`Acceptance by ${ctx.principal.sub} failed: ${refusal.message}`),
+      statusReason: reasonText(`Acceptance by ${ctx.actor} failed: ${refusal.message}`),
       updatedAt: now,
     };
     return { ...put(failed), error: refusal };
   }
-  return put({ ...p, status: 'active', acceptedBy: ctx.principal.sub, updatedAt: now });
+  return put({ ...p, status: 'active', acceptedBy: ctx.actor, updatedAt: now });
 }
 
 export function rejectPeering(view: StateView, ctx: OpContext, params: PeeringRef): OpResult<Peering> {
@@ -235,43 +243,46 @@ export function rejectPeering(view: StateView, ctx: OpContext, params: PeeringRe
   return put({
     ...started,
     status: 'rejected',
-    statusReason: reasonText(`Rejected by ${ctx.principal.sub}.`),
+    statusReason: reasonText(`Rejected by ${ctx.actor}.`),
     updatedAt: ctx.now.toISOString(),
   });
 }
 
-/** Cancels a pending request or tears down an active peering; the record turns `deleted`. */
+/**
+ * Cancels a pending request or tears down an active peering; the record turns `deleted`. The
+ * reason says only what this call did and the status it found: after a partition the delete of
+ * a pending request can merge against a concurrent accept made elsewhere, and the delete wins
+ * (terminal over active, docs/GOSSIP.md), so "before it was accepted" could be untrue of the one
+ * record every host then holds.
+ */
 export function deletePeering(view: StateView, ctx: OpContext, params: PeeringRef): OpResult<Peering> {
   const started = startTransition(view, ctx, params.id, 'delete');
   if (isOpResult(started)) return started;
   const statusReason = reasonText(
     started.status === 'active'
-      ? `Deleted by ${ctx.principal.sub}.`
-      : `Cancelled by ${ctx.principal.sub} before it was accepted.`,
+      ? `Deleted by ${ctx.actor}.`
+      : `Deleted by ${ctx.actor} while pending acceptance.`,
   );
   return put({ ...started, status: 'deleted', statusReason, updatedAt: ctx.now.toISOString() });
 }
 
 /** One peering as stored: an overdue request reads `pending-acceptance` until a transition or the sweep expires it. */
-export function getPeering(view: StateView, ctx: OpContext, params: PeeringRef): Peering {
-  requirePermission(ctx.principal, 'vpc_peering:read');
+export function getPeering(view: StateView, params: PeeringRef): Peering {
   requirePeeringId(params.id);
-  return visiblePeering(view, ctx.principal, params.id);
+  return existingPeering(view, params.id);
 }
 
 /**
- * The peerings the principal may see, oldest first, optionally of one VPC (terminal records of a
- * deleted VPC included) and/or in one status. A VPC one cannot see simply yields no items.
+ * The peerings, oldest first, optionally of one VPC (terminal records of a deleted VPC included)
+ * and/or in one status.
  */
-export function listPeerings(view: StateView, ctx: OpContext, params: ListPeeringsParams): { items: Peering[] } {
-  requirePermission(ctx.principal, 'vpc_peering:read');
+export function listPeerings(view: StateView, params: ListPeeringsParams): { items: Peering[] } {
   if (params.vpcId !== undefined) requireId('vpcId', params.vpcId);
   if (params.status !== undefined && !PeeringStatuses.includes(params.status)) {
     throw invalidParams('status', `status "${String(params.status)}" is not one of ${PeeringStatuses.join(', ')}.`);
   }
   const source = params.vpcId === undefined ? [...view.peerings()] : view.peeringsOfVpc(params.vpcId);
   const items = source
-    .filter((p) => canSee(ctx.principal, p.tenantId))
     .filter((p) => params.status === undefined || p.status === params.status)
     .sort((a, b) => compareText(a.createdAt, b.createdAt) || compareText(a.id, b.id));
   return { items };

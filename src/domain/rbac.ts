@@ -1,5 +1,6 @@
-// Permissions and tenant visibility of SPEC §4, as plain predicates over a Principal. Domain
-// operations call requirePermission first, then look resources up through canSee.
+// Permissions and tenant visibility of SPEC §4, as plain predicates over a Principal. The
+// dispatcher calls requirePermission (and requireOperator) with what the method spec declares;
+// tenancy.ts decides visibility through canSee. The domain operations use neither.
 import { RpcError } from '../errors.js';
 import type { Principal } from './types.js';
 

@@ -88,9 +88,13 @@ export interface PeeringPolicy {
   readonly maxActivePerVpc: number;
 }
 
-/** What a domain operation needs from the world, passed in so the operation stays pure. */
+/**
+ * What a domain operation needs from the world, passed in so the operation stays pure. No
+ * principal: who may call is decided before (dispatcher, tenancy.ts), not by the operation.
+ */
 export interface OpContext {
-  readonly principal: Principal;
+  /** The `sub` of the caller, recorded as requestedBy/acceptedBy and named in status reasons. */
+  readonly actor: string;
   readonly now: Date;
   readonly policy: PeeringPolicy;
   /** A fresh `pcx-` + 17 hex id; only peering creation calls it. */

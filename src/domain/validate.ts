@@ -3,7 +3,6 @@
 // the last guard before a record exists, and ids and bridges end up on OVS command lines (§3 rule 8).
 import { RpcError, invalidParams } from '../errors.js';
 import { bridgeProblem, checkCidrList, idProblem, nameProblem, peeringIdProblem, principalProblem } from './records.js';
-import type { Principal } from './types.js';
 
 /** Throws INVALID_PARAMS unless `value` matches the VPC/tenant id pattern. */
 export function requireId(field: string, value: string): void {
@@ -57,13 +56,14 @@ export function normaliseCidrs(list: readonly string[]): string[] {
 }
 
 /**
- * The `sub` that a record will name as requestedBy/acceptedBy. The authenticator already bounds
- * the claim; this holds the record rule even for a principal made some other way.
+ * `actor` (OpContext: the caller's `sub`) as a record will name it in requestedBy/acceptedBy;
+ * TOKEN_INVALID if the record rule refuses it. The authenticator already bounds the claim; this
+ * holds the record rule even for a principal made some other way.
  */
-export function actorOf(principal: Principal): string {
-  const problem = principalProblem(principal.sub);
+export function requireActor(actor: string): string {
+  const problem = principalProblem(actor);
   if (problem) throw new RpcError('TOKEN_INVALID', `The token's "sub" claim ${problem}; it cannot be recorded.`);
-  return principal.sub;
+  return actor;
 }
 
 /** Code-point order, so that listings sort the same on every host whatever its locale. */

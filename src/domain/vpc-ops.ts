@@ -1,12 +1,13 @@
-// VPC operations (SPEC §2, §3 rule 6, §4): pure functions from the current state, the caller and
-// the params to the mutations to persist and the reply. Refusals throw RpcError; nothing here
-// persists. Order of checks in every operation: permission, params, visibility, rules — so a
-// principal of another tenant learns nothing beyond 404.
+// VPC operations (SPEC §2, §3 rule 6): pure functions from the current state and the params to
+// the mutations to persist and the reply. Refusals throw RpcError; nothing here persists. They
+// know no caller: permissions are checked by the dispatcher before they run, and tenant
+// visibility by tenancy.ts at their first read of the state. Order of checks in every operation:
+// params, with no read of the state (tenancy.ts relies on it), then the records it names, then
+// the rules.
 import { RpcError } from '../errors.js';
 import { sameCidrSet } from './cidr.js';
-import { canSee, requirePermission } from './rbac.js';
 import type { StateView } from './state-index.js';
-import type { OpContext, OpResult, Peering, Principal, Vpc } from './types.js';
+import type { OpContext, OpResult, Peering, Vpc } from './types.js';
 import { LiveStatuses } from './types.js';
 import { compareText, normaliseCidrs, optionalName, requireBridge, requireId } from './validate.js';
 
@@ -33,12 +34,15 @@ export interface ListVpcsParams {
   readonly tenantId?: string;
 }
 
-/** The VPC if it exists and the principal may see it; otherwise VPC_NOT_FOUND (never 403). */
-export function visibleVpc(view: StateView, principal: Principal, id: string): Vpc {
+/** The refusal for a VPC that does not exist (or, tenancy.ts, that the caller may not see). */
+export function vpcNotFound(id: string): RpcError {
+  return new RpcError('VPC_NOT_FOUND', `There is no VPC ${id}; check the id with vpc.list.`, { vpcId: id });
+}
+
+/** The VPC of that id; otherwise VPC_NOT_FOUND. */
+export function existingVpc(view: StateView, id: string): Vpc {
   const vpc = view.getVpc(id);
-  if (!vpc || !canSee(principal, vpc.tenantId)) {
-    throw new RpcError('VPC_NOT_FOUND', `There is no VPC ${id}; check the id with vpc.list.`, { vpcId: id });
-  }
+  if (!vpc) throw vpcNotFound(id);
   return vpc;
 }
 
@@ -48,21 +52,14 @@ export function livePeeringsOf(view: StateView, vpcId: string): Peering[] {
 }
 
 export function createVpc(view: StateView, ctx: OpContext, params: CreateVpcParams): OpResult<Vpc> {
-  requirePermission(ctx.principal, 'vpc:create');
   requireId('id', params.id);
   requireId('tenantId', params.tenantId);
   requireBridge('bridge', params.bridge);
   const name = optionalName('name', params.name);
   const cidrs = normaliseCidrs(params.cidrs);
-  if (!canSee(ctx.principal, params.tenantId)) {
-    throw new RpcError(
-      'TENANT_MISMATCH',
-      `Your token is for tenant ${ctx.principal.tenant}; you cannot create a VPC for tenant ${params.tenantId}.`,
-      { tenantId: params.tenantId },
-    );
-  }
   // Ids and bridges are unique across tenants (a bridge is a host-wide name), so these two
-  // refusals necessarily tell that the id or bridge is taken; they say no more than that.
+  // refusals necessarily tell that the id or bridge is taken; tenancy.ts leaves out the holder
+  // of a bridge when the caller may not see it.
   if (view.getVpc(params.id)) {
     throw new RpcError('VPC_EXISTS', `A VPC with id ${params.id} already exists; choose another id.`, { vpcId: params.id });
   }
@@ -71,7 +68,7 @@ export function createVpc(view: StateView, ctx: OpContext, params: CreateVpcPara
     throw new RpcError(
       'BRIDGE_IN_USE',
       `The bridge ${params.bridge} already carries another VPC; a bridge carries one VPC, so give this VPC its own bridge.`,
-      canSee(ctx.principal, holder.tenantId) ? { bridge: params.bridge, vpcId: holder.id } : { bridge: params.bridge },
+      { bridge: params.bridge, vpcId: holder.id },
     );
   }
   const now = ctx.now.toISOString();
@@ -89,11 +86,10 @@ export function createVpc(view: StateView, ctx: OpContext, params: CreateVpcPara
 
 /** Changes name and/or cidrs. A call that changes nothing returns the VPC and no mutation. */
 export function updateVpc(view: StateView, ctx: OpContext, params: UpdateVpcParams): OpResult<Vpc> {
-  requirePermission(ctx.principal, 'vpc:update');
   requireId('id', params.id);
   const name = params.name === undefined ? undefined : optionalName('name', params.name);
   const cidrs = params.cidrs === undefined ? undefined : normaliseCidrs(params.cidrs);
-  const old = visibleVpc(view, ctx.principal, params.id);
+  const old = existingVpc(view, params.id);
 
   const nameChanges = params.name !== undefined && name !== old.name;
   // The same blocks in another order or spelling are not a change, so they never hit CIDR_LOCKED.
@@ -126,14 +122,9 @@ export function updateVpc(view: StateView, ctx: OpContext, params: UpdateVpcPara
  * Deletes a VPC without pending or active peerings. Its terminal peerings stay until compacted
  * (they are history, visible through their own tenantId).
  */
-export function deleteVpc(
-  view: StateView,
-  ctx: OpContext,
-  params: VpcRef,
-): OpResult<{ readonly id: string; readonly deleted: true }> {
-  requirePermission(ctx.principal, 'vpc:delete');
+export function deleteVpc(view: StateView, params: VpcRef): OpResult<{ readonly id: string; readonly deleted: true }> {
   requireId('id', params.id);
-  const vpc = visibleVpc(view, ctx.principal, params.id);
+  const vpc = existingVpc(view, params.id);
   const live = livePeeringsOf(view, vpc.id);
   if (live.length > 0) {
     throw new RpcError(
@@ -145,21 +136,15 @@ export function deleteVpc(
   return { mutations: [{ op: 'vpc.del', id: vpc.id }], result: { id: vpc.id, deleted: true } };
 }
 
-export function getVpc(view: StateView, ctx: OpContext, params: VpcRef): Vpc {
-  requirePermission(ctx.principal, 'vpc:read');
+export function getVpc(view: StateView, params: VpcRef): Vpc {
   requireId('id', params.id);
-  return visibleVpc(view, ctx.principal, params.id);
+  return existingVpc(view, params.id);
 }
 
-/**
- * The VPCs the principal may see, sorted by id; `tenantId` narrows to one tenant. Asking for a
- * tenant one cannot see gives an empty list, as if it had no VPCs (never 403).
- */
-export function listVpcs(view: StateView, ctx: OpContext, params: ListVpcsParams): { items: Vpc[] } {
-  requirePermission(ctx.principal, 'vpc:read');
+/** The VPCs, sorted by id; `tenantId` narrows to one tenant. */
+export function listVpcs(view: StateView, params: ListVpcsParams): { items: Vpc[] } {
   if (params.tenantId !== undefined) requireId('tenantId', params.tenantId);
   const items = [...view.vpcs()]
-    .filter((v) => canSee(ctx.principal, v.tenantId))
     .filter((v) => params.tenantId === undefined || v.tenantId === params.tenantId)
     .sort((a, b) => compareText(a.id, b.id));
   return { items };

@@ -22,7 +22,7 @@ import type { GossipEngine, LinkPort } from './engine.js';
 import { DEFAULT_MAX_FRAME_BYTES, FrameOpener, FrameSealer } from './frame.js';
 import { DialerHandshake, type LinkKeys, ListenerHandshake, NONCE_BYTES } from './handshake.js';
 import type { FrameBodies, FrameType } from './messages.js';
-import type { Refusal, RefusalCode } from './refusal.js';
+import { type Refusal, type RefusalCode, RefusalCodes } from './refusal.js';
 
 export interface TransportOptions {
   readonly nodeId: string;
@@ -66,7 +66,8 @@ export interface TransportStats {
   framesOut: number;
   bytesIn: number;
   bytesOut: number;
-  readonly refusals: Partial<Record<RefusalCode | 'QUEUE_FULL' | 'DEAD_PEER' | 'HANDSHAKE_TIMEOUT' | 'TLS', number>>;
+  /** REFUSED_BY_PEER: the peer closed a link refusing what this side sent (its code is in the log). */
+  readonly refusals: Partial<Record<RefusalCode | 'QUEUE_FULL' | 'DEAD_PEER' | 'HANDSHAKE_TIMEOUT' | 'TLS' | 'REFUSED_BY_PEER', number>>;
 }
 
 export interface GossipTransport {
@@ -113,6 +114,34 @@ interface Link extends LinkPort {
   close(code: number, reason: string): void;
 }
 
+/** What a refusal code refuses, for "refused peer's proof" / "peer refused our proof". */
+function refusedThing(code: RefusalCode): string {
+  if (code === 'BAD_PROOF') return 'proof';
+  if (code === 'BAD_HANDSHAKE') return 'handshake';
+  if (code === 'SAME_NODE') return 'node id';
+  return 'frame';
+}
+
+/** The cause an operator acts on, when a code has one (docs/GOSSIP.md "Operator's recovery steps"). */
+function refusalHint(code: RefusalCode): string | undefined {
+  return code === 'BAD_PROOF' ? 'the two hosts hold different gossip secrets' : undefined;
+}
+
+const isRefusalCode = (s: string): s is RefusalCode => Object.hasOwn(RefusalCodes, s);
+
+/**
+ * Why the peer closed a link with `code` and `reason` (its close frame): a refusal names what of
+ * ours it refused; ws echoes a close frame, so this is only right for a close this side did not start.
+ */
+function closedByPeer(code: number, reason: string): string {
+  if (code === CLOSE.refused && isRefusalCode(reason)) {
+    const hint = refusalHint(reason);
+    return `peer refused our ${refusedThing(reason)}: ${reason}${hint === undefined ? '' : ` (${hint})`}`;
+  }
+  if (code === CLOSE.duplicate) return 'peer dropped the link as a duplicate of one it already has';
+  return `closed by peer: ${reason || code}`;
+}
+
 function toBuffer(data: RawData): Buffer {
   if (Buffer.isBuffer(data)) return data;
   if (Array.isArray(data)) return Buffer.concat(data);
@@ -137,6 +166,9 @@ export function createTransport(opts: TransportOptions): GossipTransport {
   const dialled = new Map<string, { nodeId?: string; attempt: number; timer?: NodeJS.Timeout; ws?: WebSocket; lastError?: string; upAt?: number }>();
   const sharedIdWarned = new Set<string>();
   const sockets = new Set<WebSocket>();
+  // Sockets this side closed as refused or duplicate, with why: the close event then carries the
+  // peer's echo of our own close frame, which must not read as the peer's doing.
+  const closedHere = new WeakMap<WebSocket, string>();
   let server: WebSocketServer | undefined;
   let httpsServer: HttpsServer | undefined;
   const tlsLogged = new Map<string, string>();
@@ -169,6 +201,7 @@ export function createTransport(opts: TransportOptions): GossipTransport {
     ws.removeAllListeners('message');
     count(r.code);
     log.warn('gossip link refused', { peer: address, code: r.code, reason: r.message });
+    closedHere.set(ws, `refused peer's ${refusedThing(r.code)}: ${r.code} (${refusalHint(r.code) ?? r.message})`);
     ws.close(CLOSE.refused, r.code);
   }
 
@@ -190,10 +223,13 @@ export function createTransport(opts: TransportOptions): GossipTransport {
           peer: address, peerNodeId: keys.peerNode, linkedSince: existing.since.toISOString(),
         });
       }
+      const duplicate = `dropped here as a duplicate: another link to ${keys.peerNode} is kept`;
       if (!keepNew) {
+        closedHere.set(ws, duplicate);
         ws.close(CLOSE.duplicate, 'duplicate link');
         return;
       }
+      closedHere.set(existing.ws, duplicate);
       existing.close(CLOSE.duplicate, 'duplicate link');
     }
     const sealer = new FrameSealer(keys.send);
@@ -286,7 +322,15 @@ export function createTransport(opts: TransportOptions): GossipTransport {
   /** Runs the handshake on a fresh socket; `dialer` for the side that dialled. */
   function handshake(ws: WebSocket, address: string, url?: string): void {
     sockets.add(ws);
-    ws.once('close', () => sockets.delete(ws));
+    ws.once('close', (code, reason) => {
+      sockets.delete(ws);
+      // The peer refused this side (a listener whose proof a dialler refused sees only this): said
+      // once per link, like a refusal made here.
+      if (code !== CLOSE.refused || closedHere.has(ws)) return;
+      const text = reason.toString();
+      count('REFUSED_BY_PEER');
+      log.warn('gossip link refused by peer', { peer: address, ...(isRefusalCode(text) ? { code: text } : {}), reason: closedByPeer(code, text) });
+    });
     ws.on('error', (e) => {
       // ws refuses a message over maxPayload itself (closing with 1009): still a refusal of this peer.
       if ((e as NodeJS.ErrnoException).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
@@ -354,7 +398,9 @@ export function createTransport(opts: TransportOptions): GossipTransport {
       if (opts.tls && isTlsError(e)) tlsRefused(url, e);
     });
     ws.once('close', (code, reason) => {
-      if (code === CLOSE.refused || code === CLOSE.duplicate) d.lastError = `closed by peer: ${reason.toString() || code}`;
+      const here = closedHere.get(ws);
+      if (here !== undefined) d.lastError = here;
+      else if (code === CLOSE.refused || code === CLOSE.duplicate) d.lastError = closedByPeer(code, reason.toString());
       if (closed) return;
       // A link that closes soon after coming up (a peer that drops it as a duplicate) keeps
       // backing off: only one that stayed up longer than the longest backoff starts again fast.

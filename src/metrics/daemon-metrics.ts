@@ -99,7 +99,7 @@ export function createDaemonMetrics(sources: MetricsSources): DaemonMetrics {
   registry.collected('vpc_peerd_gossip_conflicts_resolved_total', 'Peerings turned failed by the post-merge repair (a conflict made on two hosts that could not see each other).', 'counter', () =>
     one(gossip()?.totals.conflictsResolved),
   );
-  registry.collected('vpc_peerd_gossip_refusals_total', 'Gossip links or frames refused, by reason (BAD_PROOF: wrong key, BAD_MAC, BAD_SEQUENCE: replayed, FRAME_TOO_LARGE, DEAD_PEER, CLOCK_AHEAD...; docs/GOSSIP.md "Refusals").', 'counter', () =>
+  registry.collected('vpc_peerd_gossip_refusals_total', 'Gossip links or frames refused, by reason (BAD_PROOF: wrong key, BAD_MAC, BAD_SEQUENCE: replayed, FRAME_TOO_LARGE, DEAD_PEER, CLOCK_AHEAD, REFUSED_BY_PEER: the peer refused this side...; docs/GOSSIP.md "Refusals").', 'counter', () =>
     Object.entries(gossip()?.totals.refusals ?? {}).map(([reason, value]) => ({ labels: { reason }, value: value ?? 0 })),
   ['reason']);
   registry.collected('vpc_peerd_gossip_peers_connected', 'Peers with an authenticated gossip link now.', 'gauge', () => one(gossip()?.totals.connected));

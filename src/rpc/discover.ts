@@ -1,8 +1,9 @@
 // rpc.discover: an OpenRPC 1.2 document built from the same method table the dispatcher runs, so
 // the documentation cannot drift from what is served. Params are by-name, one per property of
 // the method's params schema (as JSON Schema, via zod), plus the optional `auth` every method
-// accepts.
+// accepts; `x-permission` and `x-operator-only` say who may call it, as the dispatcher checks.
 import { z } from 'zod';
+import type { Permission } from '../domain/rbac.js';
 import { isPlainObject } from './messages.js';
 import { defineMethod, type MethodSpec } from './method.js';
 
@@ -29,6 +30,10 @@ export interface OpenRpcMethod {
   readonly result: OpenRpcContentDescriptor;
   /** Whether the method needs a principal (an OpenRPC specification extension). */
   readonly 'x-auth': MethodSpec['auth'];
+  /** The permission it needs (SPEC §4), absent for a public method. */
+  readonly 'x-permission'?: Permission;
+  /** Present (true) when only an operator (tenant `*`) may call it. */
+  readonly 'x-operator-only'?: true;
 }
 
 export interface OpenRpcDocument {
@@ -58,6 +63,8 @@ function describeMethod(spec: MethodSpec): OpenRpcMethod {
     params: [...paramsOf(spec.params), AUTH_PARAM],
     result: { name: 'result', schema: spec.result ? jsonSchema(spec.result, 'output') : {} },
     'x-auth': spec.auth,
+    ...(spec.auth === 'required' ? { 'x-permission': spec.permission } : {}),
+    ...(spec.auth === 'required' && spec.operatorOnly ? { 'x-operator-only': true as const } : {}),
   };
 }
 

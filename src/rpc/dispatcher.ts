@@ -1,6 +1,7 @@
 // The connection-independent core of the API: one JSON text in, one JSON text (or nothing) out.
 // It owns the JSON-RPC 2.0 rules (envelope, batches, notifications, error mapping) and, per call,
-// authentication and params validation before the method's handler runs.
+// authentication, authorisation (the permission the method spec declares: the one place it is
+// checked) and params validation before the method's handler runs.
 //
 // Per-request dispatch (method lookup, reply vs notification, reply construction) is
 // json-rpc-2.0's JSONRPCServer. Everything around it is ours, because the library leaves these
@@ -11,6 +12,7 @@
 import { JSONRPCServer, createJSONRPCErrorResponse, type JSONRPCID, type JSONRPCResponse } from 'json-rpc-2.0';
 import type { z } from 'zod';
 import { RpcError, invalidParams, isRpcError } from '../errors.js';
+import { requireOperator, requirePermission } from '../domain/rbac.js';
 import type { Principal } from '../domain/types.js';
 import type { Logger } from '../log/logger.js';
 import type { ConnectionState, MethodSpec } from './method.js';
@@ -97,7 +99,7 @@ export function createDispatcher(opts: DispatcherOptions): Dispatcher {
     }
   }
 
-  /** Authenticates, validates and runs one method; any fault that is not an RpcError is logged and hidden. */
+  /** Authenticates, authorises, validates and runs one method; any fault that is not an RpcError is logged and hidden. */
   async function invoke(spec: MethodSpec, rawParams: unknown, env: CallEnv): Promise<unknown> {
     try {
       const { token, rest } = splitAuth(rawParams);
@@ -106,10 +108,13 @@ export function createDispatcher(opts: DispatcherOptions): Dispatcher {
       const base = { connection: env.conn, requestId: env.requestId };
       if (spec.auth === 'none') return await spec.handler(validate(spec.params, rest), { ...base, principal: principal instanceof RpcError ? null : principal });
       if (principal instanceof RpcError) throw principal;
-      // Authentication comes before validation so that an anonymous caller learns nothing of the params.
+      // Authentication and authorisation come before validation so that a caller who may not
+      // call the method learns nothing of its params.
       if (!principal) {
         throw new RpcError('UNAUTHENTICATED', 'This method needs a token: call auth.login first or pass params.auth.');
       }
+      requirePermission(principal, spec.permission);
+      if (spec.operatorOnly) requireOperator(principal);
       return await spec.handler(validate(spec.params, rest), { ...base, principal });
     } catch (err) {
       if (isRpcError(err)) throw err;

@@ -1,7 +1,9 @@
 // The method-table contract between the dispatcher and the API methods (src/rpc/methods/): what a
-// method declares (name, params schema, auth need) and what its handler receives. The dispatcher
-// authenticates and validates before a handler runs, so a handler sees typed, checked params.
+// method declares (name, params schema, auth need, permission) and what its handler receives. The
+// dispatcher authenticates, authorises and validates before a handler runs, so a handler sees a
+// principal allowed to call it and typed, checked params.
 import type { z } from 'zod';
+import type { Permission } from '../domain/rbac.js';
 import type { Principal } from '../domain/types.js';
 
 /** Per-connection state, owned by the server; `auth.login` sets `principal`. */
@@ -19,7 +21,7 @@ export interface CallContext {
   readonly requestId: string;
 }
 
-/** What a handler of an `auth: 'none'` method receives: there may be no principal. */
+/** What a handler of an `auth: 'none'` method (public: no permission either) receives: there may be no principal. */
 export interface PublicCallContext {
   readonly principal: Principal | null;
   readonly connection: ConnectionState;
@@ -42,6 +44,13 @@ interface MethodBase<P> {
 
 export interface AuthenticatedMethodSpec<P = unknown, R = unknown> extends MethodBase<P> {
   readonly auth: 'required';
+  /** What the principal must hold (SPEC §4); the dispatcher refuses FORBIDDEN before the params. */
+  readonly permission: Permission;
+  /**
+   * The method shows or acts on the whole host, so only an operator (tenant `*`) may call it;
+   * the dispatcher refuses OPERATOR_ONLY after the permission.
+   */
+  readonly operatorOnly?: true;
   // Method syntax on purpose: it makes the handler bivariant in P, so a table of specific
   // methods is assignable to MethodSpec[] without casts.
   handler(params: P, ctx: CallContext): Promise<R> | R;
@@ -56,7 +65,7 @@ export type MethodSpec<P = unknown, R = unknown> = AuthenticatedMethodSpec<P, R>
 
 /**
  * Declares a method with its handler's params typed from the schema:
- * `defineMethod({ name, summary, auth: 'required', params: z.strictObject({ id: VpcId }), handler: (p, ctx) => ... })`.
+ * `defineMethod({ name, summary, auth: 'required', permission: 'vpc:read', params: z.strictObject({ id: VpcId }), handler: (p, ctx) => ... })`.
  */
 export function defineMethod<S extends z.ZodType, R>(spec: AuthenticatedMethodSpec<z.output<S>, R> & { readonly params: S }): MethodSpec;
 export function defineMethod<S extends z.ZodType, R>(spec: PublicMethodSpec<z.output<S>, R> & { readonly params: S }): MethodSpec;

@@ -31,7 +31,7 @@ export interface DaemonHandle {
   readonly logs: () => string;
   child: ChildProcess;
   /** Signs a platform token with the daemon's HS256 secret. */
-  token(claims: { sub?: string; tenant: string; perms: string[]; expSeconds?: number }): Promise<string>;
+  token(claims: TokenClaims): Promise<string>;
   /** A client already logged in as the operator. */
   admin(): Promise<RpcClient>;
   client(): Promise<RpcClient>;
@@ -55,8 +55,11 @@ const START_TIMEOUT_MS = 15_000;
  */
 function prepareFolder(opts: DaemonOptions): { dir: string; secret: Buffer; configPath: string; config: Record<string, unknown> } {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'vpc-peerd-test-'));
-  // More than 32: the daemon drops a final newline byte (0x0a) of the file, which 32 random bytes end in 1 time in 256.
+  // The daemon drops a final newline byte (0x0a) of the file, which random bytes end in 1 time in
+  // 256: the tokens signed here with all the bytes were then refused (TOKEN_INVALID), so the last
+  // byte is never a newline.
   const secret = randomBytes(48);
+  if (secret[secret.length - 1] === 0x0a) secret[secret.length - 1] = 0x0b;
   writeFileSync(join(dir, 'jwt.secret'), secret, { mode: 0o600 });
   const config = {
     nodeId: 'test-node',
@@ -70,6 +73,24 @@ function prepareFolder(opts: DaemonOptions): { dir: string; secret: Buffer; conf
   const configPath = join(dir, 'config.json');
   writeFileSync(configPath, JSON.stringify(config, null, 2));
   return { dir, secret, configPath, config };
+}
+
+/** The claims of a test platform token: `sub` defaults to user-1, the lifetime to 600 s. */
+export interface TokenClaims {
+  sub?: string;
+  tenant: string;
+  perms: string[];
+  expSeconds?: number;
+}
+
+/** A platform token (HS256, SPEC §4) signed with a test daemon's secret. */
+function signToken(secret: Uint8Array, { sub = 'user-1', tenant, perms, expSeconds = 600 }: TokenClaims): Promise<string> {
+  return new SignJWT({ tenant, perms })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject(sub)
+    .setIssuedAt()
+    .setExpirationTime(Math.floor(Date.now() / 1000) + expSeconds)
+    .sign(secret);
 }
 
 export async function startDaemon(t: Teardown, opts: DaemonOptions = {}): Promise<DaemonHandle> {
@@ -108,13 +129,7 @@ export async function startDaemon(t: Teardown, opts: DaemonOptions = {}): Promis
     secret,
     logs: () => out,
     child: await launch(),
-    token: ({ sub = 'user-1', tenant, perms, expSeconds = 600 }) =>
-      new SignJWT({ tenant, perms })
-        .setProtectedHeader({ alg: 'HS256' })
-        .setSubject(sub)
-        .setIssuedAt()
-        .setExpirationTime(Math.floor(Date.now() / 1000) + expSeconds)
-        .sign(secret),
+    token: (claims) => signToken(secret, claims),
     async client() {
       const c = await connectClient(handle.socketPath, { timeoutMs: 10_000 });
       clients.push(c);
@@ -196,6 +211,8 @@ export interface InProcessDaemon {
   readonly dir: string;
   readonly socketPath: string;
   readonly adminToken: () => string;
+  /** Signs a platform token with the daemon's HS256 secret (for `params.auth` or auth.login). */
+  token(claims: TokenClaims): Promise<string>;
   /** A new connection's state for dispatcher calls (not logged in). */
   connection(): ConnectionState;
   /** One JSON-RPC call through the dispatcher on `conn` (default: a connection logged in as the operator); the parsed reply. */
@@ -213,7 +230,7 @@ export interface RpcReply {
  * but not listening: call `daemon.listen()` for a socket. Closed, then its folder removed, at teardown.
  */
 export async function inProcessDaemon(t: Teardown, opts: DaemonOptions = {}): Promise<InProcessDaemon> {
-  const { dir, config } = prepareFolder(opts);
+  const { dir, secret, config } = prepareFolder(opts);
   const daemon = createDaemon(parseConfig(config, dir), { logger: silentLogger() });
   t.teardown(async () => {
     await daemon.close();
@@ -234,5 +251,5 @@ export async function inProcessDaemon(t: Teardown, opts: DaemonOptions = {}): Pr
     const line = JSON.stringify({ jsonrpc: '2.0', id: 1, method, ...(params === undefined ? {} : { params }) });
     return JSON.parse((await daemon.dispatcher().handleLine(line, on)) ?? 'null') as RpcReply;
   };
-  return { daemon, dir, socketPath: join(dir, 'vpc-peerd.sock'), adminToken, connection, call };
+  return { daemon, dir, socketPath: join(dir, 'vpc-peerd.sock'), adminToken, token: (claims) => signToken(secret, claims), connection, call };
 }

@@ -14,6 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { accessSync, appendFileSync, constants, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { BRIDGE_PATTERN } from '../../src/domain/types.js';
 import { createRunner, type Runner } from '../../src/ovs/runner.js';
 
 interface Teardown {
@@ -50,8 +51,13 @@ export interface OvsSandbox {
   name(base: string): string;
   vsctl(...args: string[]): Promise<string>;
   ofctl(...args: string[]): Promise<string>;
-  /** A VPC-like bridge (netdev, fail_mode=secure, foreign NORMAL flow); returns its unique name. */
-  addBridge(base: string): Promise<string>;
+  /**
+   * A VPC-like bridge (netdev, fail_mode=secure, foreign NORMAL flow); returns its name: unique
+   * (`name(base)`), or with `exact` `base` itself (a VPC bridge name of SPEC §2), for a VPC that
+   * carries one bridge name on every host of a cluster: each sandbox is its own ovsdb and
+   * vswitchd namespace, so the same name in several sandboxes does not clash.
+   */
+  addBridge(base: string, opts?: { exact?: boolean }): Promise<string>;
   addInstance(bridge: string, base: string, opts?: InstanceOptions): Promise<Instance>;
   /**
    * One ping (or `count`) from the instance; true when a reply came back. After a ping that
@@ -174,8 +180,9 @@ export async function startOvs(t: Teardown, opts: { name?: string } = {}): Promi
     vsctl,
     ofctl,
 
-    async addBridge(base) {
-      const br = name(base);
+    async addBridge(base, o = {}) {
+      if (o.exact === true && !BRIDGE_PATTERN.test(base)) throw new Error(`bridge name ${JSON.stringify(base)} must match ${BRIDGE_PATTERN.source}`);
+      const br = o.exact === true ? base : name(base);
       await vsctl('add-br', br, '--', 'set', 'bridge', br, 'datapath_type=netdev', 'fail_mode=secure');
       // A bridge that is "created" but has no datapath shows an error on its internal interface.
       const error = (await vsctl('get', 'interface', br, 'error')).trim();

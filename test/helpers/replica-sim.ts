@@ -66,7 +66,8 @@ export interface SimRun {
   readonly localRepairs: number;
 }
 
-const PRINCIPAL = { sub: 'op', tenant: '*', permissions: ['*'] };
+/** The actor the operations record (requestedBy, acceptedBy). */
+const ACTOR = 'op';
 
 /** Merges `from` into `to`, advances `to`'s clock past what it took, and repairs. */
 export function syncInto(to: SimHost, from: ReplicaState, policy: PeeringPolicy): void {
@@ -104,7 +105,7 @@ export function runHistory(steps: readonly SimStep[], hostCount: number, policy 
       continue;
     }
     const now = new Date(wall);
-    const ctx: OpContext = { principal: PRINCIPAL, now, policy, newPeeringId: () => `pcx-${(++nextPeering).toString(16).padStart(17, '0')}` };
+    const ctx: OpContext = { actor: ACTOR, now, policy, newPeeringId: () => `pcx-${(++nextPeering).toString(16).padStart(17, '0')}` };
     const view = new StateIndex(liveState(host.state));
     const peerings = [...view.peerings()].sort((a, b) => (a.id < b.id ? -1 : 1));
     const picked = 'pick' in op && peerings.length > 0 ? peerings[op.pick % peerings.length]!.id : 'pcx-00000000000000000';
@@ -118,7 +119,7 @@ export function runHistory(steps: readonly SimStep[], hostCount: number, policy 
           mutations = updateVpc(view, ctx, { id: VPC_IDS[op.vpc]!, cidrs: CIDRS[op.cidrs]! }).mutations;
           break;
         case 'vpc.delete':
-          mutations = deleteVpc(view, ctx, { id: VPC_IDS[op.vpc]! }).mutations;
+          mutations = deleteVpc(view, { id: VPC_IDS[op.vpc]! }).mutations;
           break;
         case 'peering.create':
           mutations = createPeering(view, ctx, { requesterVpcId: VPC_IDS[op.r]!, accepterVpcId: VPC_IDS[op.a]! }).mutations;

@@ -56,6 +56,7 @@ export function fakeMethods(opts: { slow?: Promise<void> } = {}): MethodSpec[] {
       name: 'whoami',
       summary: 'The calling principal.',
       auth: 'required',
+      permission: 'vpc:read',
       params: z.strictObject({}),
       result: z.object({ sub: z.string() }),
       handler: (_params, { principal }) => ({ sub: principal.sub, tenant: principal.tenant }),
@@ -64,6 +65,7 @@ export function fakeMethods(opts: { slow?: Promise<void> } = {}): MethodSpec[] {
       name: 'vpc.get',
       summary: 'A typed method.',
       auth: 'required',
+      permission: 'vpc:read',
       params: z.strictObject({
         id: z.string().regex(/^[a-z]+$/, 'must be lowercase letters'),
         cidrs: z.array(z.string().max(18)).min(1).optional(),
@@ -127,13 +129,13 @@ export function fakeMethods(opts: { slow?: Promise<void> } = {}): MethodSpec[] {
 export type FakeHandler = (params: Record<string, unknown>, principal: Principal) => unknown;
 
 /**
- * A real RPC server on the Unix socket `path` whose methods are `handlers` (each needs a login,
- * takes any params): a daemon for CLI tests, not yet listening (the caller listens and closes,
+ * A real RPC server on the Unix socket `path` whose methods are `handlers` (each needs a login
+ * with vpc:read, which every principal of fakeAuthenticate holds, and takes any params): a daemon for CLI tests, not yet listening (the caller listens and closes,
  * so that a test can stop it and start another on the same path, as a restart does).
  */
 export function fakeDaemonServer(path: string, handlers: Readonly<Record<string, FakeHandler>>): RpcServer {
   const methods = Object.entries(handlers).map(([name, handler]) =>
-    defineMethod({ name, summary: name, auth: 'required', params: z.looseObject({}), handler: (params, { principal }) => handler(params, principal) }),
+    defineMethod({ name, summary: name, auth: 'required', permission: 'vpc:read', params: z.looseObject({}), handler: (params, { principal }) => handler(params, principal) }),
   );
   const dispatcher = createDispatcher({ methods, authenticate: fakeAuthenticate, logger: silentLogger(), maxBatchSize: 10 });
   return createRpcServer({ path, mode: 0o660, group: null, maxLineBytes: 1 << 20, maxConnections: 8, dispatcher, logger: silentLogger() });

@@ -2,7 +2,7 @@
 // shows the peer it dials (unreachable here, so not connected, with the error); without the
 // section gossip is off and status says that. A bad key file is a config error: exit 78 (which
 // the unit does not restart), before the store is opened or the operator token written.
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -26,6 +26,17 @@ t.test('a gossip section starts gossip: logged, and its peer in status', async (
   const failed = await until(async () => (await status()).peers[0]?.lastError !== undefined, 10_000);
   t.ok(failed.ok, 'the failed dial is reported');
   t.match(await status(), { enabled: true, listen: started?.listen, peers: [{ url: peers[0], connected: false, lastError: /ECONNREFUSED/ }] });
+
+  // A peer URL ws cannot dial (a #fragment) is refused by the reload; it crashed the daemon (70).
+  const config = JSON.parse(readFileSync(d.configPath, 'utf8')) as { gossip: Record<string, unknown> };
+  writeFileSync(d.configPath, JSON.stringify({ ...config, gossip: { ...config.gossip, peers: [...peers, 'ws://127.0.0.1:10/#x'] } }));
+  const from = d.logs().length;
+  d.child.kill('SIGHUP');
+  const refused = await until(async () => d.logs().slice(from).includes('"msg":"config reload refused; keeping the running config"') || d.child.exitCode !== null, 5000);
+  t.ok(refused.ok && d.child.exitCode === null, `the reload is refused and the daemon runs on (exit code ${d.child.exitCode})`);
+  t.match(d.logs().slice(from), /gossip\.peers\[1\]: must be a ws:\/\/ or wss:\/\/ URL without credentials or #fragment/);
+  t.match(await status(), { peers: [{ url: peers[0] }] }, 'still dialling the peers of the last good file');
+  t.equal((await status()).peers.length, 1);
 });
 
 t.test('without a gossip section, gossip is off', async (t) => {

@@ -5,13 +5,14 @@ import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import t, { type Test } from 'tap';
-import { WebSocket } from 'ws';
+import { WebSocket, WebSocketServer } from 'ws';
 import { HlcClock } from '../../src/domain/hlc.js';
 import { liveState } from '../../src/domain/replica.js';
 import { StateIndex } from '../../src/domain/state-index.js';
 import type { OpContext, PeeringPolicy } from '../../src/domain/types.js';
 import { createVpc } from '../../src/domain/vpc-ops.js';
 import { GossipEngine } from '../../src/gossip/engine.js';
+import { ListenerHandshake, NONCE_BYTES } from '../../src/gossip/handshake.js';
 import { MemoryReplica } from '../../src/gossip/memory-replica.js';
 import { createTransport, type GossipTransport } from '../../src/gossip/transport.js';
 import { createLogger, type Logger, silentLogger } from '../../src/log/logger.js';
@@ -19,7 +20,8 @@ import { type Forwarder, startForwarder } from '../helpers/tcp-forwarder.js';
 
 const POLICY: PeeringPolicy = { pendingTtlSeconds: 3600, terminalRetentionSeconds: 3600, maxActivePerVpc: 10 };
 const SECRET = randomBytes(32);
-const PRINCIPAL = { sub: 'op', tenant: '*', permissions: ['*'] };
+/** The actor the operations record (requestedBy, acceptedBy). */
+const ACTOR = 'op';
 
 interface Node {
   readonly name: string;
@@ -66,7 +68,7 @@ async function until(what: string, check: () => boolean, ms = 5000): Promise<voi
 
 function createVpcOn(n: Node, id: string, cidr: string): void {
   const now = new Date();
-  const ctx: OpContext = { principal: PRINCIPAL, now, policy: POLICY, newPeeringId: () => 'pcx-00000000000000001' };
+  const ctx: OpContext = { actor: ACTOR, now, policy: POLICY, newPeeringId: () => 'pcx-00000000000000001' };
   const m = createVpc(new StateIndex(liveState(n.replica.state)), ctx, { id, tenantId: 't1', cidrs: [cidr], bridge: `br-${id}` }).mutations;
   n.engine.onLocalCommit(n.replica.commitLocal(m, now));
 }
@@ -179,4 +181,53 @@ t.test('two hosts with one nodeId behind a third: warned, and the one left out b
   t.equal(lines.filter((l) => l.includes('two hosts may share this nodeId')).length, 1, 'warned once');
   t.ok(connected(first), 'the first hv-x keeps its link');
   t.notOk(connected(second), 'the second is left out');
+});
+
+/** The JSON log lines of `lines` with message `msg`. */
+const logsOf = (lines: string[], msg: string): Record<string, unknown>[] =>
+  lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === msg);
+
+t.test('two hosts with different secrets: each side says who refused whose proof', async (t) => {
+  const listenerLines: string[] = [];
+  const b = await node(t, 'hv-b', [], { logger: createLogger({ level: 'info', sink: { write: (l: string) => listenerLines.push(l) } }) });
+  const url = `ws://127.0.0.1:${b.port}`;
+  const a = await node(t, 'hv-a', [url], { listen: false, secret: randomBytes(32) });
+  // The dialler checks the listener's proof first, so it is the dialler that refuses.
+  await until('a refuses b', () => a.transport.status()[0]?.lastError !== undefined && (b.transport.stats.refusals.REFUSED_BY_PEER ?? 0) >= 1);
+  t.match(a.transport.status()[0]!.lastError, /^refused peer's proof: BAD_PROOF/, `the dialler refused: ${a.transport.status()[0]!.lastError}`);
+  t.notMatch(a.transport.status()[0]!.lastError, /by peer/, 'not blamed on the peer');
+  await a.transport.close();
+  const dials = a.transport.stats.refusals.BAD_PROOF ?? 0;
+  await until('the listener saw every refusal', () => b.transport.stats.refusals.REFUSED_BY_PEER === dials);
+  const logged = logsOf(listenerLines, 'gossip link refused by peer');
+  t.equal(logged.length, dials, `the listener logged each of the ${dials} refused handshakes once`);
+  t.match(logged[0], { level: 'warn', peer: /^127\.0\.0\.1:\d+$/, code: 'BAD_PROOF', reason: /peer refused our proof: BAD_PROOF/ }, 'with the peer address and what was refused');
+  t.equal(b.transport.stats.refusals.BAD_PROOF, undefined, 'the listener refused nothing itself');
+});
+
+t.test('a listener that refuses the dialler\'s proof: the dialler says the peer refused it', async (t) => {
+  const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await new Promise<void>((resolve) => server.once('listening', () => resolve()));
+  t.teardown(() => new Promise<void>((resolve) => {
+    for (const c of server.clients) c.terminate();
+    server.close(() => resolve());
+  }));
+  // A member's challenge (the right secret), then a refusal of whatever proof comes back.
+  server.on('connection', (ws) => {
+    const l = new ListenerHandshake(SECRET, 'hv-strict', randomBytes(NONCE_BYTES));
+    ws.once('message', (data: Buffer) => {
+      const r = l.onHello(data);
+      if (r.ok) ws.send(r.value);
+      ws.once('message', () => ws.close(4001, 'BAD_PROOF'));
+    });
+  });
+  const lines: string[] = [];
+  const a = await node(t, 'hv-a', [`ws://127.0.0.1:${(server.address() as AddressInfo).port}`], {
+    listen: false, logger: createLogger({ level: 'info', sink: { write: (l: string) => lines.push(l) } }),
+  });
+  await until('refused', () => a.transport.status()[0]?.lastError !== undefined);
+  t.match(a.transport.status()[0]!.lastError, /^peer refused our proof: BAD_PROOF/);
+  t.ok((a.transport.stats.refusals.REFUSED_BY_PEER ?? 0) >= 1, 'counted as refused by the peer');
+  t.equal(a.transport.stats.refusals.BAD_PROOF, undefined, 'not as a refusal of this side');
+  t.match(logsOf(lines, 'gossip link refused by peer')[0], { level: 'warn', code: 'BAD_PROOF' });
 });

@@ -238,6 +238,12 @@ t.test('SIGHUP: the log level and the peers change without a restart; bad files 
   await until('still debug', () => debugLines() > before);
   t.pass('nothing of the refused file was applied (still at debug)');
   t.ok(await admin.call('status', {}), 'still serving on the old socket');
+
+  // One peer listed twice, spelled two ways: the file is refused with the key and why.
+  const from = d.logs().length;
+  write({ log: { level: 'info' }, gossip: { secretFile: './gossip.secret', peers: [...peers, 'WS://127.0.0.1:7946/'] } });
+  await hup(/"msg":"config reload refused; keeping the running config"/);
+  t.match(d.logs().slice(from), /gossip\.peers\[2\]: is the same peer as gossip\.peers\[0\]/, 'the log names the duplicate and the entry it repeats');
   t.equal(d.child.exitCode, null, 'never exited');
 });
 

@@ -1,6 +1,5 @@
 // auth.login, status and reconcile.run: the methods about the daemon itself rather than records.
 import { z } from 'zod';
-import { requireOperator, requirePermission } from '../../domain/rbac.js';
 import { defineMethod, type MethodSpec } from '../method.js';
 import { fromDataplane, type MethodDeps } from './deps.js';
 import { Bridge } from './schemas.js';
@@ -27,10 +26,10 @@ export function daemonMethods(deps: MethodDeps): MethodSpec[] {
       name: 'status',
       summary: 'Health of this daemon: store, OVS, gossip, counts of records.',
       auth: 'required',
+      permission: 'daemon:status',
+      operatorOnly: true,
       params: z.strictObject({}),
-      handler: (_params, { principal }) => {
-        requirePermission(principal, 'daemon:status');
-        requireOperator(principal);
+      handler: () => {
         const view = deps.store.view;
         const now = deps.now();
         return {
@@ -51,6 +50,8 @@ export function daemonMethods(deps: MethodDeps): MethodSpec[] {
         'Diff the flows on this host against the desired state and repair them (or only report, with dryRun); ' +
         'with dryRun or verbose, list the flows and ports per bridge. A bridge not on this host: 404 BRIDGE_NOT_FOUND.',
       auth: 'required',
+      permission: 'daemon:reconcile',
+      operatorOnly: true,
       params: z.strictObject({ bridge: Bridge.optional(), dryRun: z.boolean().optional(), verbose: z.boolean().optional() }),
       result: z.object({
         ovs: z.enum(['enabled', 'disabled', 'unavailable']).describe('disabled: no-op mode, nothing was looked at'),
@@ -73,11 +74,7 @@ export function daemonMethods(deps: MethodDeps): MethodSpec[] {
           .optional()
           .describe('With dryRun or verbose: the bridges with something to change (empty: nothing to do).'),
       }),
-      handler: (params, { principal }) => {
-        requirePermission(principal, 'daemon:reconcile');
-        requireOperator(principal);
-        return fromDataplane(deps.dataplane().reconcile(params));
-      },
+      handler: (params) => fromDataplane(deps.dataplane().reconcile(params)),
     }),
   ];
 }

@@ -34,9 +34,9 @@ export function newPeeringId(view: StateView): string {
   }
 }
 
-export function opContext(deps: MethodDeps, principal: Principal): OpContext {
+function opContext(deps: MethodDeps, principal: Principal): OpContext {
   return {
-    principal,
+    actor: principal.sub,
     now: deps.now(),
     policy: deps.policy(),
     newPeeringId: () => newPeeringId(deps.store.stagedView),
@@ -44,17 +44,18 @@ export function opContext(deps: MethodDeps, principal: Principal): OpContext {
 }
 
 /**
- * Runs a domain write through the store's one write path (Store.write): the operation computes
- * its mutations against the staged state, they are committed in the same tick, and its result
- * (or its error, after the mutations are durable) is the reply.
+ * Runs a domain write as `principal` calls it (an operation of domain/tenancy.ts) through the
+ * store's one write path (Store.write): the operation computes its mutations against the staged
+ * state, they are committed in the same tick, and its result (or its error, after the mutations
+ * are durable) is the reply.
  */
 export function runWrite<P, T>(
   deps: MethodDeps,
   principal: Principal,
-  op: (view: StateView, ctx: OpContext, params: P) => OpResult<T>,
+  op: (view: StateView, principal: Principal, ctx: OpContext, params: P) => OpResult<T>,
   params: P,
 ): Promise<T> {
-  return deps.store.write((view) => op(view, opContext(deps, principal), params));
+  return deps.store.write((view) => op(view, principal, opContext(deps, principal), params));
 }
 
 /** Awaits a data-plane call, sending a DataplaneError as the API error of its reason (404/503). */

@@ -1,7 +1,6 @@
 // `metrics`: the numbers of the Prometheus endpoint (metrics.listen) as JSON, over the API, so an
 // operator or the agent can read them without a scraper or an open port.
 import { z } from 'zod';
-import { requireOperator, requirePermission } from '../../domain/rbac.js';
 import { defineMethod, type MethodSpec } from '../method.js';
 import type { MethodDeps } from './deps.js';
 
@@ -25,17 +24,15 @@ export function metricsMethods(deps: MethodDeps): MethodSpec[] {
       summary:
         'The daemon\'s metrics (reconcile, flows, RPC and commit latency, journal, and the process figures: CPU, memory, heap, event-loop lag, handles, GC): the series of the Prometheus endpoint, as JSON (a NaN or infinite value has no sample).',
       auth: 'required',
+      permission: 'daemon:status',
+      operatorOnly: true,
       params: z.strictObject({}),
       result: z.object({
         families: z.array(
           z.object({ name: z.string(), help: z.string(), type: z.enum(['counter', 'gauge', 'histogram']), samples: z.array(Sample) }),
         ),
       }),
-      handler: async (_params, { principal }) => {
-        requirePermission(principal, 'daemon:status');
-        requireOperator(principal);
-        return { families: await deps.metrics() };
-      },
+      handler: async () => ({ families: await deps.metrics() }),
     }),
   ];
 }

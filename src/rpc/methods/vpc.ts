@@ -1,8 +1,9 @@
-// vpc.* methods: validate params, run the pure domain operation, persist its mutations, reply.
+// vpc.* methods: validate params, run the pure domain operation as the caller may (tenancy.ts),
+// persist its mutations, reply.
 import { z } from 'zod';
-import { createVpc, deleteVpc, getVpc, listVpcs, updateVpc } from '../../domain/vpc-ops.js';
+import { createVpc, deleteVpc, getVpc, listVpcs, updateVpc } from '../../domain/tenancy.js';
 import { defineMethod, type MethodSpec } from '../method.js';
-import { type MethodDeps, opContext, runWrite } from './deps.js';
+import { type MethodDeps, runWrite } from './deps.js';
 import { Bridge, ById, Cidrs, Name, TenantId, VpcId, VpcRecord } from './schemas.js';
 
 export function vpcMethods(deps: MethodDeps): MethodSpec[] {
@@ -11,6 +12,7 @@ export function vpcMethods(deps: MethodDeps): MethodSpec[] {
       name: 'vpc.create',
       summary: 'Create a VPC (its bridge is created by the platform, not by this daemon).',
       auth: 'required',
+      permission: 'vpc:create',
       params: z.strictObject({ id: VpcId, tenantId: TenantId, cidrs: Cidrs, bridge: Bridge, name: Name.optional() }),
       result: VpcRecord,
       handler: (params, { principal }) => runWrite(deps, principal, createVpc, params),
@@ -19,6 +21,7 @@ export function vpcMethods(deps: MethodDeps): MethodSpec[] {
       name: 'vpc.update',
       summary: 'Rename a VPC or change its CIDRs (refused while it has pending or active peerings).',
       auth: 'required',
+      permission: 'vpc:update',
       params: z.strictObject({ id: VpcId, name: Name.optional(), cidrs: Cidrs.optional() }),
       result: VpcRecord,
       handler: (params, { principal }) => runWrite(deps, principal, updateVpc, params),
@@ -27,14 +30,16 @@ export function vpcMethods(deps: MethodDeps): MethodSpec[] {
       name: 'vpc.get',
       summary: 'Read one VPC.',
       auth: 'required',
+      permission: 'vpc:read',
       params: ById,
       result: VpcRecord,
-      handler: (params, { principal }) => getVpc(deps.store.view, opContext(deps, principal), params),
+      handler: (params, { principal }) => getVpc(deps.store.view, principal, params),
     }),
     defineMethod({
       name: 'vpc.delete',
       summary: 'Delete a VPC (refused while it has pending or active peerings).',
       auth: 'required',
+      permission: 'vpc:delete',
       params: ById,
       result: z.object({ id: VpcId, deleted: z.literal(true) }),
       handler: (params, { principal }) => runWrite(deps, principal, deleteVpc, params),
@@ -43,9 +48,10 @@ export function vpcMethods(deps: MethodDeps): MethodSpec[] {
       name: 'vpc.list',
       summary: "List the VPCs the caller can see, optionally of one tenant.",
       auth: 'required',
+      permission: 'vpc:read',
       params: z.strictObject({ tenantId: TenantId.optional() }),
       result: z.object({ items: z.array(VpcRecord) }),
-      handler: (params, { principal }) => listVpcs(deps.store.view, opContext(deps, principal), params),
+      handler: (params, { principal }) => listVpcs(deps.store.view, principal, params),
     }),
   ];
 }

@@ -133,7 +133,8 @@ const badValues: [key: string, json: unknown][] = [
   ['gossip.peers', { gossip: { peers: 'ws://a:1', ...withSecret } }],
   ['gossip.peers[1]', { gossip: { peers: ['ws://a:1', 'http://b:1'], ...withSecret } }],
   ['gossip.peers[0]', { gossip: { peers: ['ws://user:pw@a:1'], ...withSecret } }],
-  ['gossip.peers', { gossip: { peers: ['ws://a:1', 'ws://a:1'], ...withSecret } }],
+  ['gossip.peers[0]', { gossip: { peers: ['ws://a:1/#x'], ...withSecret } }],
+  ['gossip.peers[1]', { gossip: { peers: ['ws://a:1', 'ws://a:1'], ...withSecret } }],
   ['gossip.secretFile', { gossip: { listen: '0.0.0.0:7946' } }],
   ['gossip.secretFile', { gossip: { peers: ['ws://a:1'] } }],
   ['gossip.secretFile', { gossip: { peers: ['wss://a:1'], tls: { certFile: 'c', keyFile: 'k', caFile: 'a' } } }],
@@ -144,6 +145,30 @@ const badValues: [key: string, json: unknown][] = [
   ['gossip.tls.caFile', { gossip: { tls: { certFile: 'c', keyFile: 'k' } } }],
   ['log.level', { log: { level: 'verbose' } }],
 ];
+
+t.test('gossip.peers: the same peer spelled another way is refused as a duplicate, naming both keys', (t) => {
+  const spellings: [first: string, again: string][] = [
+    ['ws://127.0.0.1:7000', 'ws://127.0.0.1:7000'],
+    ['ws://127.0.0.1:7000', 'ws://127.0.0.1:7000/'],
+    ['ws://127.0.0.1:7000', 'WS://127.0.0.1:7000'],
+    ['ws://hv-02.example:7946', 'ws://HV-02.Example:7946/'],
+    ['ws://hv-02.example', 'ws://hv-02.example:80'],
+    ['wss://hv-02.example/', 'wss://hv-02.example:443'],
+    ['ws://[::1]:7000', 'ws://[0:0:0:0:0:0:0:1]:7000/'],
+    ['ws://127.0.0.1:7000', 'ws://127.0.0.1:7000/#'],
+  ];
+  for (const [first, again] of spellings) {
+    const secure = first.startsWith('wss:');
+    const gossip = { peers: [secure ? 'wss://10.0.0.9:1' : 'ws://10.0.0.9:1', first, again], ...(secure ? { tls: { certFile: 'c', keyFile: 'k', caFile: 'a' } } : {}), ...withSecret };
+    const err = configError(() => parseConfig({ gossip }, BASE, 'cfg.json'));
+    t.same(err.issues.map((i) => i.key), ['gossip.peers[2]'], `${first} then ${again}`);
+    t.match(err.message, /^cfg\.json: gossip\.peers\[2\]: is the same peer as gossip\.peers\[1\] /, err.message);
+  }
+  // Different peers, and how a valid URL is written stays as written (it is what is dialled).
+  const distinct = ['ws://127.0.0.1:7000', 'ws://127.0.0.1:7001', 'ws://127.0.0.1:7000/gossip', 'ws://127.0.0.2:7000', 'ws://127.0.0.1:7000/?a=1'];
+  t.same(parseConfig({ gossip: { peers: distinct, ...withSecret } }, BASE).gossip.peers, distinct);
+  t.end();
+});
 
 t.test('each kind of bad value is refused, naming its key', (t) => {
   for (const [key, json] of badValues) {

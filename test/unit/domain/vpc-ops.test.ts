@@ -1,14 +1,15 @@
 import t from 'tap';
 import { StateIndex } from '../../../src/domain/state-index.js';
-import type { OpContext, Peering, PeeringStatus, Principal, Vpc } from '../../../src/domain/types.js';
+import type { OpContext, Peering, PeeringStatus, Vpc } from '../../../src/domain/types.js';
 import { createVpc, deleteVpc, getVpc, listVpcs, updateVpc } from '../../../src/domain/vpc-ops.js';
 import { Catalogue, type Reason, type RpcError } from '../../../src/errors.js';
 
 const T0 = '2025-01-01T00:00:00.000Z';
 const NOW = new Date('2025-01-02T00:00:00.000Z');
 
-const ctx = (principal: Partial<Principal> = {}): OpContext => ({
-  principal: { sub: 'alice', tenant: 't1', permissions: ['*'], ...principal },
+// No caller: permissions and tenant visibility are not the operations' (tenancy.test.ts, rpc/permissions.test.ts).
+const ctx = (): OpContext => ({
+  actor: 'alice',
   now: NOW,
   policy: { pendingTtlSeconds: 3600, terminalRetentionSeconds: 86400, maxActivePerVpc: 125 },
   newPeeringId: () => {
@@ -70,9 +71,9 @@ t.test('createVpc stores a normalised VPC', (t) => {
   const five = ['10.0.0.0/16', '10.1.0.0/16', '10.2.0.0/16', 'fd00::/48', 'fd01::/48'];
   t.same(createVpc(world(), ctx(), { id: 'vpc-5', tenantId: 't1', cidrs: five, bridge: 'br-5' }).result.cidrs, five);
   t.equal(
-    createVpc(world(), ctx({ tenant: '*' }), { id: 'vpc-o', tenantId: 't9', cidrs: ['10.0.0.0/8'], bridge: 'br-o' }).result.tenantId,
+    createVpc(world(), ctx(), { id: 'vpc-o', tenantId: 't9', cidrs: ['10.0.0.0/8'], bridge: 'br-o' }).result.tenantId,
     't9',
-    'the operator creates for any tenant',
+    'for any tenant',
   );
   t.equal(
     createVpc(world(), ctx(), { id: 'vpc-c', tenantId: 't1', cidrs: ['10.0.0.0/16'], bridge: 'br-c' }).result.id,
@@ -84,38 +85,30 @@ t.test('createVpc stores a normalised VPC', (t) => {
 
 t.test('createVpc refusals', (t) => {
   const ok = { id: 'vpc-new', tenantId: 't1', cidrs: ['10.9.0.0/16'], bridge: 'br-new' };
-  const cases: [string, Partial<Principal>, Partial<typeof ok & { name: string }>, Refusal][] = [
-    ['no permission', { permissions: ['vpc:read', 'vpc:update'] }, {}, refused('FORBIDDEN', { permission: 'vpc:create' })],
-    ['bad id', {}, { id: 'VPC_1' }, refused('INVALID_PARAMS', { field: 'id' })],
-    ['id starting with a dash', {}, { id: '-a' }, refused('INVALID_PARAMS', { field: 'id' })],
-    ['id too long', {}, { id: 'a'.repeat(64) }, refused('INVALID_PARAMS', { field: 'id' })],
-    ['bad tenant', {}, { tenantId: 't 1' }, refused('INVALID_PARAMS', { field: 'tenantId' })],
-    ['tenant is a wildcard', { tenant: '*' }, { tenantId: '*' }, refused('INVALID_PARAMS', { field: 'tenantId' })],
-    ['bad bridge', {}, { bridge: 'br;rm -rf /' }, refused('INVALID_PARAMS', { field: 'bridge' })],
-    ['bridge too long', {}, { bridge: 'b'.repeat(16) }, refused('INVALID_PARAMS', { field: 'bridge' })],
-    ['name too long', {}, { name: 'n'.repeat(129) }, refused('INVALID_PARAMS', { field: 'name' })],
-    ['name with a newline', {}, { name: 'a\nb' }, refused('INVALID_PARAMS', { field: 'name' })],
-    ['no CIDR', {}, { cidrs: [] }, refused('INVALID_PARAMS', { field: 'cidrs' })],
-    ['garbage CIDR', {}, { cidrs: ['10.0.0.256/24'] }, refused('INVALID_PARAMS', { field: 'cidrs[0]' })],
-    ['own CIDRs overlap', {}, { cidrs: ['10.0.0.0/8', '10.9.0.0/16'] }, refused('CIDR_OVERLAP')],
-    ['another tenant', {}, { tenantId: 't2' }, refused('TENANT_MISMATCH', { tenantId: 't2' })],
-    ['id taken', {}, { id: 'vpc-a' }, refused('VPC_EXISTS', { vpcId: 'vpc-a' })],
-    ['id taken in another tenant', {}, { id: 'vpc-x' }, refused('VPC_EXISTS')],
-    ['bridge taken', {}, { bridge: 'br-vpc-b' }, refused('BRIDGE_IN_USE', { bridge: 'br-vpc-b', vpcId: 'vpc-b' })],
+  const cases: [string, Partial<typeof ok & { name: string }>, Refusal][] = [
+    ['bad id', { id: 'VPC_1' }, refused('INVALID_PARAMS', { field: 'id' })],
+    ['id starting with a dash', { id: '-a' }, refused('INVALID_PARAMS', { field: 'id' })],
+    ['id too long', { id: 'a'.repeat(64) }, refused('INVALID_PARAMS', { field: 'id' })],
+    ['bad tenant', { tenantId: 't 1' }, refused('INVALID_PARAMS', { field: 'tenantId' })],
+    ['tenant is a wildcard', { tenantId: '*' }, refused('INVALID_PARAMS', { field: 'tenantId' })],
+    ['bad bridge', { bridge: 'br;rm -rf /' }, refused('INVALID_PARAMS', { field: 'bridge' })],
+    ['bridge too long', { bridge: 'b'.repeat(16) }, refused('INVALID_PARAMS', { field: 'bridge' })],
+    ['name too long', { name: 'n'.repeat(129) }, refused('INVALID_PARAMS', { field: 'name' })],
+    ['name with a newline', { name: 'a\nb' }, refused('INVALID_PARAMS', { field: 'name' })],
+    ['no CIDR', { cidrs: [] }, refused('INVALID_PARAMS', { field: 'cidrs' })],
+    ['garbage CIDR', { cidrs: ['10.0.0.256/24'] }, refused('INVALID_PARAMS', { field: 'cidrs[0]' })],
+    ['own CIDRs overlap', { cidrs: ['10.0.0.0/8', '10.9.0.0/16'] }, refused('CIDR_OVERLAP')],
+    ['id taken', { id: 'vpc-a' }, refused('VPC_EXISTS', { vpcId: 'vpc-a' })],
+    ['id taken in another tenant', { id: 'vpc-x' }, refused('VPC_EXISTS')],
+    ['bridge taken', { bridge: 'br-vpc-b' }, refused('BRIDGE_IN_USE', { bridge: 'br-vpc-b', vpcId: 'vpc-b' })],
   ];
-  for (const [what, principal, params, want] of cases) {
-    t.throws(() => createVpc(world(), ctx(principal), { ...ok, ...params }), want, what);
+  for (const [what, params, want] of cases) {
+    t.throws(() => createVpc(world(), ctx(), { ...ok, ...params }), want, what);
   }
   t.equal(createVpc(world(), ctx(), { ...ok, name: 'n'.repeat(128) }).result.name?.length, 128, '128 chars is fine');
   t.equal(createVpc(world(), ctx(), { ...ok, name: '🐳'.repeat(128) }).result.name, '🐳'.repeat(128), 'counted in characters');
 
-  try {
-    createVpc(world(), ctx(), { ...ok, bridge: 'br-vpc-x' });
-    t.fail('a bridge of another tenant is taken too');
-  } catch (e) {
-    t.match(e, refused('BRIDGE_IN_USE'));
-    t.same((e as RpcError).data, { bridge: 'br-vpc-x' }, 'the holder of another tenant is not named');
-  }
+  t.throws(() => createVpc(world(), ctx(), { ...ok, bridge: 'br-vpc-x' }), refused('BRIDGE_IN_USE', { vpcId: 'vpc-x' }), 'a bridge of another tenant is taken too');
   t.end();
 });
 
@@ -169,24 +162,21 @@ t.test('updateVpc: CIDRs are locked by pending and active peerings only', (t) =>
 });
 
 t.test('updateVpc refusals', (t) => {
-  const cases: [string, Partial<Principal>, { id: string; name?: string; cidrs?: string[] }, Refusal][] = [
-    ['no permission', { permissions: ['vpc:create', 'vpc:read'] }, { id: 'vpc-a', name: 'x' }, refused('FORBIDDEN', { permission: 'vpc:update' })],
-    ['no permission, other tenant', { permissions: ['vpc:read'] }, { id: 'vpc-x', name: 'x' }, refused('FORBIDDEN')],
-    ['another tenant', {}, { id: 'vpc-x', name: 'x' }, refused('VPC_NOT_FOUND', { vpcId: 'vpc-x' })],
-    ['missing', {}, { id: 'vpc-zz', name: 'x' }, refused('VPC_NOT_FOUND')],
-    ['bad id', {}, { id: 'Vpc' }, refused('INVALID_PARAMS', { field: 'id' })],
-    ['name too long', {}, { id: 'vpc-a', name: 'n'.repeat(129) }, refused('INVALID_PARAMS', { field: 'name' })],
-    ['six CIDRs', {}, { id: 'vpc-a', cidrs: ['1.0.0.0/8', '2.0.0.0/8', '3.0.0.0/8', '4.0.0.0/8', '5.0.0.0/8', '6.0.0.0/8'] }, refused('INVALID_PARAMS', { field: 'cidrs' })],
-    ['garbage CIDR', {}, { id: 'vpc-a', cidrs: ['::g/64'] }, refused('INVALID_PARAMS', { field: 'cidrs[0]' })],
-    ['overlapping CIDRs', {}, { id: 'vpc-a', cidrs: ['fd00::/16', 'fd00:1::/32'] }, refused('CIDR_OVERLAP')],
+  const cases: [string, { id: string; name?: string; cidrs?: string[] }, Refusal][] = [
+    ['missing', { id: 'vpc-zz', name: 'x' }, refused('VPC_NOT_FOUND')],
+    ['bad id', { id: 'Vpc' }, refused('INVALID_PARAMS', { field: 'id' })],
+    ['name too long', { id: 'vpc-a', name: 'n'.repeat(129) }, refused('INVALID_PARAMS', { field: 'name' })],
+    ['six CIDRs', { id: 'vpc-a', cidrs: ['1.0.0.0/8', '2.0.0.0/8', '3.0.0.0/8', '4.0.0.0/8', '5.0.0.0/8', '6.0.0.0/8'] }, refused('INVALID_PARAMS', { field: 'cidrs' })],
+    ['garbage CIDR', { id: 'vpc-a', cidrs: ['::g/64'] }, refused('INVALID_PARAMS', { field: 'cidrs[0]' })],
+    ['overlapping CIDRs', { id: 'vpc-a', cidrs: ['fd00::/16', 'fd00:1::/32'] }, refused('CIDR_OVERLAP')],
   ];
-  for (const [what, principal, params, want] of cases) t.throws(() => updateVpc(world(), ctx(principal), params), want, what);
-  t.equal(updateVpc(world(), ctx({ tenant: '*' }), { id: 'vpc-x', name: 'op' }).result.name, 'op', 'the operator updates any tenant');
+  for (const [what, params, want] of cases) t.throws(() => updateVpc(world(), ctx(), params), want, what);
+  t.equal(updateVpc(world(), ctx(), { id: 'vpc-x', name: 'op' }).result.name, 'op', 'a VPC of any tenant');
   t.end();
 });
 
 t.test('deleteVpc', (t) => {
-  t.same(deleteVpc(world(), ctx(), { id: 'vpc-a' }), { mutations: [{ op: 'vpc.del', id: 'vpc-a' }], result: { id: 'vpc-a', deleted: true } });
+  t.same(deleteVpc(world(), { id: 'vpc-a' }), { mutations: [{ op: 'vpc.del', id: 'vpc-a' }], result: { id: 'vpc-a', deleted: true } });
   const cases: [PeeringStatus, boolean][] = [
     ['pending-acceptance', true], ['active', true],
     ['rejected', false], ['deleted', false], ['expired', false], ['failed', false],
@@ -195,44 +185,36 @@ t.test('deleteVpc', (t) => {
     const w = world([peering(PCX1, 'vpc-a', 'vpc-b', status), peering('pcx-00000000000000002', 'vpc-b', 'vpc-a', 'rejected')]);
     for (const id of ['vpc-a', 'vpc-b']) {
       if (inUse) {
-        t.throws(() => deleteVpc(w, ctx(), { id }), refused('VPC_IN_USE', { vpcId: id }), `${status} ${id}`);
-        t.same(peeringsIn(() => deleteVpc(w, ctx(), { id })), [PCX1], 'only the live peering is listed');
+        t.throws(() => deleteVpc(w, { id }), refused('VPC_IN_USE', { vpcId: id }), `${status} ${id}`);
+        t.same(peeringsIn(() => deleteVpc(w, { id })), [PCX1], 'only the live peering is listed');
       } else {
-        t.same(deleteVpc(w, ctx(), { id }).mutations, [{ op: 'vpc.del', id }], `${status} ${id}`);
+        t.same(deleteVpc(w, { id }).mutations, [{ op: 'vpc.del', id }], `${status} ${id}`);
       }
     }
   }
   const many = world([peering(PCX1, 'vpc-a', 'vpc-b', 'active'), peering('pcx-00000000000000002', 'vpc-b', 'vpc-a', 'pending-acceptance')]);
-  t.same(peeringsIn(() => deleteVpc(many, ctx(), { id: 'vpc-a' })), [PCX1, 'pcx-00000000000000002'], 'lists every live one');
+  t.same(peeringsIn(() => deleteVpc(many, { id: 'vpc-a' })), [PCX1, 'pcx-00000000000000002'], 'lists every live one');
 
-  t.throws(() => deleteVpc(world(), ctx({ permissions: ['vpc:read', 'vpc:update'] }), { id: 'vpc-a' }), refused('FORBIDDEN', { permission: 'vpc:delete' }));
-  t.throws(() => deleteVpc(world(), ctx(), { id: 'vpc-x' }), refused('VPC_NOT_FOUND'), 'another tenant: 404');
-  t.throws(() => deleteVpc(world(), ctx(), { id: 'nope' }), refused('VPC_NOT_FOUND'));
-  t.throws(() => deleteVpc(world(), ctx(), { id: '../etc' }), refused('INVALID_PARAMS', { field: 'id' }));
-  t.same(deleteVpc(world(), ctx({ tenant: '*' }), { id: 'vpc-x' }).result, { id: 'vpc-x', deleted: true }, 'operator');
+  t.throws(() => deleteVpc(world(), { id: 'nope' }), refused('VPC_NOT_FOUND'));
+  t.throws(() => deleteVpc(world(), { id: '../etc' }), refused('INVALID_PARAMS', { field: 'id' }));
+  t.same(deleteVpc(world(), { id: 'vpc-x' }).result, { id: 'vpc-x', deleted: true }, 'a VPC of any tenant');
   t.end();
 });
 
-t.test('getVpc: 404 for another tenant, 403 only for a missing permission', (t) => {
-  t.same(getVpc(world(), ctx(), { id: 'vpc-a' }), vpc('vpc-a', { name: 'alpha' }));
-  t.same(getVpc(world(), ctx({ tenant: '*' }), { id: 'vpc-x' }).tenantId, 't2');
-  t.throws(() => getVpc(world(), ctx(), { id: 'vpc-x' }), refused('VPC_NOT_FOUND'));
-  t.throws(() => getVpc(world(), ctx({ tenant: 't2' }), { id: 'vpc-a' }), refused('VPC_NOT_FOUND'));
-  t.throws(() => getVpc(world(), ctx({ permissions: ['vpc_peering:*'] }), { id: 'vpc-a' }), refused('FORBIDDEN', { permission: 'vpc:read' }));
-  t.throws(() => getVpc(world(), ctx({ permissions: ['vpc:*'] }), { id: 'BAD' }), refused('INVALID_PARAMS'));
+t.test('getVpc', (t) => {
+  t.same(getVpc(world(), { id: 'vpc-a' }), vpc('vpc-a', { name: 'alpha' }));
+  t.same(getVpc(world(), { id: 'vpc-x' }).tenantId, 't2');
+  t.throws(() => getVpc(world(), { id: 'vpc-zz' }), refused('VPC_NOT_FOUND', { vpcId: 'vpc-zz' }));
+  t.throws(() => getVpc(world(), { id: 'BAD' }), refused('INVALID_PARAMS'));
   t.end();
 });
 
-t.test('listVpcs shows what the principal may see, sorted by id', (t) => {
-  const ids = (p: Partial<Principal>, tenantId?: string): string[] =>
-    listVpcs(world(), ctx(p), tenantId === undefined ? {} : { tenantId }).items.map((v) => v.id);
-  t.same(ids({}), ['vpc-a', 'vpc-b']);
-  t.same(ids({ tenant: 't2' }), ['vpc-x']);
-  t.same(ids({ tenant: '*' }), ['vpc-a', 'vpc-b', 'vpc-x']);
-  t.same(ids({ tenant: '*' }, 't2'), ['vpc-x']);
-  t.same(ids({}, 't1'), ['vpc-a', 'vpc-b']);
-  t.same(ids({}, 't2'), [], 'another tenant looks empty, not forbidden');
-  t.throws(() => ids({ permissions: ['vpc:create'] }), refused('FORBIDDEN', { permission: 'vpc:read' }));
-  t.throws(() => ids({}, 'T 1'), refused('INVALID_PARAMS', { field: 'tenantId' }));
+t.test('listVpcs lists every VPC, sorted by id, optionally of one tenant', (t) => {
+  const ids = (tenantId?: string): string[] => listVpcs(world(), tenantId === undefined ? {} : { tenantId }).items.map((v) => v.id);
+  t.same(ids(), ['vpc-a', 'vpc-b', 'vpc-x']);
+  t.same(ids('t2'), ['vpc-x']);
+  t.same(ids('t1'), ['vpc-a', 'vpc-b']);
+  t.same(ids('t9'), []);
+  t.throws(() => ids('T 1'), refused('INVALID_PARAMS', { field: 'tenantId' }));
   t.end();
 });

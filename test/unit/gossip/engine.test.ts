@@ -70,13 +70,14 @@ class Wire {
   }
 }
 
-const PRINCIPAL = { sub: 'op', tenant: '*', permissions: ['*'] };
+/** The actor the operations record (requestedBy, acceptedBy). */
+const ACTOR = 'op';
 let ids = 0;
 
 function commit(h: Host, op: (view: StateIndex, ctx: OpContext) => readonly Mutation[]): void {
   wall += 10;
   const now = new Date(wall);
-  const ctx: OpContext = { principal: PRINCIPAL, now, policy: POLICY, newPeeringId: () => `pcx-${(++ids).toString(16).padStart(17, '0')}` };
+  const ctx: OpContext = { actor: ACTOR, now, policy: POLICY, newPeeringId: () => `pcx-${(++ids).toString(16).padStart(17, '0')}` };
   h.engine.onLocalCommit(h.replica.commitLocal(op(new StateIndex(liveState(h.replica.state)), ctx), now));
 }
 
