@@ -33,7 +33,7 @@ import { openStore } from '../src/store/open-store.js';
 import { until } from '../test/helpers/poll.js';
 import { startForwarder } from '../test/helpers/tcp-forwarder.js';
 import { type BenchDaemon, startBenchDaemon } from './daemon.js';
-import { freePort } from '../test/helpers/free-port.js';
+import { gossipPortOf } from '../test/helpers/daemon.js';
 
 const AT = '2025-01-01T00:00:00.000Z';
 const FAR = '2099-01-01T00:00:00.000Z';
@@ -306,11 +306,11 @@ export async function runAntiEntropyBench(vpcs = 80_000, peerings = 20_000): Pro
     const secretFile = join(root, 'gossip.secret');
     await writeFile(secretFile, randomBytes(48).toString('hex'), { mode: 0o600 });
 
-    const portB = await freePort();
     const wire: WireFrame[] = [];
     const decoders = { up: new WsDecoder('up', wire), down: new WsDecoder('down', wire) };
     let connections = 0;
-    const toB = await startForwarder(portB, '127.0.0.1', (direction, bytes, at) => {
+    // Aimed at b once b listens (on a port it picks: one chosen here could be taken before b binds it).
+    const toB = await startForwarder(null, '127.0.0.1', (direction, bytes, at) => {
       // A new TCP connection (after a heal) starts with its HTTP upgrade again.
       if (direction === 'up' && bytes.subarray(0, 4).toString('latin1') === 'GET ') {
         connections++;
@@ -323,9 +323,10 @@ export async function runAntiEntropyBench(vpcs = 80_000, peerings = 20_000): Pro
     const common = { ovs: { enabled: false }, log: { level: 'warn' } };
     const gossip = { secretFile, antiEntropyIntervalMs: ROUND_MS };
     let t = performance.now();
-    const b = await startBenchDaemon(dirB, { ...common, nodeId: 'hv-b', gossip: { ...gossip, listen: `127.0.0.1:${portB}` } }, 60_000);
+    const b = await startBenchDaemon(dirB, { ...common, nodeId: 'hv-b', gossip: { ...gossip, listen: '127.0.0.1:0' } }, 60_000);
     const startB = performance.now() - t;
     daemons.push(b);
+    toB.setTarget((await gossipPortOf(b.client)).port);
     t = performance.now();
     const a = await startBenchDaemon(dirA, { ...common, nodeId: 'hv-a', gossip: { ...gossip, peers: [`ws://127.0.0.1:${toB.port}`] } }, 60_000);
     const startA = performance.now() - t;

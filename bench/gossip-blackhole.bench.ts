@@ -15,7 +15,7 @@ import { pathToFileURL } from 'node:url';
 import { startBlackHole } from '../test/helpers/black-hole.js';
 import { type BenchDaemon, startBenchDaemon } from './daemon.js';
 import { percentile } from './rpc.bench.js';
-import { freePort } from '../test/helpers/free-port.js';
+import { gossipPortOf } from '../test/helpers/daemon.js';
 
 const ROUNDS = 300;
 const PACE_MS = 20;
@@ -97,12 +97,12 @@ export async function runBlackholeBench(): Promise<BlackholeResult> {
   const secretFile = join(root, 'gossip.secret');
   await writeFile(secretFile, randomBytes(48).toString('hex'), { mode: 0o600 });
   const hole = await startBlackHole();
-  const portB = await freePort();
-  const honest = `ws://127.0.0.1:${portB}`;
   const bDir = await mkdtemp(join(tmpdir(), 'vpc-peerd-bench-'));
-  const b = await startBenchDaemon(bDir, { nodeId: 'bench-b', ovs: { enabled: false }, gossip: { listen: `127.0.0.1:${portB}`, secretFile } }, 30_000);
+  // Port 0: b binds a free port itself (one chosen here could be taken before b binds it).
+  const b = await startBenchDaemon(bDir, { nodeId: 'bench-b', ovs: { enabled: false }, gossip: { listen: '127.0.0.1:0', secretFile } }, 30_000);
   const cleanup: (() => Promise<void>)[] = [() => hole.close(), () => b.stop(), () => rm(bDir, { recursive: true, force: true }), () => rm(root, { recursive: true, force: true })];
   try {
+    const honest = `ws://127.0.0.1:${(await gossipPortOf(b.client)).port}`;
     const figures: BlackholeFigure[] = [];
     const control = await measureRun('control', 'bench-control', '10.1.0.0/16', secretFile, [honest], honest, cleanup);
     figures.push(...control.figures);

@@ -9,7 +9,7 @@
 // One link per pair: of hosts i < j, j dials i (through the pair's forwarder), so a daemon dials
 // only daemons started before it and its first dial is answered.
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config/load.js';
@@ -17,7 +17,7 @@ import { repairState } from '../../src/domain/merge.js';
 import { replicaOfUnversioned } from '../../src/domain/replica.js';
 import { LiveStatuses, type Peering, type State, type Vpc } from '../../src/domain/types.js';
 import type { RpcClient } from '../../src/rpc/client.js';
-import { type DaemonHandle, startDaemon } from './daemon.js';
+import { type DaemonHandle, startGossipDaemon } from './daemon.js';
 import { type OvsSandbox, startOvs } from './ovs.js';
 import { until } from './poll.js';
 import { type Forwarder, startForwarder } from './tcp-forwarder.js';
@@ -84,19 +84,6 @@ export async function records(rpc: RpcClient): Promise<Records> {
 }
 
 /**
- * The port a daemon's gossip listener bound (status.gossip.listen), written into its config file
- * as `gossip.listen` so that a restart listens there again (its forwarders send there).
- */
-async function pinGossipPort(rpc: RpcClient, configPath: string): Promise<number> {
-  const { gossip } = (await rpc.call('status', {})) as { gossip: { listen: string | null } };
-  const port = Number(/:(\d+)$/.exec(gossip.listen ?? '')?.[1]);
-  if (!Number.isInteger(port) || port <= 0) throw new Error(`status.gossip.listen is ${JSON.stringify(gossip.listen)}, not a bound host:port`);
-  const config = JSON.parse(readFileSync(configPath, 'utf8')) as { gossip: Record<string, unknown> };
-  writeFileSync(configPath, JSON.stringify({ ...config, gossip: { ...config.gossip, listen: gossip.listen } }, null, 2));
-  return port;
-}
-
-/**
  * Starts the cluster: the sandboxes (if any) at once, then the daemons in index order, each
  * listening on a port it picks and dialling the forwarders of its links to the hosts before it
  * (a link's forwarder is made once the host it leads to listens). Resolves when the daemons are
@@ -125,20 +112,19 @@ export async function startCluster(t: Teardown, opts: ClusterOptions): Promise<C
     const sb = sandboxes[index - 1] ?? null;
     const section = (key: string): Record<string, unknown> => (extra[key] as Record<string, unknown> | undefined) ?? {};
     const peers = links.filter((l) => l.ends[1] === index).map((l) => `ws://127.0.0.1:${l.fwd.port}`);
-    const daemon = await startDaemon(t, {
+    // The daemon binds a free port itself (startGossipDaemon: a port chosen here and bound later
+    // could be taken in between; seen: EADDRINUSE while the sandboxes started, other tests running).
+    const daemon = await startGossipDaemon(t, {
       config: {
         ...extra,
         nodeId: `hv-${index}`,
-        // Port 0: the daemon binds a free port itself. A port chosen here and bound later could be
-        // taken in between (seen: EADDRINUSE while the sandboxes started, other tests running).
-        gossip: { listen: '127.0.0.1:0', peers, secretFile, antiEntropyIntervalMs: 200, ...section('gossip') },
+        gossip: { peers, secretFile, antiEntropyIntervalMs: 200, ...section('gossip') },
         ...(sb === null ? {} : { ovs: { enabled: true, rundir: sb.rundir, ...section('ovs') } }),
       },
     });
     let rpc = await daemon.admin();
-    const port = await pinGossipPort(rpc, daemon.configPath);
     // Host `index` listens now: the links it answers (to hosts after it) get their forwarders.
-    for (const ends of pairs) if (ends[0] === index) links.push({ ends, fwd: await startForwarder(port) });
+    for (const ends of pairs) if (ends[0] === index) links.push({ ends, fwd: await startForwarder(daemon.gossipPort) });
     nodes.push({
       index,
       nodeId: `hv-${index}`,

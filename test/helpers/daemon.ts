@@ -154,6 +154,43 @@ export async function startDaemon(t: Teardown, opts: DaemonOptions = {}): Promis
   return handle;
 }
 
+/**
+ * The port a daemon's gossip listener bound, from status.gossip.listen ("host:port") asked over
+ * `rpc` (an operator client). Throws when the daemon does not listen for gossip.
+ */
+export async function gossipPortOf(rpc: RpcClient): Promise<{ listen: string; port: number }> {
+  const { gossip } = (await rpc.call('status', {})) as { gossip: { listen: string | null } };
+  const port = Number(/:(\d+)$/.exec(gossip.listen ?? '')?.[1]);
+  if (gossip.listen === null || !Number.isInteger(port) || port <= 0) throw new Error(`status.gossip.listen is ${JSON.stringify(gossip.listen)}, not a bound host:port`);
+  return { listen: gossip.listen, port };
+}
+
+/** A daemon started by startGossipDaemon, with the port its gossip listener bound. */
+export interface GossipDaemonHandle extends DaemonHandle {
+  readonly gossipPort: number;
+}
+
+/**
+ * startDaemon with `gossip.listen` 127.0.0.1:0 (`opts.config.gossip` must not set `listen`): the
+ * daemon binds a free port itself, read back from its status and written into its config file so
+ * that restart() listens there again (a forwarder or peer set to it still reaches it). A port
+ * chosen by the test and bound later by the daemon could be taken in between by another process
+ * (seen: EADDRINUSE, the daemon exited). A restart re-binds a port that was free a moment before:
+ * the window left is that one.
+ */
+export async function startGossipDaemon(t: Teardown, opts: DaemonOptions = {}): Promise<GossipDaemonHandle> {
+  const gossip = (opts.config?.gossip ?? {}) as Record<string, unknown>;
+  if ('listen' in gossip) throw new Error(`startGossipDaemon picks gossip.listen itself; got ${JSON.stringify(gossip.listen)}`);
+  const handle = await startDaemon(t, { ...opts, config: { ...opts.config, gossip: { ...gossip, listen: '127.0.0.1:0' } } });
+  const rpc = await handle.admin();
+  const { listen, port } = await gossipPortOf(rpc);
+  await rpc.close();
+  const config = JSON.parse(readFileSync(handle.configPath, 'utf8')) as { gossip: Record<string, unknown> };
+  writeFileSync(handle.configPath, JSON.stringify({ ...config, gossip: { ...config.gossip, listen } }, null, 2));
+  // The same object (restart() replaces its `child`), with the port on it.
+  return Object.assign(handle, { gossipPort: port });
+}
+
 function stop(child: ChildProcess, signal: NodeJS.Signals): Promise<number | null> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
   return new Promise((resolve) => {

@@ -1,10 +1,12 @@
-// The wiring of two gossiping daemons before they start (test/integration/gossip-*.test.ts): one
-// shared HMAC secret file, a free listen port for each, and a forwarder to each port that the
-// test can cut and heal (a partition). The forwarders are closed by t.teardown, pass or fail.
+// The wiring of two gossiping daemons (test/integration/gossip-*.test.ts): one shared HMAC secret
+// file, and a forwarder to each host that the test can cut and heal (a partition). The forwarders
+// are made before the daemons and aimed once each host listens: start each with
+// startGossipDaemon (it binds a port it picks) and call `toX.setTarget(x.gossipPort)`; a dial
+// through a forwarder not aimed yet is refused, as one to a host not started. The forwarders are
+// closed by t.teardown, pass or fail.
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort } from './free-port.js';
 import { type Forwarder, startForwarder } from './tcp-forwarder.js';
 
 interface Teardown {
@@ -14,10 +16,7 @@ interface Teardown {
 export interface GossipPair {
   /** `<dir>/gossip.secret`, 48 random bytes as hex, mode 600. */
   readonly secretFile: string;
-  /** Where host a listens; b dials `toA.port`. */
-  readonly portA: number;
-  readonly portB: number;
-  /** Forwards to portA (b's way to a) and to portB (a's way to b). */
+  /** b's way to a (b dials `toA.port`) and a's way to b; aimed by the test (setTarget). */
   readonly toA: Forwarder;
   readonly toB: Forwarder;
 }
@@ -25,9 +24,8 @@ export interface GossipPair {
 export async function gossipPair(t: Teardown, dir: string): Promise<GossipPair> {
   const secretFile = join(dir, 'gossip.secret');
   writeFileSync(secretFile, randomBytes(48).toString('hex'), { mode: 0o600 });
-  const [portA, portB] = [await freePort(), await freePort()];
-  const toB = await startForwarder(portB);
-  const toA = await startForwarder(portA);
+  const toB = await startForwarder(null);
+  const toA = await startForwarder(null);
   t.teardown(() => Promise.all([toA.close(), toB.close()]));
-  return { secretFile, portA, portB, toA, toB };
+  return { secretFile, toA, toB };
 }

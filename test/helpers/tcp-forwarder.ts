@@ -1,12 +1,16 @@
 // A TCP forwarder for partition tests: every link between two gossiping parties runs through
 // it, and the test can cut it (close every connection and refuse new ones), heal it, or
 // black-hole it (connections stay up, bytes are swallowed: a peer that accepts TCP and never
-// answers). A benchmark can also watch the bytes it passes on (`onData`).
+// answers). A benchmark can also watch the bytes it passes on (`onData`). Its own port is bound
+// at once; its target may be set later (`setTarget`), once the party it leads to listens on a
+// port it picked itself: a port chosen in advance could be taken before that party binds it.
 import { createServer, type Server, type Socket, connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
 
 export interface Forwarder {
   readonly port: number;
+  /** Forwards connections made from now on to `port` (on the forwarder's host). */
+  setTarget(port: number): void;
   /** Closes every connection and refuses new ones until heal(). */
   cut(): void;
   heal(): void;
@@ -21,15 +25,20 @@ export interface Forwarder {
  */
 export type ForwardObserver = (direction: 'up' | 'down', bytes: Buffer, at: number) => void;
 
-export async function startForwarder(targetPort: number, host = '127.0.0.1', onData?: ForwardObserver): Promise<Forwarder> {
+/**
+ * A forwarder on a free port of `host` to `targetPort` there. With `targetPort` null, connections
+ * are closed at once (as a party not listening yet refuses them) until setTarget().
+ */
+export async function startForwarder(targetPort: number | null, host = '127.0.0.1', onData?: ForwardObserver): Promise<Forwarder> {
   let mode: 'pass' | 'cut' | 'hole' = 'pass';
+  let target = targetPort;
   const sockets = new Set<Socket>();
   const server: Server = createServer((client) => {
-    if (mode === 'cut') {
+    if (mode === 'cut' || target === null) {
       client.destroy();
       return;
     }
-    const upstream = connect(targetPort, host);
+    const upstream = connect(target, host);
     for (const s of [client, upstream]) {
       sockets.add(s);
       s.on('error', () => s.destroy());
@@ -53,6 +62,9 @@ export async function startForwarder(targetPort: number, host = '127.0.0.1', onD
   await new Promise<void>((resolve) => server.listen(0, host, resolve));
   return {
     port: (server.address() as AddressInfo).port,
+    setTarget(port) {
+      target = port;
+    },
     cut() {
       mode = 'cut';
       for (const s of sockets) s.destroy();

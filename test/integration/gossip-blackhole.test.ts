@@ -10,10 +10,9 @@ import { join } from 'node:path';
 import t from 'tap';
 import type { RpcClient } from '../../src/rpc/client.js';
 import { startBlackHole } from '../helpers/black-hole.js';
-import { startDaemon } from '../helpers/daemon.js';
+import { startDaemon, startGossipDaemon } from '../helpers/daemon.js';
 import { until } from '../helpers/poll.js';
 import { startForwarder } from '../helpers/tcp-forwarder.js';
-import { freePort } from '../helpers/free-port.js';
 
 interface PeerStatus {
   url?: string;
@@ -29,13 +28,12 @@ t.test('a peer that accepts TCP and never answers: the API keeps answering, the 
   writeFileSync(secretFile, randomBytes(48).toString('hex'), { mode: 0o600 });
   const hole = await startBlackHole();
   t.teardown(() => hole.close());
-  const portB = await freePort();
-  const toB = await startForwarder(portB);
+  const b = await startGossipDaemon(t, { config: { nodeId: 'hv-b', gossip: { secretFile } } });
+  const toB = await startForwarder(b.gossipPort);
   t.teardown(() => toB.close());
   const holeUrl = `ws://127.0.0.1:${hole.port}`;
   const bUrl = `ws://127.0.0.1:${toB.port}`;
 
-  const b = await startDaemon(t, { config: { nodeId: 'hv-b', gossip: { listen: `127.0.0.1:${portB}`, secretFile } } });
   const startedAt = Date.now();
   const a = await startDaemon(t, { config: { nodeId: 'hv-a', gossip: { listen: null, peers: [holeUrl, bUrl], secretFile, antiEntropyIntervalMs: 200 } } });
   const [ca, cb] = [await a.admin(), await b.admin()];

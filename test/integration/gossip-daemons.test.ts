@@ -6,7 +6,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import type { RpcClient } from '../../src/rpc/client.js';
-import { type DaemonHandle, startDaemon } from '../helpers/daemon.js';
+import { type DaemonHandle, startGossipDaemon } from '../helpers/daemon.js';
 import { gossipPair } from '../helpers/gossip-pair.js';
 import { until } from '../helpers/poll.js';
 
@@ -17,10 +17,12 @@ const same = async (a: RpcClient, b: RpcClient): Promise<boolean> =>
 
 t.test('two daemons: replicate, partition, settle, catch up', async (t) => {
   const dir = t.testdir();
-  const { secretFile, portA, portB, toA, toB } = await gossipPair(t, dir);
-  const gossip = (port: number, peer: number) => ({ listen: `127.0.0.1:${port}`, peers: [`ws://127.0.0.1:${peer}`], secretFile, antiEntropyIntervalMs: 200 });
-  const a: DaemonHandle = await startDaemon(t, { config: { nodeId: 'hv-a', gossip: gossip(portA, toB.port) } });
-  const b: DaemonHandle = await startDaemon(t, { config: { nodeId: 'hv-b', gossip: gossip(portB, toA.port) } });
+  const { secretFile, toA, toB } = await gossipPair(t, dir);
+  const gossip = (peer: number) => ({ peers: [`ws://127.0.0.1:${peer}`], secretFile, antiEntropyIntervalMs: 200 });
+  const a = await startGossipDaemon(t, { config: { nodeId: 'hv-a', gossip: gossip(toB.port) } });
+  toA.setTarget(a.gossipPort);
+  const b = await startGossipDaemon(t, { config: { nodeId: 'hv-b', gossip: gossip(toA.port) } });
+  toB.setTarget(b.gossipPort);
   const [ca, cb] = [await a.admin(), await b.admin()];
 
   const connected = await until(async () => ((await cb.call('status', {})) as { gossip: { totals: { connected: number } } }).gossip.totals.connected === 1, 10_000);
@@ -70,7 +72,7 @@ t.test('two daemons: replicate, partition, settle, catch up', async (t) => {
   const lostOn = [a, b].filter((d) => /"msg":"gossip: a VPC created on two hosts under one id was settled[^\n]*"vpcId":"v9"/.test(d.logs()));
   t.equal(lostOn.length, 1, 'the host whose v9 create lost logged it, with both creates');
 
-  // A host whose journal is lost catches up from its peer.
+  // A host whose journal is lost catches up from its peer (restarted on its gossip port, which toB forwards to).
   await b.kill();
   for (const f of ['state.json', 'state.json.journal']) rmSync(join(b.dir, f), { force: true });
   await b.restart();

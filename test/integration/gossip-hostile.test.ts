@@ -18,10 +18,9 @@ import { FrameOpener, FrameSealer, MAC_BYTES } from '../../src/gossip/frame.js';
 import { DialerHandshake, ListenerHandshake, NONCE_BYTES, PROTOCOL } from '../../src/gossip/handshake.js';
 import type { Frame } from '../../src/gossip/messages.js';
 import type { RpcClient } from '../../src/rpc/client.js';
-import { type DaemonHandle, startDaemon } from '../helpers/daemon.js';
+import { type DaemonHandle, startDaemon, startGossipDaemon } from '../helpers/daemon.js';
 import { until } from '../helpers/poll.js';
 import { parsePrometheusText } from '../helpers/prometheus-text.js';
-import { freePort } from '../helpers/free-port.js';
 
 /** A raw WebSocket client of the daemon's gossip port: its local address, what it received, how it was closed. */
 interface Probe {
@@ -145,10 +144,8 @@ t.test('hostile peers are refused by a real daemon; nothing changes; members sti
   writeFileSync(secretFile, `${secretText}\n`, { mode: 0o600 });
   // The daemon drops the trailing newline: the secret is the hex text's bytes.
   const secret = Buffer.from(secretText, 'latin1');
-  const port = await freePort();
-  const a: DaemonHandle = await startDaemon(t, {
-    config: { nodeId: 'hv-a', gossip: { listen: `127.0.0.1:${port}`, secretFile }, metrics: { listen: '127.0.0.1:0' } },
-  });
+  const a = await startGossipDaemon(t, { config: { nodeId: 'hv-a', gossip: { secretFile }, metrics: { listen: '127.0.0.1:0' } } });
+  const port = a.gossipPort;
   const ca = await a.admin();
   await ca.call('vpc.create', { id: 'v1', tenantId: 't1', cidrs: ['10.1.0.0/16'], bridge: 'br1' });
   await ca.call('vpc.create', { id: 'v2', tenantId: 't1', cidrs: ['10.2.0.0/16'], bridge: 'br2' });

@@ -6,7 +6,7 @@
 // The retention cannot be shorter than 60 s (the schema's floor), so this test waits that long.
 import t from 'tap';
 import type { RpcClient } from '../../src/rpc/client.js';
-import { startDaemon } from '../helpers/daemon.js';
+import { startGossipDaemon } from '../helpers/daemon.js';
 import { gossipPair } from '../helpers/gossip-pair.js';
 import { until } from '../helpers/poll.js';
 
@@ -17,14 +17,16 @@ const vpcIds = async (c: RpcClient): Promise<string[]> => ((await c.call('vpc.li
 
 t.test('a host away longer than the tombstone retention resyncs instead of resurrecting what was deleted', async (t) => {
   const dir = t.testdir();
-  const { secretFile, portA, portB, toA, toB } = await gossipPair(t, dir);
-  const config = (nodeId: string, port: number, peer: number) => ({
+  const { secretFile, toA, toB } = await gossipPair(t, dir);
+  const config = (nodeId: string, peer: number) => ({
     nodeId,
-    gossip: { listen: `127.0.0.1:${port}`, peers: [`ws://127.0.0.1:${peer}`], secretFile, antiEntropyIntervalMs: 200, tombstoneRetentionSeconds: RETENTION_S },
+    gossip: { peers: [`ws://127.0.0.1:${peer}`], secretFile, antiEntropyIntervalMs: 200, tombstoneRetentionSeconds: RETENTION_S },
     peering: { sweepIntervalMs: 500 },
   });
-  const a = await startDaemon(t, { config: config('hv-a', portA, toB.port) });
-  const b = await startDaemon(t, { config: config('hv-b', portB, toA.port) });
+  const a = await startGossipDaemon(t, { config: config('hv-a', toB.port) });
+  toA.setTarget(a.gossipPort);
+  const b = await startGossipDaemon(t, { config: config('hv-b', toA.port) });
+  toB.setTarget(b.gossipPort);
   let [ca, cb] = [await a.admin(), await b.admin()];
   for (const [id, n] of [['v1', 1], ['v2', 2], ['v3', 3]] as const) {
     await ca.call('vpc.create', { id, tenantId: 't1', cidrs: [`10.${n}.0.0/16`], bridge: `br${n}` });

@@ -8,9 +8,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import type { RpcClient } from '../../src/rpc/client.js';
-import { startDaemon } from '../helpers/daemon.js';
+import { startGossipDaemon } from '../helpers/daemon.js';
 import { createTestCa } from '../helpers/pki.js';
-import { freePort } from '../helpers/free-port.js';
 import { until } from '../helpers/poll.js';
 import WebSocket from 'ws';
 
@@ -24,12 +23,12 @@ t.test('gossip over mutual TLS: one CA links, another CA and plain ws are refuse
   writeFileSync(secretFile, randomBytes(48).toString('hex'), { mode: 0o600 });
   const ca = await createTestCa(dir, 'cloud-ca');
   const rogue = await createTestCa(dir, 'rogue-ca');
-  const [portA, portB, portC] = [await freePort(), await freePort(), await freePort()];
-  const gossip = (port: number, peers: number[], tls: unknown) => ({
-    listen: `127.0.0.1:${port}`, peers: peers.map((p) => `wss://127.0.0.1:${p}`), secretFile, antiEntropyIntervalMs: 200, tls,
-  });
-  const a = await startDaemon(t, { config: { nodeId: 'hv-a', gossip: gossip(portA, [portB], await ca.issue('hv-a')) } });
-  const b = await startDaemon(t, { config: { nodeId: 'hv-b', gossip: gossip(portB, [portA], await ca.issue('hv-b')) } });
+  const gossip = (peers: number[], tls: unknown) => ({ peers: peers.map((p) => `wss://127.0.0.1:${p}`), secretFile, antiEntropyIntervalMs: 200, tls });
+  // Each daemon listens on a port it picks (startGossipDaemon), so only one dialled before it can
+  // be told where: b and c dial a; mutual TLS checks both ends' certificates on that one link.
+  const a = await startGossipDaemon(t, { config: { nodeId: 'hv-a', gossip: gossip([], await ca.issue('hv-a')) } });
+  const portA = a.gossipPort;
+  const b = await startGossipDaemon(t, { config: { nodeId: 'hv-b', gossip: gossip([portA], await ca.issue('hv-b')) } });
   const [ca1, cb] = [await a.admin(), await b.admin()];
   await ca1.call('vpc.create', { id: 'v1', tenantId: 't1', cidrs: ['10.1.0.0/16'], bridge: 'br1' });
   const seen = await until(async () => (await vpcIds(cb)).includes('v1'), 10_000);
@@ -38,7 +37,7 @@ t.test('gossip over mutual TLS: one CA links, another CA and plain ws are refuse
 
   // The right HMAC key and a certificate of another CA (trusting the cloud's CA, so only its own certificate is wrong).
   const rogueFiles = { ...(await rogue.issue('hv-c')), caFile: ca.caFile };
-  const c = await startDaemon(t, { config: { nodeId: 'hv-c', gossip: gossip(portC, [portA], rogueFiles) } });
+  const c = await startGossipDaemon(t, { config: { nodeId: 'hv-c', gossip: gossip([portA], rogueFiles) } });
   const cc = await c.admin();
   await cc.call('vpc.create', { id: 'v9', tenantId: 't1', cidrs: ['10.9.0.0/16'], bridge: 'br9' });
   const refused = await until(async () => (await peersOf(cc)).some((p) => p.lastError !== undefined), 10_000, 50);

@@ -2,8 +2,6 @@
 // forwarder the test can cut, heal or black-hole. The replicas are in memory (MemoryReplica);
 // the daemon's wiring to the store comes later.
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import t, { type Test } from 'tap';
 import { WebSocket, WebSocketServer } from 'ws';
 import { HlcClock } from '../../src/domain/hlc.js';
@@ -31,13 +29,13 @@ interface Node {
   port: number | null;
 }
 
-async function node(t: Test, name: string, peers: string[], opts: { listen?: boolean | number; secret?: Buffer; logger?: Logger } = {}): Promise<Node> {
+async function node(t: Test, name: string, peers: string[], opts: { listen?: boolean; secret?: Buffer; logger?: Logger } = {}): Promise<Node> {
   const replica = new MemoryReplica(new HlcClock(name, Date.now), POLICY);
   const engine = new GossipEngine(replica);
   const transport = createTransport({
     nodeId: name,
     secret: opts.secret ?? SECRET,
-    listen: opts.listen === false ? null : { host: '127.0.0.1', port: typeof opts.listen === 'number' ? opts.listen : 0 },
+    listen: opts.listen === false ? null : { host: '127.0.0.1', port: 0 },
     peers,
     engine,
     logger: opts.logger ?? silentLogger(),
@@ -53,7 +51,8 @@ async function node(t: Test, name: string, peers: string[], opts: { listen?: boo
 }
 
 async function forwarderTo(t: Test, n: Node): Promise<Forwarder> {
-  const f = await startForwarder(n.port!);
+  if (n.port === null) throw new Error(`${n.name} does not listen: nothing to forward to`);
+  const f = await startForwarder(n.port);
   t.teardown(() => f.close());
   return f;
 }
@@ -138,18 +137,12 @@ t.test('a wrong secret, an unauthenticated client and garbage are refused; nothi
   await until('a member still links', () => connected(good) && good.replica.state.vpcs.has('vb'));
 });
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
-
 t.test('two hosts that dial each other keep one link, the same on both sides', async (t) => {
-  const [pa, pb] = [await freePort(), await freePort()];
-  const a = await node(t, 'hv-a', [`ws://127.0.0.1:${pb}`], { listen: pa });
-  const b = await node(t, 'hv-b', [`ws://127.0.0.1:${pa}`], { listen: pb });
+  // Each listens on a port it picks (a port chosen beforehand could be taken before it is bound):
+  // b dials a from its start, a is given b's address once b listens, so both dial.
+  const a = await node(t, 'hv-a', []);
+  const b = await node(t, 'hv-b', [`ws://127.0.0.1:${a.port!}`]);
+  a.transport.setPeers([`ws://127.0.0.1:${b.port!}`]);
   await until('linked', () => connected(a) && connected(b));
   // Let both dials finish their handshakes and the duplicate be closed.
   await new Promise((r) => setTimeout(r, 300));
