@@ -6,7 +6,7 @@
 import t from 'tap';
 import { HEARTBEAT_ROUNDS, STALE_BEATS } from '../../src/gossip/host-reports.js';
 import type { RpcClient } from '../../src/rpc/client.js';
-import { startDaemon } from '../helpers/daemon.js';
+import { startGossipDaemon } from '../helpers/daemon.js';
 import { gossipPair } from '../helpers/gossip-pair.js';
 import { until } from '../helpers/poll.js';
 
@@ -27,10 +27,12 @@ const hostOn = async (c: RpcClient, id: string, nodeId: string): Promise<Host | 
 
 t.test('a cut-off host goes stale within 3 heartbeats, and is fresh again once the link heals', async (t) => {
   const dir = t.testdir();
-  const { secretFile, portA, portB, toA, toB } = await gossipPair(t, dir);
-  const gossip = (port: number, peer: number) => ({ listen: `127.0.0.1:${port}`, peers: [`ws://127.0.0.1:${peer}`], secretFile, antiEntropyIntervalMs: ANTI_ENTROPY_MS });
-  const a = await startDaemon(t, { config: { nodeId: 'hv-a', gossip: gossip(portA, toB.port) } });
-  const b = await startDaemon(t, { config: { nodeId: 'hv-b', gossip: gossip(portB, toA.port) } });
+  const { secretFile, toA, toB } = await gossipPair(t, dir);
+  const gossip = (peer: number) => ({ peers: [`ws://127.0.0.1:${peer}`], secretFile, antiEntropyIntervalMs: ANTI_ENTROPY_MS });
+  const a = await startGossipDaemon(t, { config: { nodeId: 'hv-a', gossip: gossip(toB.port) } });
+  toA.setTarget(a.gossipPort);
+  const b = await startGossipDaemon(t, { config: { nodeId: 'hv-b', gossip: gossip(toA.port) } });
+  toB.setTarget(b.gossipPort);
   const [ca, cb] = [await a.admin(), await b.admin()];
   await ca.call('vpc.create', { id: 'v1', tenantId: 't1', cidrs: ['10.1.0.0/16'], bridge: 'br1' });
   await ca.call('vpc.create', { id: 'v2', tenantId: 't1', cidrs: ['10.2.0.0/16'], bridge: 'br2' });

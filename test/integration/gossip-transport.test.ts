@@ -2,6 +2,7 @@
 // forwarder the test can cut, heal or black-hole. The replicas are in memory (MemoryReplica);
 // the daemon's wiring to the store comes later.
 import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
 import t, { type Test } from 'tap';
 import { WebSocket, WebSocketServer } from 'ws';
 import { HlcClock } from '../../src/domain/hlc.js';
