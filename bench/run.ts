@@ -1,5 +1,7 @@
 // `npm run bench`: every benchmark, one after the other, each printing its own figures. The
-// data-plane benchmark needs root and Open vSwitch (like the OVS tests).
+// data-plane and cluster-accept benchmarks need root and Open vSwitch (like the OVS tests).
+import { printAntiEntropyFigures, runAntiEntropyBench } from './anti-entropy.bench.js';
+import { printClusterAcceptFigures, runClusterAcceptBench } from './cluster-accept.bench.js';
 import { printDataplaneFigures, runDataplaneBench } from './dataplane.bench.js';
 import { printBlackholeFigures, runBlackholeBench } from './gossip-blackhole.bench.js';
 import { printMetricsFigures, runMetricsBench } from './metrics.bench.js';
@@ -13,4 +15,6 @@ printRpcFigures(await runRpcBench());
 printMetricsFigures(await runMetricsBench());
 printGossipFigures([await runGossipSim(100), await runGossipSim(1000), await runGossipSim(10_000)]);
 printBlackholeFigures(await runBlackholeBench());
+printAntiEntropyFigures(await runAntiEntropyBench());
 printDataplaneFigures(await runDataplaneBench());
+printClusterAcceptFigures(await runClusterAcceptBench());

@@ -15,8 +15,11 @@ import { silentLogger } from '../../src/log/logger.js';
 import { connectClient, type RpcClient } from '../../src/rpc/client.js';
 import type { ConnectionState } from '../../src/rpc/method.js';
 
-export const MAIN = new URL('../../dist/src/main.js', import.meta.url).pathname;
-export const CTL = new URL('../../dist/src/cli/main.js', import.meta.url).pathname;
+// From test/helpers (tap runs the .ts) the build is in ../../dist; compiled for the benchmarks
+// (dist/test/helpers) this file is inside that build already.
+const BUILD = new URL(import.meta.url.includes('/dist/test/helpers/') ? '../../' : '../../dist/', import.meta.url);
+export const MAIN = new URL('src/main.js', BUILD).pathname;
+export const CTL = new URL('src/cli/main.js', BUILD).pathname;
 
 interface Teardown {
   teardown(fn: () => unknown): void;
