@@ -32,8 +32,8 @@ t.test('each host\'s OVS error is printed once', async (t) => {
   t.equal(times(out, THERE), 1, 'another host\'s error once');
   t.match(out, /^dataplane\.error:\s+br-a: ovs-ofctl: br-a is not a bridge or a socket$/m, 'this host\'s error with its data plane');
   t.match(out, /^programmed on 1\/3 hosts; hv-01: error; hv-03: error$/m, 'the summary names the hosts in error; the table says why');
-  t.match(out, /^hv-01 +error +0 +\S+ +see dataplane\.error above$/m, 'this host\'s row points at it');
-  t.match(out, /^hv-03 +error +0 +\S+ +OVS is not answering$/m);
+  t.match(out, /^hv-01 +error +0 +\S+ +\S+ +see dataplane\.error above$/m, 'this host\'s row points at it');
+  t.match(out, /^hv-03 +error +0 +\S+ +\S+ +OVS is not answering$/m);
 });
 
 t.test('a deleted peering: hosts whose flows are gone are done, not problems', async (t) => {
