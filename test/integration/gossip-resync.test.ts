@@ -54,7 +54,9 @@ t.test('a host away longer than the tombstone retention resyncs instead of resur
 
   toA.heal();
   toB.heal();
-  const healed = await until(async () => JSON.stringify(await vpcIds(ca)) === JSON.stringify(await vpcIds(cb)) && !(await gossipOf(cb)).resyncing, 15_000, 100);
+  // After a minute apart both dialers' backoff is at its 30 s ceiling (full jitter): the next dial
+  // of either may come up to 30 s after the heal, so the deadline is past that, not a guess.
+  const healed = await until(async () => JSON.stringify(await vpcIds(ca)) === JSON.stringify(await vpcIds(cb)) && !(await gossipOf(cb)).resyncing, 35_000, 100);
   t.ok(healed.ok, `identical again ${healed.ms} ms after the heal, and b is no longer resyncing`);
   t.same(await vpcIds(ca), ['v2', 'v3', 'v9'], 'v1 stays deleted on a (not resurrected); what b created while away arrived');
   t.same(await vpcIds(cb), ['v2', 'v3', 'v9'], 'b ended v1 (the peer deleted it while b was away)');
