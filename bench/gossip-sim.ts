@@ -33,6 +33,7 @@ import { createVpc } from '../src/domain/vpc-ops.js';
 import { DigestIndex } from '../src/gossip/digest.js';
 import { GossipEngine, type LinkPort } from '../src/gossip/engine.js';
 import { FrameOpener, FrameSealer } from '../src/gossip/frame.js';
+import { HEARTBEAT_ROUNDS, HostReports } from '../src/gossip/host-reports.js';
 import type { FrameBodies, FrameType } from '../src/gossip/messages.js';
 import { MemoryReplica } from '../src/gossip/memory-replica.js';
 import { barChartPng } from './png-chart.js';
@@ -91,10 +92,20 @@ export interface SimFigures {
   readonly narrowHeal: ScenarioFigures;
   /** Bytes per host per second of anti-entropy when nothing differs (root hashes only). */
   readonly idleBytesPerNodePerSec: number;
+  /** Bytes and frames per host per second of heartbeats at steady state (every host beating once per heartbeat interval); undefined when not measured (size above HEARTBEAT_MAX_NODES). */
+  readonly heartbeat?: { readonly bytesPerNodePerSec: number; readonly framesPerNodePerSec: number };
 }
 
 /** Links across the cut that come back in the narrow-heal scenario. */
 const HEAL_LINKS = 3;
+/**
+ * Heartbeats simulated per size: a slice of one heartbeat interval holding this many beats (the
+ * density of a whole interval, so batching sees what it would see), scaled to a rate. Each beat
+ * crosses every link: more would cost minutes of CPU at 1,000 hosts.
+ */
+const HEARTBEAT_SAMPLE = 50;
+/** Above this many hosts the heartbeat cost is not simulated (a sample's flood is ~10⁶ frames at 10,000). */
+export const HEARTBEAT_MAX_NODES = 1000;
 const POLICY: PeeringPolicy = { pendingTtlSeconds: 604_800, terminalRetentionSeconds: 86_400, maxActivePerVpc: 125 };
 const T0 = Date.parse('2026-06-01T00:00:00.000Z');
 /** The actor the operations record (requestedBy, acceptedBy). */
@@ -169,6 +180,8 @@ interface SimNode {
   readonly index: number;
   readonly replica: MemoryReplica;
   readonly engine: GossipEngine;
+  /** The host's reports and heartbeats (the heartbeat scenario only). */
+  readonly reports: HostReports | null;
   /** Hops of the frame that last changed this host's state. */
   hop: number;
   root: string;
@@ -189,22 +202,27 @@ class Network {
   inFlight = 0;
   private readonly roots = new Map<string, number>();
   readonly nodes: SimNode[];
-  private readonly random: () => number;
+  readonly random: () => number;
   private readonly live = new Set<string>();
   private linkCount = 0;
   private peeringCount = 0;
   /** The links each host dialled (it opens their anti-entropy rounds). */
   private readonly dialled: Direction[][];
 
+  /** `withHosts`: every host keeps host reports and heartbeats (HostReports), as the daemon does. */
   constructor(
     readonly opts: SimOptions,
     base: ReplicaState,
+    withHosts = false,
   ) {
     this.random = prng(opts.seed);
     const baseDigest = DigestIndex.ofReplica(base);
+    const clock = (): number => T0 + Math.floor(this.now);
+    const heartbeatMs = (): number => HEARTBEAT_ROUNDS * opts.antiEntropyIntervalMs;
     this.nodes = Array.from({ length: opts.nodes }, (_, index) => {
-      const replica = new MemoryReplica(new HlcClock(`hv-${index}`, () => T0 + Math.floor(this.now)), POLICY, base, baseDigest.clone());
-      return { index, replica, engine: new GossipEngine(replica), hop: 0, root: baseDigest.rootHash };
+      const replica = new MemoryReplica(new HlcClock(`hv-${index}`, clock), POLICY, base, baseDigest.clone());
+      const reports = withHosts ? new HostReports(`hv-${index}`, clock, heartbeatMs) : null;
+      return { index, replica, reports, engine: new GossipEngine(replica, undefined, undefined, reports), hop: 0, root: baseDigest.rootHash };
     });
     this.roots.set(baseDigest.rootHash, opts.nodes);
     this.dialled = this.nodes.map(() => []);
@@ -439,6 +457,30 @@ async function oneChange(opts: SimOptions): Promise<{ figures: ScenarioFigures; 
   return { links: mesh.length, idle, figures: figures(await net.run(net.now + 10_000)) };
 }
 
+/**
+ * Heartbeat cost at steady state: every host beats once per heartbeat interval at a random phase.
+ * A slice of one interval holding HEARTBEAT_SAMPLE beats is simulated (its beats flood the whole
+ * mesh) and its bytes are scaled to a rate per host. No anti-entropy runs meanwhile (measured apart).
+ */
+export async function heartbeatCost(opts: SimOptions): Promise<{ bytesPerNodePerSec: number; framesPerNodePerSec: number }> {
+  const net = new Network(opts, baseState(), true);
+  for (const [a, b] of net.buildMesh()) net.connect(a, b);
+  // The link-ups' own exchanges (beats and reports held, opening rounds) end first.
+  await net.drain(net.now + 1000);
+  const every = HEARTBEAT_ROUNDS * opts.antiEntropyIntervalMs;
+  const slice = every * Math.min(1, HEARTBEAT_SAMPLE / opts.nodes);
+  const start = net.now;
+  const bytes0 = net.bytes;
+  const frames0 = net.frames;
+  for (const node of net.nodes) {
+    const phase = net.random() * every;
+    if (phase < slice) net.queue.push(start + phase, () => node.engine.heartbeat());
+  }
+  await net.drain(start + slice + 1000);
+  const perSec = (n: number): number => n / opts.nodes / (slice / 1000);
+  return { bytesPerNodePerSec: perSec(net.bytes - bytes0), framesPerNodePerSec: perSec(net.frames - frames0) };
+}
+
 /** `healLinks`: how many of the links across the cut come back (all when undefined). */
 async function partitionHeal(opts: SimOptions, healLinks?: number): Promise<ScenarioFigures> {
   const net = new Network(opts, baseState());
@@ -477,7 +519,8 @@ export async function runGossipSim(nodes: number, overrides: Partial<SimOptions>
   const one = await oneChange(opts);
   const heal = await partitionHeal(opts);
   const narrow = await partitionHeal(opts, HEAL_LINKS);
-  return { nodes, links: one.links, oneChange: one.figures, partitionHeal: heal, narrowHeal: narrow, idleBytesPerNodePerSec: one.idle };
+  const heartbeat = nodes <= HEARTBEAT_MAX_NODES ? await heartbeatCost(opts) : undefined;
+  return { nodes, links: one.links, oneChange: one.figures, partitionHeal: heal, narrowHeal: narrow, idleBytesPerNodePerSec: one.idle, ...(heartbeat ? { heartbeat } : {}) };
 }
 
 const fmt = (x: number, digits = 0): string => (Number.isFinite(x) ? x.toFixed(digits) : 'n/a');
@@ -505,7 +548,8 @@ export function printGossipFigures(all: readonly SimFigures[], opts: Omit<SimOpt
   writeFileSync(CHART_PATH, png);
   console.log(`chart: ${CHART_PATH}`);
   for (const f of all) {
-    console.log(`${f.nodes} hosts: idle anti-entropy ${fmt(f.idleBytesPerNodePerSec)} B/host/s; heal outcome: ${f.partitionHeal.checks ?? ''}; narrow: ${f.narrowHeal.checks ?? ''}`);
+    const beats = f.heartbeat ? `${fmt(f.heartbeat.bytesPerNodePerSec)} B/host/s (${fmt(f.heartbeat.framesPerNodePerSec, 1)} frames/host/s)` : `not simulated above ${HEARTBEAT_MAX_NODES} hosts`;
+    console.log(`${f.nodes} hosts: idle anti-entropy ${fmt(f.idleBytesPerNodePerSec)} B/host/s; heartbeats ${beats}; heal outcome: ${f.partitionHeal.checks ?? ''}; narrow: ${f.narrowHeal.checks ?? ''}`);
   }
 }
 
