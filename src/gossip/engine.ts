@@ -15,7 +15,9 @@
 // - Host reports (host-reports.ts), when the host keeps them: a new link is sent every report
 //   and heartbeat held (a fresh beat of this host's own first); a report or beat newer than the
 //   one held is forwarded to every other link, like a slot. No link is sent what its peer
-//   originated: the peer knows its own data plane and that it is alive.
+//   originated: the peer knows its own data plane and that it is alive. With a BeatRelay, beats
+//   passed on wait up to its window and go to each link together, in one frame, less those the
+//   link's peer sent here meanwhile (it holds them).
 import type { PeeringSlot, VpcSlot } from '../domain/replica.js';
 import { answerDigest, answerEntries, type DigestIndex, openingDigest } from './digest.js';
 import { DEFAULT_MAX_FRAME_BYTES, MAC_BYTES } from './frame.js';
@@ -54,6 +56,28 @@ export interface LinkPort {
   send<K extends FrameType>(type: K, body: FrameBodies[K]): void;
 }
 
+/**
+ * Runs `run` once, `ms` from now (the daemon: an unref'd setTimeout; the simulation and the tests:
+ * their own clock); the function returned cancels it.
+ */
+export type Scheduler = (ms: number, run: () => void) => () => void;
+
+/**
+ * How long a relay holds the heartbeats it passes on (ms), so that each link is sent the beats
+ * of the window in one frame instead of one frame each (docs/GOSSIP.md "Heartbeats"). It delays
+ * a beat by at most this per hop (~0.3 s over the 6 hops of a 10,000-host mesh) against a
+ * staleness bound of 30 s, and does not shift `heardAt` (the beat's `age` counts the wait); it is
+ * long enough for the same beat to come back from most neighbours (a hop or two) meanwhile, so
+ * it is not sent to them too.
+ */
+export const BEAT_RELAY_WINDOW_MS = 50;
+
+/** Batching of relayed heartbeats: the window (BEAT_RELAY_WINDOW_MS) and the timer it runs on. */
+export interface BeatRelay {
+  readonly schedule: Scheduler;
+  readonly windowMs: number;
+}
+
 function isEmpty(b: PushBody): boolean {
   return b.vpcs.length === 0 && b.peerings.length === 0;
 }
@@ -87,6 +111,29 @@ export function chunkPush(batch: PushBody, maxFrameBytes = DEFAULT_MAX_FRAME_BYT
 }
 
 /**
+ * Splits heartbeats into `alive` lists that each fit a frame of `maxFrameBytes` (half of it, as
+ * for chunkPush) and MAX_BEATS_PER_FRAME.
+ */
+export function chunkBeats(beats: readonly HostBeat[], maxFrameBytes = DEFAULT_MAX_FRAME_BYTES): HostBeat[][] {
+  const budget = Math.max(1, Math.floor((maxFrameBytes - MAC_BYTES) / 2));
+  const out: HostBeat[][] = [];
+  let chunk: HostBeat[] = [];
+  let bytes = 0;
+  for (const b of beats) {
+    const size = JSON.stringify(b).length + 1;
+    if (chunk.length > 0 && (bytes + size > budget || chunk.length >= MAX_BEATS_PER_FRAME)) {
+      out.push(chunk);
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(b);
+    bytes += size;
+  }
+  if (chunk.length > 0) out.push(chunk);
+  return out;
+}
+
+/**
  * What the engine tells about anti-entropy per peer (status.gossip): `inSync` when a whole round
  * found both digests equal, and `behind`, the records this host asked the peer for (`ae.want`).
  */
@@ -102,12 +149,20 @@ function isOpening(body: FrameBodies['ae.digest']): boolean {
 /** The protocol engine of one host over any number of links. */
 export class GossipEngine {
   private readonly links = new Set<LinkPort>();
+  /** Beats to pass on, by link: the node ids (their newest beat held is sent at the flush). */
+  private readonly relayed = new Map<LinkPort, Set<string>>();
+  private cancelFlush: (() => void) | null = null;
 
+  /**
+   * `relay`: batch the beats this host passes on (the daemon); without it (null) each is passed on
+   * at once in a frame of its own.
+   */
   constructor(
     private readonly replica: ReplicaPort,
     private readonly maxFrameBytes = DEFAULT_MAX_FRAME_BYTES,
     private readonly onRound: RoundObserver = () => undefined,
     private readonly hosts: HostReports | null = null,
+    private readonly relay: BeatRelay | null = null,
   ) {}
 
   /**
@@ -136,6 +191,7 @@ export class GossipEngine {
 
   removeLink(link: LinkPort): void {
     this.links.delete(link);
+    this.relayed.delete(link);
   }
 
   /** The links taking part now. */
@@ -191,7 +247,10 @@ export class GossipEngine {
       case 'hosts': {
         if (!this.hosts) return;
         const others = [...this.links].filter((l) => l !== link);
-        this.sendBeats(others, this.hosts.hear(frame.body.alive ?? []));
+        const alive = frame.body.alive ?? [];
+        const fresh = this.hosts.hear(alive);
+        this.peerHolds(link, alive);
+        this.relayBeats(others, fresh);
         this.sendReports(others, this.hosts.offer(frame.body.reports));
         return;
       }
@@ -204,17 +263,65 @@ export class GossipEngine {
     this.pushTo([link], this.replica.slotsFor(ended.size > 0 ? refs.filter((r) => !ended.has(r)) : refs));
   }
 
-  /** One report part per frame (host-reports.ts REPORT_PART_ENTRIES keeps it far below the frame limit); none to the node that made it. */
+  /**
+   * One report part per frame (host-reports.ts REPORT_PART_ENTRIES keeps it far below the frame
+   * limit); none to the node that made it. Beats waiting for a link go first, so a report never
+   * arrives before its host's beat.
+   */
   private sendReports(links: readonly LinkPort[], reports: readonly HostReport[]): void {
+    if (reports.length === 0) return;
+    for (const l of links) this.flushLink(l);
     for (const r of reports) for (const l of links) if (l.peerNode !== r.nodeId) l.send('hosts', { reports: [r] });
   }
 
-  /** Heartbeats in frames of MAX_BEATS_PER_FRAME; none to the node that made it. */
+  /** Heartbeats in frames that fit (chunkBeats); none to the node that made it. */
   private sendBeats(links: readonly LinkPort[], beats: readonly HostBeat[]): void {
     for (const l of links) {
-      const mine = beats.filter((b) => b.nodeId !== l.peerNode);
-      for (let i = 0; i < mine.length; i += MAX_BEATS_PER_FRAME) l.send('hosts', { reports: [], alive: mine.slice(i, i + MAX_BEATS_PER_FRAME) });
+      for (const alive of chunkBeats(beats.filter((b) => b.nodeId !== l.peerNode), this.maxFrameBytes)) l.send('hosts', { reports: [], alive });
     }
+  }
+
+  /** Beats to pass on: at once without a relay window, else kept per link until the window's flush. */
+  private relayBeats(links: readonly LinkPort[], beats: readonly HostBeat[]): void {
+    if (beats.length === 0) return;
+    if (this.relay === null) return this.sendBeats(links, beats);
+    for (const l of links) {
+      const ids = beats.filter((b) => b.nodeId !== l.peerNode).map((b) => b.nodeId);
+      if (ids.length === 0) continue;
+      const held = this.relayed.get(l) ?? new Set<string>();
+      for (const id of ids) held.add(id);
+      this.relayed.set(l, held);
+    }
+    if (this.relayed.size > 0) {
+      this.cancelFlush ??= this.relay.schedule(this.relay.windowMs, () => {
+        this.cancelFlush = null;
+        for (const l of [...this.relayed.keys()]) this.flushLink(l);
+      });
+    }
+  }
+
+  /** The link's peer sent these beats: it holds them, so those of them still waiting for its link are not sent to it. */
+  private peerHolds(link: LinkPort, beats: readonly HostBeat[]): void {
+    const waiting = this.relayed.get(link);
+    if (!waiting || !this.hosts) return;
+    for (const b of beats) {
+      const newest = this.hosts.beatOf(b.nodeId);
+      if (newest !== undefined && Date.parse(newest.beat) <= Date.parse(b.beat)) waiting.delete(b.nodeId);
+    }
+    if (waiting.size === 0) this.relayed.delete(link);
+  }
+
+  /** Sends a link the beats waiting for it, each the newest held, aged to now. */
+  private flushLink(link: LinkPort): void {
+    const ids = this.relayed.get(link);
+    if (!ids || !this.hosts) return;
+    this.relayed.delete(link);
+    if (this.relayed.size === 0 && this.cancelFlush) {
+      this.cancelFlush();
+      this.cancelFlush = null;
+    }
+    const hosts = this.hosts;
+    this.sendBeats([link], [...ids].flatMap((id) => hosts.beatOf(id) ?? []));
   }
 
   private pushTo(links: readonly LinkPort[], batch: PushBody): void {

@@ -263,6 +263,18 @@ export class HostReports {
     return fresh;
   }
 
+  /**
+   * `nodeId`'s last heartbeat held, aged to now (what a relay passes on when it flushes a batch,
+   * so the time the beat waited in it is counted), undefined when none is held or the node is
+   * forgotten (not heard from for FORGET_AFTER_MS).
+   */
+  beatOf(nodeId: string): HostBeat | undefined {
+    const n = this.held.get(nodeId);
+    const now = this.now();
+    if (n === undefined || n.beat === null || n.heardAt === null || n.heardAt < now - FORGET_AFTER_MS) return undefined;
+    return { nodeId, beat: new Date(n.beat.at).toISOString(), every: n.beat.every, age: now - n.heardAt };
+  }
+
   /** Every other node's last heartbeat held, aged to now (what a new link is sent, with this host's own fresh beat()). */
   beats(): HostBeat[] {
     const now = this.now();

@@ -7,7 +7,7 @@ import type { PeeringPolicy } from '../domain/types.js';
 import type { Logger } from '../log/logger.js';
 import type { ContactMark } from '../store/contact.js';
 import type { Store } from '../store/store.js';
-import { GossipEngine } from './engine.js';
+import { BEAT_RELAY_WINDOW_MS, GossipEngine, type Scheduler } from './engine.js';
 import { HEARTBEAT_ROUNDS, type HeldReport, HostReports, type ReportEntry } from './host-reports.js';
 import type { RefusalCode } from './refusal.js';
 import type { GossipTls } from './tls.js';
@@ -125,7 +125,12 @@ export function createGossipService(opts: GossipServiceOptions): GossipService {
     if (round.inSync || !wasAway) opts.contact.mark(new Date());
     if (wasAway && round.inSync) log.warn('gossip: resync done: in sync with a peer again', { peer: peerNode });
   };
-  engine = new GossipEngine(replica, undefined, observeRound, reports);
+  /** Timers that do not keep the process alive (close() ends the links that would use them). */
+  const schedule: Scheduler = (ms, run) => {
+    const timer = setTimeout(run, ms).unref();
+    return () => clearTimeout(timer);
+  };
+  engine = new GossipEngine(replica, undefined, observeRound, reports, { schedule, windowMs: BEAT_RELAY_WINDOW_MS });
   let reportTimer: NodeJS.Timeout | null = null;
   let beatTimer: NodeJS.Timeout | null = null;
   let closed = false;

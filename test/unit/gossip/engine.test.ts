@@ -6,9 +6,9 @@ import { isTombstone, liveState } from '../../../src/domain/replica.js';
 import { StateIndex } from '../../../src/domain/state-index.js';
 import type { Mutation, OpContext, PeeringPolicy } from '../../../src/domain/types.js';
 import { createVpc } from '../../../src/domain/vpc-ops.js';
-import { chunkPush, GossipEngine, type LinkPort } from '../../../src/gossip/engine.js';
+import { type BeatRelay, chunkBeats, chunkPush, GossipEngine, type LinkPort } from '../../../src/gossip/engine.js';
 import { FrameOpener, FrameSealer } from '../../../src/gossip/frame.js';
-import { HostReports, type PeeringHost, peeringHosts } from '../../../src/gossip/host-reports.js';
+import { FORGET_AFTER_MS, type HostBeat, HostReports, type PeeringHost, peeringHosts } from '../../../src/gossip/host-reports.js';
 import type { FrameBodies, FrameType } from '../../../src/gossip/messages.js';
 import { MemoryReplica } from '../../../src/gossip/memory-replica.js';
 
@@ -215,5 +215,116 @@ t.test('chunkPush keeps every frame under the size limit', (t) => {
   t.equal(chunks.reduce((n, c) => n + c.vpcs.length, 0), 300, 'nothing lost');
   const sealer = new FrameSealer(randomBytes(32));
   t.ok(chunks.every((c) => sealer.seal('push', c).length <= 8192), 'each sealed frame fits');
+  t.end();
+});
+
+/** A relay whose timers run when the test says (`fire`), on the test's clock `wall`. */
+function manualRelay(windowMs = 50): BeatRelay & { fire(): void; readonly armed: number } {
+  let timers: { at: number; run: () => void; live: boolean }[] = [];
+  return {
+    windowMs,
+    schedule: (ms, run) => {
+      const timer = { at: wall + ms, run, live: true };
+      timers.push(timer);
+      return () => {
+        timer.live = false;
+      };
+    },
+    fire() {
+      const due = timers.filter((x) => x.live && x.at <= wall);
+      timers = timers.filter((x) => x.live && x.at > wall);
+      for (const x of due) x.run();
+    },
+    get armed() {
+      return timers.filter((x) => x.live).length;
+    },
+  };
+}
+
+/** A host with a relay window, and links to `peers` that record the `hosts` frames sent on them. */
+function relayHost(name: string, peers: readonly string[]) {
+  const relay = manualRelay();
+  const reports = new HostReports(name, () => wall, () => 1000);
+  const engine = new GossipEngine(new MemoryReplica(new HlcClock(name, () => wall), POLICY), undefined, undefined, reports, relay);
+  const sent: { to: string; body: FrameBodies['hosts'] }[] = [];
+  const links = new Map(peers.map((p): [string, LinkPort] => [p, { peerNode: p, initiator: false, send: (type, body) => { if (type === 'hosts') sent.push({ to: p, body: body as FrameBodies['hosts'] }); } }]));
+  for (const l of links.values()) engine.addLink(l);
+  sent.length = 0;
+  const hear = (from: string, ...alive: HostBeat[]) => engine.onFrame(links.get(from)!, { type: 'hosts', seq: 0, body: { reports: [], alive } });
+  return { relay, reports, engine, sent, links, hear };
+}
+
+const beatOf = (nodeId: string, at: number, age = 0): HostBeat => ({ nodeId, beat: new Date(at).toISOString(), every: 1000, age });
+
+t.test('beats passed on wait for the window and go to each link in one frame, aged by the wait', async (t) => {
+  const b = relayHost('hv-rb', ['hv-ra', 'hv-rc', 'hv-rd']);
+  await b.hear('hv-ra', beatOf('hv-ra', wall));
+  wall += 10;
+  await b.hear('hv-rc', beatOf('hv-rc', wall, 5));
+  t.same(b.sent, [], 'nothing sent within the window');
+  t.equal(b.relay.armed, 1, 'one timer for the window, whatever the beats and links');
+  wall += 40;
+  b.relay.fire();
+  const to = (p: string) => b.sent.filter((x) => x.to === p).map((x) => x.body.alive!.map((y) => [y.nodeId, y.age]));
+  t.same(to('hv-rd'), [[['hv-ra', 50], ['hv-rc', 45]]], 'the third link: both beats in one frame, their age counting the wait');
+  t.same(to('hv-ra'), [[['hv-rc', 45]]], 'no link is sent its own beat');
+  t.same(to('hv-rc'), [[['hv-ra', 50]]]);
+  t.ok(b.sent.every((x) => x.body.reports.length === 0));
+  b.sent.length = 0;
+  b.relay.fire();
+  t.same(b.sent, [], 'a flush sends once');
+});
+
+t.test('a beat the link\'s peer sent within the window is not sent back to it; a newer one replaces the one waiting', async (t) => {
+  const b = relayHost('hv-sb', ['hv-sa', 'hv-sc', 'hv-sd']);
+  const x0 = beatOf('hv-sx', wall);
+  await b.hear('hv-sa', x0);
+  // c forwarded the same beat (it heard it elsewhere): c holds it.
+  await b.hear('hv-sc', x0);
+  wall += 1;
+  const x1 = beatOf('hv-sx', wall);
+  await b.hear('hv-sa', x1);
+  // d sent the older beat: it does not hold the newer one, which still goes to it.
+  await b.hear('hv-sd', x0);
+  wall += 49;
+  b.relay.fire();
+  t.same(b.sent.map((s) => [s.to, s.body.alive!.map((y) => y.beat)]).sort(), [['hv-sc', [x1.beat]], ['hv-sd', [x1.beat]]],
+    'c and d get the newest beat only, a nothing (it sent it)');
+});
+
+t.test('a report sent on a link first flushes the beats waiting for it; a link gone takes its waiting beats', async (t) => {
+  const b = relayHost('hv-tb', ['hv-ta', 'hv-tc']);
+  await b.hear('hv-ta', beatOf('hv-tx', wall));
+  const report = { nodeId: 'hv-tx', at: new Date(wall).toISOString(), part: 0, parts: 1, peerings: [] };
+  await b.engine.onFrame(b.links.get('hv-ta')!, { type: 'hosts', seq: 0, body: { reports: [report] } });
+  t.same(b.sent.map((s) => [s.to, s.body.alive?.map((y) => y.nodeId) ?? 'report']), [['hv-tc', ['hv-tx']], ['hv-tc', 'report']], 'the beat before the report');
+  t.equal(b.relay.armed, 0, 'nothing left waiting: the timer is cancelled');
+  b.sent.length = 0;
+  wall += 1;
+  await b.hear('hv-ta', beatOf('hv-tx', wall));
+  b.engine.removeLink(b.links.get('hv-tc')!);
+  wall += 50;
+  b.relay.fire();
+  t.same(b.sent, [], 'nothing sent on a link removed');
+});
+
+t.test('a beat forgotten while waiting is not passed on', async (t) => {
+  const b = relayHost('hv-fb', ['hv-fa', 'hv-fc']);
+  await b.hear('hv-fa', beatOf('hv-fx', wall - FORGET_AFTER_MS + 10, FORGET_AFTER_MS - 10));
+  t.ok(b.reports.beatOf('hv-fx'), 'held while heard within the hour');
+  wall += 50;
+  b.relay.fire();
+  t.same(b.sent, [], 'forgotten by the flush: not passed on');
+  t.equal(b.reports.beatOf('hv-fx'), undefined);
+});
+
+t.test('chunkBeats keeps every frame under the size limit and MAX_BEATS_PER_FRAME', (t) => {
+  const beats = Array.from({ length: 500 }, (_, i) => beatOf(`hv-${'x'.repeat(60)}-${i}`, wall, i));
+  const chunks = chunkBeats(beats, 8192);
+  t.ok(chunks.length > 1);
+  t.same(chunks.flat(), beats, 'nothing lost, in order');
+  const sealer = new FrameSealer(randomBytes(32));
+  t.ok(chunks.every((c) => sealer.seal('hosts', { reports: [], alive: c }).length <= 8192), 'each sealed frame fits');
+  t.same(chunkBeats([]), [], 'no beats, no frame');
   t.end();
 });
