@@ -127,7 +127,8 @@ export function slotsForRefs(state: ReplicaState, refs: readonly string[]): { vp
   return { vpcs, peerings };
 }
 
-function keyOf(ref: string): number {
+/** The 32-bit key of a ref: where it lies in the tree. */
+export function keyOf(ref: string): number {
   return createHash('sha256').update(`key\0${ref}`).digest().readUInt32BE(0);
 }
 
@@ -146,7 +147,7 @@ export function childBits(bits: number): number | undefined {
 }
 
 /** Whether the key lies under the node. */
-function under(key: number, node: TreeNode): boolean {
+export function under(key: number, node: TreeNode): boolean {
   return node.bits === 0 || key >>> (32 - node.bits) === node.value;
 }
 

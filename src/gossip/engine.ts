@@ -19,7 +19,7 @@
 //   passed on wait up to its window and go to each link together, in one frame, less those the
 //   link's peer sent here meanwhile (it holds them).
 import type { PeeringSlot, VpcSlot } from '../domain/replica.js';
-import { answerDigest, answerEntries, type DigestIndex, openingDigest } from './digest.js';
+import { answerDigest, answerEntries, type DigestIndex, entryOfSlot, keyOf, LEVEL_BITS, openingDigest, type TreeNode, under } from './digest.js';
 import { DEFAULT_MAX_FRAME_BYTES, MAC_BYTES } from './frame.js';
 import { type HostBeat, type HostReport, type HostReports, MAX_BEATS_PER_FRAME } from './host-reports.js';
 import { type Frame, type FrameBodies, type FrameType, MAX_SLOTS_PER_PUSH, type PushBody } from './messages.js';
@@ -54,6 +54,8 @@ export interface LinkPort {
   /** Whether this side opens the link's anti-entropy rounds (the dialer). */
   readonly initiator: boolean;
   send<K extends FrameType>(type: K, body: FrameBodies[K]): void;
+  /** On the initiator's side: the round it opened last on this link ended (GossipEngine.roundOpen; round-pacer.ts waits on it). */
+  roundEnded?(): void;
 }
 
 /**
@@ -146,12 +148,40 @@ function isOpening(body: FrameBodies['ae.digest']): boolean {
   return body.groups.length === 1 && body.groups[0]!.bits === 0;
 }
 
+/**
+ * A round the initiator opened and that has not ended: the depths of the digests it sent whose
+ * answer has not come (the peer answers a digest at depth d with its digest one level deeper
+ * and/or its entries at d); the nodes whose entries it sent and that the peer has not answered
+ * yet (with a push or a want of a ref under the node); the refs it asked for (`ae.want`) not yet
+ * pushed to it.
+ */
+interface OpenRound {
+  readonly digests: Set<number>;
+  buckets: TreeNode[];
+  readonly wanted: Set<string>;
+}
+
+/** The round's nodes whose entries the peer answered (it pushed or wanted `refs` under them) are done. */
+function answered(round: OpenRound, refs: readonly string[]): void {
+  if (round.buckets.length === 0) return;
+  const keys = refs.map(keyOf);
+  round.buckets = round.buckets.filter((node) => !keys.some((k) => under(k, node)));
+}
+
+/** The depth one level above `bits` (LEVEL_BITS), or undefined at the root. */
+function parentBits(bits: number): number | undefined {
+  const i = (LEVEL_BITS as readonly number[]).indexOf(bits);
+  return i > 0 ? LEVEL_BITS[i - 1] : undefined;
+}
+
 /** The protocol engine of one host over any number of links. */
 export class GossipEngine {
   private readonly links = new Set<LinkPort>();
   /** Beats to pass on, by link: the node ids (their newest beat held is sent at the flush). */
   private readonly relayed = new Map<LinkPort, Set<string>>();
   private cancelFlush: (() => void) | null = null;
+  /** The round open on each link this host initiates, until it ended. */
+  private readonly rounds = new Map<LinkPort, OpenRound>();
 
   /**
    * `relay`: batch the beats this host passes on (the daemon); without it (null) each is passed on
@@ -192,6 +222,7 @@ export class GossipEngine {
   removeLink(link: LinkPort): void {
     this.links.delete(link);
     this.relayed.delete(link);
+    this.rounds.delete(link);
   }
 
   /** The links taking part now. */
@@ -199,9 +230,22 @@ export class GossipEngine {
     return this.links.size;
   }
 
-  /** Opens one anti-entropy round on `link` (on connect, then every antiEntropyIntervalMs on the initiator's side). */
+  /**
+   * Opens one anti-entropy round on `link` (on connect, then on the initiator's side an interval
+   * after the last one ended: round-pacer.ts). It is open (roundOpen) until every digest and
+   * entries this side sent in it was answered and every ref it asked for arrived, or the peer said
+   * both are in sync;
+   * then `link.roundEnded` is called. An answer that never comes keeps it open: the pacer's
+   * ceiling ends the wait. Opening a round while one is open forgets the old one.
+   */
   startRound(link: LinkPort): void {
+    this.rounds.set(link, { digests: new Set([0]), buckets: [], wanted: new Set() });
     link.send('ae.digest', openingDigest(this.replica.digest));
+  }
+
+  /** Whether the round this host opened last on `link` has not ended yet. */
+  roundOpen(link: LinkPort): boolean {
+    return this.rounds.has(link);
   }
 
   /** A commit of this host (its changed slots): pushed at once to every link. */
@@ -211,9 +255,24 @@ export class GossipEngine {
 
   /** One frame the transport opened on `link`. Resolves when its effects are sent. */
   async onFrame(link: LinkPort, frame: Frame): Promise<void> {
+    await this.handle(link, frame);
+    const round = this.rounds.get(link);
+    if (round && round.digests.size === 0 && round.buckets.length === 0 && round.wanted.size === 0) {
+      this.rounds.delete(link);
+      link.roundEnded?.();
+    }
+  }
+
+  private async handle(link: LinkPort, frame: Frame): Promise<void> {
+    const round = this.rounds.get(link);
     switch (frame.type) {
       case 'push': {
         const { accepted, repaired } = await this.replica.applyRemote(frame.body, link.peerNode);
+        if (round) {
+          const refs = [...frame.body.vpcs.map((s) => entryOfSlot('vpc', s).ref), ...frame.body.peerings.map((s) => entryOfSlot('peering', s).ref)];
+          for (const r of refs) round.wanted.delete(r);
+          answered(round, refs);
+        }
         this.pushTo([...this.links].filter((l) => l !== link), accepted);
         this.pushTo([...this.links], repaired);
         return;
@@ -221,12 +280,21 @@ export class GossipEngine {
       case 'ae.digest': {
         if (frame.body.groups.length === 0) {
           // The peer found our opening equal to its own root: the round ended in sync.
+          round?.digests.clear();
           this.onRound(link.peerNode, { inSync: true, behind: 0 });
           return;
         }
+        const parent = parentBits(frame.body.groups[0]!.bits);
+        if (round && parent !== undefined) round.digests.delete(parent);
         const answer = answerDigest(this.replica.digest, frame.body);
-        if (answer.digest.groups.length > 0) link.send('ae.digest', answer.digest);
-        if (answer.entries.buckets.length > 0) link.send('ae.entries', answer.entries);
+        if (answer.digest.groups.length > 0) {
+          round?.digests.add(answer.digest.groups[0]!.bits);
+          link.send('ae.digest', answer.digest);
+        }
+        if (answer.entries.buckets.length > 0) {
+          round?.buckets.push(...answer.entries.buckets.map((b) => ({ bits: b.bits, value: b.value })));
+          link.send('ae.entries', answer.entries);
+        }
         if (isOpening(frame.body) && answer.digest.groups.length === 0 && answer.entries.buckets.length === 0) {
           // Say so (an empty digest, answered by nothing), so that both ends know the round ended in sync.
           link.send('ae.digest', { groups: [] });
@@ -235,13 +303,17 @@ export class GossipEngine {
         return;
       }
       case 'ae.entries': {
+        const bits = frame.body.buckets[0]?.bits;
+        if (round && bits !== undefined) round.digests.delete(bits);
         const { offer, want, absent, missing } = answerEntries(this.replica.digest, frame.body);
         await this.offer(link, offer, absent);
+        if (round) for (const r of want) round.wanted.add(r);
         if (want.length > 0) link.send('ae.want', missing.length > 0 ? { refs: want, missing } : { refs: want });
         this.onRound(link.peerNode, { inSync: offer.length === 0 && want.length === 0, behind: want.length });
         return;
       }
       case 'ae.want':
+        if (round) answered(round, frame.body.refs);
         await this.offer(link, frame.body.refs, frame.body.missing ?? []);
         return;
       case 'hosts': {

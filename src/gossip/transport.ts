@@ -18,11 +18,12 @@ import type { AddressInfo, Socket } from 'node:net';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { peerSchemeProblem } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
-import type { GossipEngine, LinkPort } from './engine.js';
+import type { GossipEngine, LinkPort, Scheduler } from './engine.js';
 import { DEFAULT_MAX_FRAME_BYTES, FrameOpener, FrameSealer } from './frame.js';
 import { DialerHandshake, type LinkKeys, ListenerHandshake, NONCE_BYTES } from './handshake.js';
 import type { FrameBodies, FrameType } from './messages.js';
 import { type Refusal, type RefusalCode, RefusalCodes } from './refusal.js';
+import { RoundPacer } from './round-pacer.js';
 
 export interface TransportOptions {
   readonly nodeId: string;
@@ -45,7 +46,10 @@ export interface TransportOptions {
   readonly maxQueuedBytes?: number;
   readonly handshakeTimeoutMs?: number;
   readonly heartbeatMs?: number;
-  /** ms between anti-entropy rounds on a link this side dialled; a function is read before each round (SIGHUP). */
+  /**
+   * ms between anti-entropy rounds on a link this side dialled, counted from the end of the last
+   * (round-pacer.ts); a function is read before each round (SIGHUP).
+   */
   readonly antiEntropyIntervalMs?: number | (() => number);
   readonly backoffMinMs?: number;
   readonly backoffMaxMs?: number;
@@ -106,6 +110,12 @@ function isTlsError(e: unknown): boolean {
   const code = (e as NodeJS.ErrnoException | undefined)?.code;
   return typeof code === 'string' && (/^ERR_(SSL|TLS)_/.test(code) || X509_VERIFY_CODES.has(code));
 }
+
+/** Timers that do not keep the process alive (the transport's links are closed by close()). */
+const unrefTimer: Scheduler = (ms, run) => {
+  const timer = setTimeout(run, ms).unref();
+  return () => clearTimeout(timer);
+};
 
 interface Link extends LinkPort {
   readonly ws: WebSocket;
@@ -292,17 +302,12 @@ export function createTransport(opts: TransportOptions): GossipTransport {
       alive = false;
       ws.ping();
     }, heartbeatMs);
-    let rounds: NodeJS.Timeout | undefined;
-    const nextRound = (): void => {
-      rounds = setTimeout(() => {
-        opts.engine.startRound(link);
-        nextRound();
-      }, roundIntervalMs());
-    };
-    if (initiator) nextRound();
+    // The dialler's rounds: the next an interval after the last ended (or its ceiling passed).
+    const rounds = initiator ? new RoundPacer(opts.engine, link, { intervalMs: roundIntervalMs, schedule: unrefTimer }) : null;
+    link.roundEnded = () => rounds?.ended();
     ws.once('close', () => {
       clearInterval(heartbeat);
-      clearTimeout(rounds);
+      rounds?.stop();
       if (links.get(keys.peerNode) === link) links.delete(keys.peerNode);
       opts.engine.removeLink(link);
       // A link the peer dialled went down: our own dial to that host (waiting) tries now.
@@ -317,6 +322,7 @@ export function createTransport(opts: TransportOptions): GossipTransport {
       log.info('gossip link down', { peer: address, peerNodeId: keys.peerNode });
     });
     opts.engine.addLink(link);
+    rounds?.start();
   }
 
   /** Runs the handshake on a fresh socket; `dialer` for the side that dialled. */
