@@ -234,9 +234,8 @@ export class GossipEngine {
    * Opens one anti-entropy round on `link` (on connect, then on the initiator's side an interval
    * after the last one ended: round-pacer.ts). It is open (roundOpen) until every digest and
    * entries this side sent in it was answered and every ref it asked for arrived, or the peer said
-   * both are in sync;
-   * then `link.roundEnded` is called. An answer that never comes keeps it open: the pacer's
-   * ceiling ends the wait. Opening a round while one is open forgets the old one.
+   * both are in sync; then `link.roundEnded` is called. An answer that never comes keeps it open:
+   * the pacer's ceiling ends the wait. Opening a round while one is open forgets the old one.
    */
   startRound(link: LinkPort): void {
     this.rounds.set(link, { digests: new Set([0]), buckets: [], wanted: new Set() });
