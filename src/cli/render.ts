@@ -136,16 +136,23 @@ function isTable(v: unknown): v is Json[] {
  * and its last state. Every host in no-op mode is said as such.
  */
 export function hostsSummary(hosts: readonly Json[], status: unknown, now: Date): string {
-  if (hosts.length > 0 && hosts.every((h) => h.state === 'disabled')) return `no data plane on any of ${hosts.length} host${hosts.length === 1 ? '' : 's'} (OVS disabled: no-op mode)`;
+  const plural = (n: number): string => `${n} host${n === 1 ? '' : 's'}`;
   const terminal = typeof status === 'string' && TERMINAL_STATUSES.includes(status);
   const done = terminal ? 'inactive' : 'programmed';
-  const relevant = hosts.filter((h) => h.state !== 'not-local');
+  // A host in no-op mode or not carrying the peering's bridges has nothing to program: it is
+  // neither done nor a problem, so it is counted apart (and a stale host is still named).
+  const local = hosts.filter((h) => h.state === 'not-local').length;
+  const disabled = hosts.filter((h) => h.state === 'disabled').length;
+  const relevant = hosts.filter((h) => h.state !== 'not-local' && h.state !== 'disabled');
   const doneOn = relevant.filter((h) => h.state === done).length;
-  const local = hosts.length - relevant.length;
-  let line = relevant.length === 0
-    ? `not local to any of ${hosts.length} host${hosts.length === 1 ? '' : 's'}`
-    : `${terminal ? 'flows removed' : 'programmed'} on ${doneOn}/${relevant.length} host${relevant.length === 1 ? '' : 's'}`;
-  if (relevant.length > 0 && local > 0) line += ` (not local to ${local} more)`;
+  const apart = [...(local > 0 ? [`not local to ${local}`] : []), ...(disabled > 0 ? [`OVS disabled on ${disabled}`] : [])];
+  let line: string;
+  if (relevant.length > 0) {
+    line = `${terminal ? 'flows removed' : 'programmed'} on ${doneOn}/${plural(relevant.length)}`;
+    if (apart.length > 0) line += ` (${apart.join(', ')} more)`;
+  } else if (disabled === hosts.length && hosts.length > 0) line = `no data plane on any of ${plural(hosts.length)} (OVS disabled: no-op mode)`;
+  else if (local === hosts.length) line = `not local to any of ${plural(hosts.length)}`;
+  else line = `nothing to program on any of ${plural(hosts.length)}: ${apart.join(', ')}`;
   const others = relevant.filter((h) => h.state !== done).map((h) => `${text(h.nodeId)}: ${h.stale === true ? silence(h, now) : text(h.state)}`);
   return others.length > 0 ? `${line}; ${others.join('; ')}` : line;
 }

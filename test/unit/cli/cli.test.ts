@@ -307,6 +307,11 @@ t.test('human output: tables with a NAME column, records, per-bridge data plane,
   t.equal(hostsSummary([{ nodeId: 'hv-01', state: 'disabled' }, { nodeId: 'hv-02', state: 'disabled' }], undefined, NOW), 'no data plane on any of 2 hosts (OVS disabled: no-op mode)');
   t.equal(hostsSummary([{ nodeId: 'hv-01', state: 'not-local' }], undefined, NOW), 'not local to any of 1 host');
   t.equal(hostsSummary([{ nodeId: 'hv-01', state: 'programmed' }, { nodeId: 'hv-02', state: 'unknown' }], undefined, NOW), 'programmed on 1/2 hosts; hv-02: unknown');
+  // No-op hosts are not failures, on an ended peering or a live one, next to a stale host (a trial's cluster).
+  const noop = [{ nodeId: 'hv-1', state: 'disabled' }, { nodeId: 'hv-2', state: 'disabled' }, { nodeId: 'hv-3', state: 'unknown', stale: true, heardAt: '2026-01-01T01:01:30.000Z', lastState: 'disabled' }];
+  t.equal(hostsSummary(noop, 'deleted', NOW), 'flows removed on 0/1 host (OVS disabled on 2 more); hv-3: not heard from for 35s (last disabled)');
+  t.equal(hostsSummary(noop.slice(0, 2).concat([{ nodeId: 'hv-3', state: 'programmed' }]), 'active', NOW), 'programmed on 1/1 host (OVS disabled on 2 more)');
+  t.equal(hostsSummary([{ nodeId: 'hv-1', state: 'disabled' }, { nodeId: 'hv-2', state: 'not-local' }], 'active', NOW), 'nothing to program on any of 2 hosts: not local to 1, OVS disabled on 1');
   t.equal((await run('vpc', 'delete', 'vpc-b')).out, 'vpc vpc-b deleted\n');
   t.equal(
     (await run('peering', 'flows', 'pcx-aaaaaaaaaaaaaaaaa')).out,
