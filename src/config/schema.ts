@@ -83,7 +83,31 @@ export function peerKey(url: string): string | undefined {
   if (!URL.canParse(url)) return undefined;
   const u = new URL(url);
   u.hash = ''; // an empty fragment ("…/#"), the only one allowed: not part of what is dialled
+  // An IPv4-mapped IPv6 address ([::ffff:127.0.0.1], serialised [::ffff:7f00:1]) is that IPv4 address.
+  const mapped = /^\[::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})\]$/.exec(u.hostname);
+  if (mapped) {
+    const [hi, lo] = [parseInt(mapped[1]!, 16), parseInt(mapped[2]!, 16)];
+    u.hostname = [hi >> 8, hi & 255, lo >> 8, lo & 255].join('.');
+  }
   return u.href;
+}
+
+/**
+ * Whether a gossip.peers URL is this daemon's own `gossip.listen` (it would dial itself and be
+ * refused as SAME_NODE at every redial): the same address and port, or a loopback address at the
+ * port of a wildcard listen (0.0.0.0, ::). A name is not resolved, so it is never caught here.
+ */
+function isOwnListen(url: string, listen: string | null): boolean {
+  const hp = listen === null ? null : parseHostPort(listen);
+  if (hp === null || hp.port === 0 || !URL.canParse(url)) return false;
+  const u = new URL(peerKey(url)!);
+  const port = Number(u.port || (u.protocol === 'wss:' ? 443 : 80));
+  const host = u.hostname.replace(/^\[|\]$/g, '');
+  if (port !== hp.port) return false;
+  const own = new URL(`ws://${formatHostPort(hp.host, hp.port)}`).hostname.replace(/^\[|\]$/g, '');
+  if (own === host) return true;
+  const wildcard = own === '0.0.0.0' || own === '::';
+  return wildcard && ((isIPv4(host) && loopback.check(host, 'ipv4')) || (isIPv6(host) && loopback.check(host, 'ipv6')));
 }
 
 function isWebSocketUrl(text: string): boolean {
@@ -262,6 +286,7 @@ const gossip = section({
   g.peers.forEach((url, i) => {
     const problem = peerSchemeProblem(url, g.tls !== null);
     if (problem) ctx.addIssue({ code: 'custom', path: ['peers', i], message: problem });
+    if (isOwnListen(url, g.listen)) ctx.addIssue({ code: 'custom', path: ['peers', i], message: `is this daemon's own gossip.listen (${JSON.stringify(g.listen)}): list the other hosts only` });
     const key = peerKey(url);
     if (key === undefined) return;
     const first = seen.get(key);

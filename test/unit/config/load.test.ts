@@ -156,6 +156,7 @@ t.test('gossip.peers: the same peer spelled another way is refused as a duplicat
     ['wss://hv-02.example/', 'wss://hv-02.example:443'],
     ['ws://[::1]:7000', 'ws://[0:0:0:0:0:0:0:1]:7000/'],
     ['ws://127.0.0.1:7000', 'ws://127.0.0.1:7000/#'],
+    ['ws://127.0.0.1:7000', 'ws://[::ffff:127.0.0.1]:7000'],
   ];
   for (const [first, again] of spellings) {
     const secure = first.startsWith('wss:');
@@ -167,6 +168,26 @@ t.test('gossip.peers: the same peer spelled another way is refused as a duplicat
   // Different peers, and how a valid URL is written stays as written (it is what is dialled).
   const distinct = ['ws://127.0.0.1:7000', 'ws://127.0.0.1:7001', 'ws://127.0.0.1:7000/gossip', 'ws://127.0.0.2:7000', 'ws://127.0.0.1:7000/?a=1'];
   t.same(parseConfig({ gossip: { peers: distinct, ...withSecret } }, BASE).gossip.peers, distinct);
+  t.end();
+});
+
+t.test("gossip.peers: this daemon's own gossip.listen is refused (it would dial itself)", (t) => {
+  const own: [listen: string, peer: string][] = [
+    ['127.0.0.1:7000', 'ws://127.0.0.1:7000'],
+    ['127.0.0.1:7000', 'ws://[::ffff:127.0.0.1]:7000/'],
+    ['0.0.0.0:7000', 'ws://127.0.0.2:7000'],
+    ['[::]:7000', 'ws://[::1]:7000'],
+    ['10.0.0.5:80', 'ws://10.0.0.5'],
+  ];
+  for (const [listen, peer] of own) {
+    const err = configError(() => parseConfig({ gossip: { listen, peers: ['ws://10.0.0.9:1', peer], ...withSecret } }, BASE, 'cfg.json'));
+    t.same(err.issues.map((i) => i.key), ['gossip.peers[1]'], `${listen} and ${peer}`);
+    t.match(err.message, /is this daemon's own gossip\.listen/);
+  }
+  // Another port, another address, a name (not resolved), or port 0 (not known until bound): allowed.
+  for (const [listen, peer] of [['127.0.0.1:7000', 'ws://127.0.0.1:7001'], ['10.0.0.5:7000', 'ws://10.0.0.6:7000'], ['0.0.0.0:7000', 'ws://hv-1:7000'], ['127.0.0.1:0', 'ws://127.0.0.1:7000']]) {
+    t.same(parseConfig({ gossip: { listen, peers: [peer], ...withSecret } }, BASE).gossip.peers, [peer], `${listen} and ${peer}`);
+  }
   t.end();
 });
 
