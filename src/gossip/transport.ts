@@ -225,7 +225,13 @@ export function createTransport(opts: TransportOptions): GossipTransport {
     if (existing) {
       // Keep the link dialled by the smaller node id (both sides decide alike); at a tie the older.
       const keepNew = dialerNode < existing.dialerNode;
-      if (dialerNode === existing.dialerNode && existing.ws.readyState === WebSocket.OPEN && !sharedIdWarned.has(keys.peerNode)) {
+      // Both links dialled from here, to two URLs: two gossip.peers entries reach one host (a path,
+      // a name and an address...), not a shared node id.
+      const twin = initiator && existing.initiator ? [...dialled].find(([u, e]) => u !== url && e.nodeId === keys.peerNode)?.[0] : undefined;
+      if (twin !== undefined && url !== undefined && !sharedIdWarned.has(keys.peerNode)) {
+        sharedIdWarned.add(keys.peerNode);
+        log.warn('gossip: two entries of gossip.peers reach one host; list it once', { peers: [twin, url], peerNodeId: keys.peerNode });
+      } else if (dialerNode === existing.dialerNode && existing.ws.readyState === WebSocket.OPEN && !sharedIdWarned.has(keys.peerNode)) {
         // The same dialler twice while its first link is up: a restart not yet seen, or two hosts
         // configured with one nodeId (SAME_NODE catches that only between the two themselves).
         sharedIdWarned.add(keys.peerNode);

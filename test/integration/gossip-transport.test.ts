@@ -177,6 +177,21 @@ t.test('two hosts with one nodeId behind a third: warned, and the one left out b
   t.notOk(connected(second), 'the second is left out');
 });
 
+t.test('two gossip.peers URLs that reach one host: one link, and the warning says so (not a shared nodeId)', async (t) => {
+  const lines: string[] = [];
+  const capture = createLogger({ level: 'debug', sink: { write: (l: string) => lines.push(l) } });
+  const b = await node(t, 'hv-b', []);
+  // The listener serves every path, so these are one host (a proxy could route paths elsewhere: both are dialled).
+  const urls = [`ws://127.0.0.1:${b.port!}`, `ws://127.0.0.1:${b.port!}/gossip`];
+  const a = await node(t, 'hv-a', urls, { listen: false, logger: capture });
+  await until('the warning', () => lines.some((l) => l.includes('two entries of gossip.peers reach one host')));
+  t.equal(a.engine.linkCount, 1, 'one link');
+  const warning = JSON.parse(lines.find((l) => l.includes('two entries of gossip.peers reach one host'))!) as { peers: string[]; peerNodeId: string };
+  t.same([...warning.peers].sort(), [...urls].sort(), 'it names both entries');
+  t.equal(warning.peerNodeId, 'hv-b');
+  t.notOk(lines.some((l) => l.includes('two hosts may share this nodeId')), 'no talk of a shared nodeId');
+});
+
 /** The JSON log lines of `lines` with message `msg`. */
 const logsOf = (lines: string[], msg: string): Record<string, unknown>[] =>
   lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === msg);
