@@ -80,6 +80,9 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
   let reconcileLoop: ReconcileLoop | null = null;
   let sweeper: Sweeper | null = null;
   let gossip: GossipService | null = null;
+  // The gossip secret in use (read once at start: SPEC §8 key files are config), for reload() to
+  // say when the file now holds another one.
+  let gossipSecret: Buffer | null = null;
   const metrics = createDaemonMetrics({
     store: () => running?.store.stats() ?? null,
     ovs: () => running?.dataplane.status() ?? null,
@@ -114,6 +117,7 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
     const gossipKeys = isGossipOn(config.gossip)
       ? { secret: await loadGossipSecret(config.gossip.secretFile!), tls: await loadGossipTls(config.gossip.tls) }
       : null;
+    gossipSecret = gossipKeys?.secret ?? null;
     const { store: journal, recovery } = await openStore({
       path: config.store.path,
       nodeId: config.nodeId,
@@ -288,10 +292,21 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
     reconcileLoop?.setIntervalMs(config.ovs.reconcileIntervalMs);
     if (sweeper?.scheduled) sweeper.schedule(config.peering.sweepIntervalMs);
     if (gossip) gossip.setPeers(config.gossip.peers);
+    if (gossipSecret !== null && config.gossip.secretFile !== null) warnIfSecretChanged(config.gossip.secretFile, gossipSecret);
     else if (isGossipOn(config.gossip)) log.warn('gossip was off at start: the new peers take effect after a restart', { gossipPeers: config.gossip.peers });
     // At warn, so an operator sees the outcome even when the new level is warn.
     log.warn('config reloaded', { changed: plan.changed, logLevel: config.log.level, gossipPeers: config.gossip.peers });
     return plan;
+  }
+
+  /** A new key in gossip.secretFile is not taken at run time (links proven under the old one would mix keys): say so. */
+  function warnIfSecretChanged(path: string, inUse: Buffer): void {
+    void loadGossipSecret(path).then(
+      (now) => {
+        if (!now.equals(inUse)) log.warn('gossip.secretFile holds another key than the one in use: it takes effect after a restart', { path });
+      },
+      (err: unknown) => log.warn('gossip.secretFile cannot be used now; the key read at start stays in use', { err }),
+    );
   }
 
   function close(): Promise<void> {

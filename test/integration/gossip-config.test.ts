@@ -37,6 +37,14 @@ t.test('a gossip section starts gossip: logged, and its peer in status', async (
   t.match(d.logs().slice(from), /gossip\.peers\[1\]: must be a ws:\/\/ or wss:\/\/ URL without credentials or #fragment/);
   t.match(await status(), { peers: [{ url: peers[0] }] }, 'still dialling the peers of the last good file');
   t.equal((await status()).peers.length, 1);
+
+  // Another key in the secret file: not taken at run time (restart), and the reload says so.
+  writeFileSync(d.configPath, JSON.stringify(config));
+  writeFileSync(join(dir, 'gossip.secret'), 'y'.repeat(32), { mode: 0o600 });
+  const before = d.logs().length;
+  d.child.kill('SIGHUP');
+  const warned = await until(async () => d.logs().slice(before).includes('gossip.secretFile holds another key than the one in use'), 5000);
+  t.ok(warned.ok, 'a changed secret file is named at the reload, with the advice to restart');
 });
 
 t.test('without a gossip section, gossip is off', async (t) => {
