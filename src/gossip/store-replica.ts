@@ -99,7 +99,14 @@ export class StoreReplica implements ReplicaPort {
     const batchIn = { vpcs: batch.vpcs.filter(fresh('vpc')), peerings: batch.peerings.filter(fresh('peering')) };
     if (batchIn.vpcs.length + batchIn.peerings.length === 0) return { accepted: EMPTY, repaired: EMPTY };
     let replaced: VersionedVpc[] = [];
+    // Peerings active here before the merge: one the merge ends had flows on this host, and the
+    // host that accepted it (or programmed it) must be able to read why they went.
+    let activeHere = new Set<string>();
     const out = await this.opts.store.write((_view, replica) => {
+      activeHere = new Set(batchIn.peerings.map(slotId).filter((id) => {
+        const held = replica.peerings.get(id);
+        return held !== undefined && !isTombstone(held) && held.record.status === 'active';
+      }));
       // A live VPC here that an incoming live one of another incarnation may replace: one id
       // created on two hosts apart (SPEC §8); whichever loses, its host says so below.
       replaced = batchIn.vpcs.flatMap((s) => {
@@ -125,6 +132,11 @@ export class StoreReplica implements ReplicaPort {
           lost: { createdOn: lost.incarnation.node, tenantId: lost.record.tenantId, cidrs: lost.record.cidrs, bridge: lost.record.bridge },
           won: { createdOn: won.incarnation.node, tenantId: won.record.tenantId, cidrs: won.record.cidrs, bridge: won.record.bridge },
         });
+      }
+      for (const p of out.accepted.peerings) {
+        if (!activeHere.has(slotId(p))) continue;
+        const ended = isTombstone(p) ? { status: 'deleted' } : p.record.status === 'active' ? null : { status: p.record.status, statusReason: p.record.statusReason };
+        if (ended !== null) this.opts.logger.info('gossip: a peering active here was ended by a change from another host', { peeringId: slotId(p), ...ended, writer: p.version.node, from: fromNode });
       }
       for (const r of out.repairs) {
         this.opts.logger.warn('gossip: a conflict made on two hosts was settled: the peering failed', { peeringId: r.peeringId, reason: r.reason, causeId: r.causeId, from: fromNode });

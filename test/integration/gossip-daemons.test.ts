@@ -71,6 +71,9 @@ t.test('two daemons: replicate, partition, settle, catch up', async (t) => {
   }
   const lostOn = [a, b].filter((d) => /"msg":"gossip: a VPC created on two hosts under one id was settled[^\n]*"vpcId":"v9"/.test(d.logs()));
   t.equal(lostOn.length, 1, 'the host whose v9 create lost logged it, with both creates');
+  // a had accepted (active, its flows programmed): it says why the peering ended, and who ended it.
+  t.match(a.logs(), new RegExp(`"msg":"gossip: a peering active here was ended by a change from another host"[^\\n]*"peeringId":"${p.id}","status":"rejected","statusReason":"Rejected by [^"]+","writer":"hv-b"`), 'the host that accepted logs the reject that overturned it');
+  t.notMatch(b.logs(), /a peering active here was ended/, 'the rejecting host had nothing active to end');
 
   // A host whose journal is lost catches up from its peer (restarted on its gossip port, which toB forwards to).
   await b.kill();
