@@ -302,6 +302,7 @@ export function createTransport(opts: TransportOptions): GossipTransport {
       if (!alive) {
         count('DEAD_PEER');
         log.warn('gossip peer stopped answering', { peer: address, peerNodeId: keys.peerNode });
+        closedHere.set(ws, `the peer stopped answering (no pong within ${heartbeatMs} ms)`);
         ws.terminate();
         return;
       }
@@ -356,6 +357,7 @@ export function createTransport(opts: TransportOptions): GossipTransport {
     const deadline = setTimeout(() => {
       count('HANDSHAKE_TIMEOUT');
       log.warn('gossip handshake timed out', { peer: address });
+      closedHere.set(ws, `the handshake did not finish within ${handshakeTimeoutMs} ms (a peer that accepts connections but does not answer)`);
       ws.terminate();
     }, handshakeTimeoutMs);
     ws.once('close', () => clearTimeout(deadline));
