@@ -6,6 +6,7 @@ import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { SignJWT, decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from 'jose';
 import { ConfigError } from '../config/config-error.js';
+import { OPERATOR_TOKEN_KID } from '../config/schema.js';
 import { OPERATOR_TENANT } from '../domain/rbac.js';
 import { ID_PATTERN, type Principal } from '../domain/types.js';
 import { RpcError } from '../errors.js';
@@ -23,7 +24,6 @@ const SUB_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:@+=/|~-]{0,255}$/;
 const MAX_PERMISSIONS = 64;
 const PERMISSION_PATTERN = /^[A-Za-z0-9_:.*-]{1,128}$/;
 /** Marks operator tokens, so verify() checks them against the in-memory key. */
-const ADMIN_KID = 'vpc-peerd-operator';
 
 export interface AuthenticatorOptions {
   /** Absolute paths, or null (config `auth.*`). */
@@ -88,9 +88,13 @@ export async function createAuthenticator(opts: AuthenticatorOptions): Promise<A
     if (token.length > MAX_TOKEN_CHARS) throw invalid(`it is longer than ${MAX_TOKEN_CHARS} characters`);
     try {
       const header = decodeProtectedHeader(token);
-      const isOperator = header.kid === ADMIN_KID;
+      const isOperator = header.kid === OPERATOR_TOKEN_KID;
       const signer = isOperator ? operator : platform.find((s) => s.algorithm === header.alg);
-      if (signer === undefined) throw invalid('its signing algorithm is not accepted here');
+      if (signer === undefined) {
+        throw invalid(platform.length === 0
+          ? 'it is not this daemon\'s operator token, and no platform key is configured here (auth.jwtSecretFile or auth.jwtPublicKeyFile)'
+          : 'its signing algorithm is not accepted here');
+      }
       const { payload } = await jwtVerify(token, signer.key, {
         algorithms: [signer.algorithm],
         requiredClaims: ['exp'],
@@ -109,7 +113,7 @@ export async function createAuthenticator(opts: AuthenticatorOptions): Promise<A
   async function mintAdminToken(ttlSeconds: number): Promise<string> {
     if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1) throw new Error(`ttlSeconds must be a positive integer, got ${ttlSeconds}`);
     return new SignJWT({ tenant: OPERATOR_TENANT, perms: ['*'] })
-      .setProtectedHeader({ alg: operator.algorithm, kid: ADMIN_KID, typ: 'JWT' })
+      .setProtectedHeader({ alg: operator.algorithm, kid: OPERATOR_TOKEN_KID, typ: 'JWT' })
       .setSubject(`operator@${opts.nodeId}`)
       .setIssuer(operatorIssuer)
       .setIssuedAt(Math.floor(now() / 1000))

@@ -4,6 +4,7 @@
 import { readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import type { RpcTransportError } from '../rpc/client.js';
+import { OPERATOR_TOKEN_KID } from '../config/schema.js';
 import type { Settings } from './settings.js';
 
 /** A vpc-peerd process found in /proc: its pid and the absolute --config it was started with. */
@@ -93,9 +94,24 @@ const SOURCE_TEXT: Readonly<Record<Exclude<Settings['socketSource'], 'default'>,
   env: '$VPC_PEERCTL_SOCKET',
 };
 
-/** The hint after the daemon rejected the token (401 TOKEN_INVALID), by where the token came from. */
-export function rejectedTokenHint(settings: Settings): string {
+/** Whether a token's JWS header names the operator key (RFC 7515 §4.1.4); false for anything that does not parse. */
+function isOperatorToken(token: string): boolean {
+  try {
+    const header = JSON.parse(Buffer.from(token.split('.')[0] ?? '', 'base64url').toString('utf8')) as unknown;
+    return typeof header === 'object' && header !== null && (header as { kid?: unknown }).kid === OPERATOR_TOKEN_KID;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The hint after the daemon rejected the token (401 TOKEN_INVALID), by where the token came from;
+ * undefined for a platform token given with --token (the daemon's message says what is wrong with
+ * it, and the operator token's restarts are beside the point).
+ */
+export function rejectedTokenHint(settings: Settings): string | undefined {
   if (settings.tokenFile === undefined) {
+    if (settings.token !== undefined && !isOperatorToken(settings.token)) return undefined;
     return 'hint: the operator token changes at each start of vpc-peerd (it rewrites auth.adminTokenFile): a token copied before a restart no longer works; pass --token-file FILE or --config PATH to read the current one';
   }
   // Read before the call, and read again after a refusal by watch and wait: the file itself holds the refused token.

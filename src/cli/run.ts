@@ -199,7 +199,8 @@ function reportRpcError(err: RpcClientError, json: boolean, settings: Settings, 
   if (err.code === 401 && settings.token === undefined && settings.tokenNote !== undefined) {
     io.stderr.write(`hint: ${settings.tokenNote}; pass --token, --token-file or --config\n`);
   } else if (err.reason === 'TOKEN_INVALID' && settings.token !== undefined) {
-    io.stderr.write(rejectedTokenHint(settings) + '\n');
+    const hint = rejectedTokenHint(settings);
+    if (hint !== undefined) io.stderr.write(hint + '\n');
   }
 }
 

@@ -121,6 +121,8 @@ function isWebSocketUrl(text: string): boolean {
 /** The production paths (SPEC §11) vpc-peerctl also falls back on. */
 export const DEFAULT_SOCKET_PATH = '/run/vpc-peerd/vpc-peerd.sock';
 export const DEFAULT_ADMIN_TOKEN_FILE = '/run/vpc-peerd/admin.token';
+/** The JWS `kid` of the operator tokens the daemon writes to auth.adminTokenFile (the CLI tells them from platform tokens by it). */
+export const OPERATOR_TOKEN_KID = 'vpc-peerd-operator';
 
 const socket = section({
   path: path('must be a path')

@@ -84,6 +84,16 @@ for (const [alg, file] of [['EdDSA', 'ed25519.pem'], ['ES256', 'p256.pem']] as c
   });
 }
 
+t.test('a platform token on a daemon with no platform key: the refusal says no key is configured', async (t) => {
+  const auth = await start(null, null);
+  const r = await refusal(auth, await sign({ ...claims, exp: inOneHour() }, hmac(SECRET), 'HS256'));
+  t.equal(r?.reason, 'TOKEN_INVALID');
+  t.match(r?.message, /no platform key is configured here \(auth\.jwtSecretFile or auth\.jwtPublicKeyFile\)/);
+  // With a key of another algorithm, the algorithm is what is wrong.
+  const ed = await start(null, 'ed25519.pem');
+  t.match((await refusal(ed, await sign({ ...claims, exp: inOneHour() }, hmac(SECRET), 'HS256')))?.message, /its signing algorithm is not accepted here/);
+});
+
 t.test('refusals carry the right reason and never echo the token', async (t) => {
   const auth = await start('long.secret', null);
   const key = hmac(LONG_SECRET);

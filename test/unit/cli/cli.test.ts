@@ -498,9 +498,14 @@ t.test('RPC errors exit 1 with message and reason; a rejected token says what to
   t.equal(r.code, 1);
   t.same(JSON.parse(r.err), { error: { code: 409, message: 'VPC vpc-a has 1 live peering.', data: { peerings: ['pcx-1'], reason: 'VPC_IN_USE' } } });
 
-  r = await cli(['--socket', path, '--token', 'forged', 'status']);
+  // An operator token (its JWS header names the operator key) of an earlier start: the hint says why.
+  const oldOperator = `${Buffer.from(JSON.stringify({ alg: 'HS256', kid: 'vpc-peerd-operator', typ: 'JWT' })).toString('base64url')}.e30.c2ln`;
+  r = await cli(['--socket', path, '--token', oldOperator, 'status']);
   t.equal(r.code, 1);
   t.match(r.err, /^error: The token is not valid\. \(TOKEN_INVALID\)\nhint: the operator token changes at each start of vpc-peerd .*--token-file FILE or --config PATH/);
+  // Any other token: the daemon's message is the whole story, no talk of operator tokens.
+  r = await cli(['--socket', path, '--token', 'forged', 'status']);
+  t.same([r.code, r.err], [1, 'error: The token is not valid. (TOKEN_INVALID)\n']);
 
   writeFileSync(join(dir, 'old.token'), 'stale-token\n');
   r = await cli(['--socket', path, '--token-file', join(dir, 'old.token'), 'status']);
