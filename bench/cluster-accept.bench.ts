@@ -42,7 +42,7 @@ import type { RpcClient } from '../src/rpc/client.js';
 import { type Cluster, startCluster } from '../test/helpers/cluster.js';
 import { startDaemon } from '../test/helpers/daemon.js';
 import { type OvsSandbox, PLATFORM_FLOW, startOvs } from '../test/helpers/ovs.js';
-import { ringPairs, teardowns, watchFlows } from './dataplane.bench.js';
+import { delay, ringPairs, round, teardowns, watchFlows } from './dataplane.bench.js';
 
 const HOSTS = 5;
 const VPCS = 20;
@@ -408,14 +408,6 @@ export function printClusterAcceptFigures(r: ClusterAcceptResult): void {
 function progress<T>(what: string, figure: T): T {
   console.error(`cluster-accept bench: ${what}: ${JSON.stringify(figure)}`);
   return figure;
-}
-
-function delay(msec: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, msec));
-}
-
-function round(v: number): number {
-  return Math.round(v * 10) / 10;
 }
 
 function latency(xs: readonly number[]): LatencyFigure {

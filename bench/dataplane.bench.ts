@@ -834,11 +834,13 @@ function progress<T>(what: string, figure: T): T {
   return figure;
 }
 
-function delay(msec: number): Promise<void> {
+/** Resolves after `msec` ms (the benches pace their samples). */
+export function delay(msec: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, msec));
 }
 
-function round(x: number): number {
+/** `x` to one decimal, as the figures print. */
+export function round(x: number): number {
   return Math.round(x * 10) / 10;
 }
 

@@ -12,13 +12,9 @@ import { StateIndex } from '../../../src/domain/state-index.js';
 import type { OpContext, OpResult, Peering, PeeringPolicy, PeeringStatus, Vpc } from '../../../src/domain/types.js';
 import { PeeringStatuses } from '../../../src/domain/types.js';
 import { Catalogue, type Reason, RpcError } from '../../../src/errors.js';
+import { LATER, NOW, pcx, POLICY, T0 } from '../../helpers/domain-fixtures.js';
 
-const T0 = '2025-01-01T00:00:00.000Z';
-const NOW = new Date('2025-01-02T00:00:00.000Z');
-const LATER = '2025-01-09T00:00:00.000Z';
-const POLICY: PeeringPolicy = { pendingTtlSeconds: 3600, terminalRetentionSeconds: 86400, maxActivePerVpc: 125 };
 
-const pcx = (n: number): string => `pcx-${n.toString(16).padStart(17, '0')}`;
 
 // No caller, only the actor it records: permissions and tenant visibility are not the operations'
 // (tenancy.test.ts, rpc/permissions.test.ts).

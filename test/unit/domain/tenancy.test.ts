@@ -20,14 +20,10 @@ import {
   rejectPeering,
   updateVpc,
 } from '../../../src/domain/tenancy.js';
-import type { OpContext, OpResult, Peering, PeeringPolicy, PeeringStatus, Principal, Vpc } from '../../../src/domain/types.js';
+import type { OpContext, OpResult, Peering, PeeringStatus, Principal, Vpc } from '../../../src/domain/types.js';
 import { Catalogue, type Reason, RpcError } from '../../../src/errors.js';
+import { LATER, NOW, pcx, POLICY, T0 } from '../../helpers/domain-fixtures.js';
 
-const T0 = '2025-01-01T00:00:00.000Z';
-const NOW = new Date('2025-01-02T00:00:00.000Z');
-const LATER = '2025-01-09T00:00:00.000Z';
-const POLICY: PeeringPolicy = { pendingTtlSeconds: 3600, terminalRetentionSeconds: 86400, maxActivePerVpc: 125 };
-const pcx = (n: number): string => `pcx-${n.toString(16).padStart(17, '0')}`;
 
 // Every permission: the dispatcher checked them before (rpc/permissions.test.ts); here only the tenant matters.
 const T1: Principal = { sub: 'alice', tenant: 't1', permissions: ['*'] };
