@@ -42,7 +42,7 @@ import type { RpcClient } from '../src/rpc/client.js';
 import { type Cluster, startCluster } from '../test/helpers/cluster.js';
 import { startDaemon } from '../test/helpers/daemon.js';
 import { type OvsSandbox, PLATFORM_FLOW, startOvs } from '../test/helpers/ovs.js';
-import { delay, ringPairs, round, teardowns, watchFlows } from './dataplane.bench.js';
+import { delay, ringPairs, round, type Teardowns, watchFlows, withTeardowns } from './dataplane.bench.js';
 
 const HOSTS = 5;
 const VPCS = 20;
@@ -64,7 +64,6 @@ const GOSSIP = { gossip: { antiEntropyIntervalMs: 2000 } };
 /** How often the bench asks every host whether it is idle between samples (not part of a sample). */
 const IDLE_POLL_MS = 20;
 
-type Teardown = ReturnType<typeof teardowns>;
 
 export interface LatencyFigure {
   readonly samples: number;
@@ -177,7 +176,7 @@ type Watch = Awaited<ReturnType<typeof watchFlows>>;
  * after every RAW_EVERY-th sample (the raw floor).
  */
 async function measure(
-  t: Teardown,
+  t: Teardowns,
   name: string,
   accepter: RpcClient,
   target: Host,
@@ -282,7 +281,7 @@ async function rawInstall(sb: OvsSandbox, [br, ba]: [string, string]): Promise<{
 }
 
 /** A cluster of HOSTS daemons (links as given, default full mesh), every host with the 20 bridges. */
-async function cluster(t: Teardown, links?: [number, number][]): Promise<{ c: Cluster; hosts: Host[] }> {
+async function cluster(t: Teardowns, links?: [number, number][]): Promise<{ c: Cluster; hosts: Host[] }> {
   const c = await startCluster(t, { size: HOSTS, ovs: true, config: () => ({ ...LOG, ...GOSSIP }), ...(links === undefined ? {} : { links }) });
   const hosts = c.nodes.map((n): Host => ({ rpc: n.rpc, sb: n.ovs as OvsSandbox, configPath: n.daemon.configPath }));
   await Promise.all(hosts.map((h) => addBridges(h.sb)));
@@ -307,7 +306,7 @@ const rawAfter =
     raw.flows.push(r.flows);
   };
 
-async function clusterCase(t: Teardown, name: string, links: [number, number][] | undefined, samples: number, raw?: RawSamples): Promise<CaseFigure> {
+async function clusterCase(t: Teardowns, name: string, links: [number, number][] | undefined, samples: number, raw?: RawSamples): Promise<CaseFigure> {
   const t0 = performance.now();
   const { hosts } = await cluster(t, links);
   const rpcs = hosts.map((h) => h.rpc);
@@ -321,7 +320,7 @@ async function clusterCase(t: Teardown, name: string, links: [number, number][] 
 }
 
 /** Floor 1: one daemon on its own OVS, gossip off (no listener, no peers), the same work. */
-async function localCase(t: Teardown, raw: RawSamples): Promise<CaseFigure> {
+async function localCase(t: Teardowns, raw: RawSamples): Promise<CaseFigure> {
   const sb = await startOvs(t, { name: 'solo' });
   await addBridges(sb);
   const d = await startDaemon(t, { config: { nodeId: 'solo', ovs: { enabled: true, rundir: sb.rundir }, ...LOG } });
@@ -332,17 +331,10 @@ async function localCase(t: Teardown, raw: RawSamples): Promise<CaseFigure> {
   return figure;
 }
 
-export async function runClusterAcceptBench(): Promise<ClusterAcceptResult> {
-  const t = teardowns();
-  // Interrupted: stop everything (daemons and sandboxes by pid, namespaces), then die of the same signal.
-  const onSignal = (signal: NodeJS.Signals): void => {
-    void t.run().finally(() => process.kill(process.pid, signal));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  const started = performance.now();
-  const loadAtStart = round(loadavg()[0] ?? Number.NaN);
-  try {
+export function runClusterAcceptBench(): Promise<ClusterAcceptResult> {
+  return withTeardowns(async (t) => {
+    const started = performance.now();
+    const loadAtStart = round(loadavg()[0] ?? Number.NaN);
     const soloRaw = rawSamples();
     const local = await localCase(t, soloRaw);
     const raw = rawSamples();
@@ -364,11 +356,7 @@ export async function runClusterAcceptBench(): Promise<ClusterAcceptResult> {
       totalMs: round(performance.now() - started),
       load: [loadAtStart, round(loadavg()[0] ?? Number.NaN)],
     };
-  } finally {
-    await t.run();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
+  });
 }
 
 export function printClusterAcceptFigures(r: ClusterAcceptResult): void {

@@ -155,6 +155,29 @@ export interface DataplaneBenchResult {
 }
 
 /** Cleanup that runs pass or fail, newest first (what startOvs needs from a tap test). */
+/**
+ * Runs a benchmark's body with a fresh teardowns(): what it started is stopped when it ends,
+ * throws, or the process is interrupted (SIGINT/SIGTERM: cleanup, then death by the same signal).
+ */
+export async function withTeardowns<T>(body: (t: Teardowns) => Promise<T>): Promise<T> {
+  const t = teardowns();
+  const onSignal = (signal: NodeJS.Signals): void => {
+    void t.run().finally(() => process.kill(process.pid, signal));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    return await body(t);
+  } finally {
+    await t.run();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+/** Cleanup steps of a benchmark, run last-first by run() (like tap's t.teardown). */
+export type Teardowns = ReturnType<typeof teardowns>;
+
 export function teardowns(): { teardown(fn: () => unknown): void; run(): Promise<void> } {
   const fns: (() => unknown)[] = [];
   return {
@@ -746,15 +769,8 @@ export async function benchRestart(host: Host, floorMs: number): Promise<Restart
 
 // ---------------------------------------------------------------------------------------------
 
-export async function runDataplaneBench(): Promise<DataplaneBenchResult> {
-  const t = teardowns();
-  // Interrupted: clean up (daemons, namespaces, the daemon process), then die of the same signal.
-  const onSignal = (signal: NodeJS.Signals): void => {
-    void t.run().finally(() => process.kill(process.pid, signal));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
+export function runDataplaneBench(): Promise<DataplaneBenchResult> {
+  return withTeardowns(async (t) => {
     const small = await buildHost(t, 'dpsmall', 100, ringPairs(100, 10));
     const converge1k = progress('converge 1k', await benchConverge(small, 3));
     const steady = progress('steady', await benchSteady(small, 5));
@@ -774,11 +790,7 @@ export async function runDataplaneBench(): Promise<DataplaneBenchResult> {
     const restart = progress('restart', await benchRestart(large, converge10k.floor.medianMs));
     await t.run();
     return { converge: [converge1k, converge10k], steady, drift, accept, restart };
-  } finally {
-    await t.run();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
+  });
 }
 
 export function printDataplaneFigures(r: DataplaneBenchResult): void {
