@@ -1,0 +1,425 @@
+// One persistent OpenFlow 1.4 connection to a bridge, over its management socket
+// (`<ovs.rundir>/<bridge>.mgmt`, the Unix socket ovs-ofctl itself uses): the way OVN's ofctrl and
+// Neutron's native interface talk to the switch, instead of a process per operation.
+//
+// What it does: connects and reconnects with backoff; negotiates the version (hello with a
+// version bitmap, OpenFlow 1.4 only: §7.5.1 of TS-012); keeps the link alive with echo requests
+// when it is idle, and drops a link whose echo goes unanswered; gives each request an xid and
+// matches replies to it (every part of a multipart reply, an error for any request); bounds what
+// waits to be written. It knows messages only through the codec; what the data plane makes of
+// flows is not its business.
+//
+// The switch handles the messages of one connection in order (OpenFlow §6.2 leaves it free to
+// reorder only across a barrier it has not been sent; OVS never reorders), so a reply to a request
+// proves every message sent before it has been handled: a message without a reply of its own
+// (a flow mod, a bundle add) is known to have succeeded when a reply to a later request arrives
+// with no error for it.
+import { createConnection, type Socket } from 'node:net';
+import type { Logger } from '../../log/logger.js';
+import { decodeMessage, encodeMessage, frameLength } from './codec.js';
+import {
+  type BundleControlType,
+  type FlowMod,
+  type FlowMonitorReply,
+  type FlowStatsReply,
+  type FlowUpdate,
+  OFP14_VERSION,
+  OfCodecError,
+  type OfMessage,
+  type ReportedFlow,
+} from './messages.js';
+
+/** A message as a caller hands it over: the channel gives it its xid. */
+export type Unsent<T extends OfMessage = OfMessage> = T extends unknown ? Omit<T, 'xid'> : never;
+
+export type OfChannelErrorKind = 'disconnected' | 'closed' | 'timeout' | 'queue_full' | 'refused' | 'protocol';
+
+/** The request did not complete for a reason of the link, not of the switch's judgement. */
+export class OfChannelError extends Error {
+  override readonly name = 'OfChannelError';
+  constructor(
+    readonly kind: OfChannelErrorKind,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The switch answered a request with OFPT_ERROR (TS-012 §7.5.4): `errType`/`code` as sent,
+ * `index` the position of the flow mod it names within a bundle (null outside one).
+ */
+export class OfErrorReply extends Error {
+  override readonly name = 'OfErrorReply';
+  constructor(
+    readonly errType: number,
+    readonly code: number,
+    readonly index: number | null,
+  ) {
+    super(`the switch refused ${index === null ? 'the request' : `flow mod #${index} of the bundle`}: ${errorName(errType, code)}`);
+  }
+}
+
+export interface OfChannelOptions {
+  /** The bridge's management socket. */
+  readonly path: string;
+  readonly logger: Logger;
+  /** Idle time before an echo request (ms); also how long the echo may take before the link is dropped. */
+  readonly echoIntervalMs?: number;
+  /** How long a request waits for its reply, queued time included (ms). */
+  readonly requestTimeoutMs?: number;
+  /** Bytes that may wait in the socket's buffer to be written: the send queue's bound. */
+  readonly maxQueuedBytes?: number;
+  /** Reconnect delay: from minMs, doubled per failure, at most maxMs (ms). */
+  readonly backoff?: { readonly minMs: number; readonly maxMs: number };
+}
+
+export interface OfChannelEvents {
+  /** The switch accepted the connection and the version (every time it reconnects). */
+  onConnect?(): void;
+  /** The link dropped (the switch died, an echo went unanswered, a corrupt stream); it reconnects. */
+  onDisconnect?(err: Error): void;
+  /** Flow monitor updates that answer no request (sent with xid 0 by OVS after the initial reply). */
+  onMonitorUpdates?(updates: readonly FlowUpdate[]): void;
+}
+
+export interface OfChannel {
+  readonly connected: boolean;
+  /**
+   * Sends a request with a reply (echo, barrier, bundle control, flow stats, flow monitor) and
+   * resolves with every part of the reply, in order. Rejects with OfErrorReply when the switch
+   * refuses it, OfChannelError when not connected (requests are not kept for a later link), on
+   * timeout, a dropped link, a full send queue or close().
+   */
+  request(msg: Unsent): Promise<OfMessage[]>;
+  /** Every flow whose cookie matches cookie/mask, of every table (flow stats, all parts). */
+  flowStats(cookie: bigint, cookieMask: bigint): Promise<ReportedFlow[]>;
+  /**
+   * Starts a flow monitor on every table; resolves with the initial updates (with `initial`: the
+   * flows it covers). Later updates go to onMonitorUpdates. A monitor lives as long as the link.
+   */
+  monitor(opts: { initial: boolean; noAbbrev: boolean }): Promise<FlowUpdate[]>;
+  /**
+   * Applies flow mods as one atomic, ordered bundle (TS-012 §7.3.9): open, add each, close, then
+   * commit, or discard when the switch refused any of them: all or nothing. Rejects with the
+   * first OfErrorReply (its index names the flow mod) or an OfChannelError.
+   */
+  bundle(mods: readonly Unsent<FlowMod>[]): Promise<void>;
+  /** Reconnects now if it is waiting out a backoff (the bridge's socket came back). */
+  kick(): void;
+  /** Closes the link for good; pending requests reject with 'closed'. */
+  close(): void;
+}
+
+const DEFAULTS = { echoIntervalMs: 5_000, requestTimeoutMs: 10_000, maxQueuedBytes: 64 * 1024 * 1024, backoff: { minMs: 50, maxMs: 1_000 } };
+/** xids wrap inside 32 bits; 0 is left to unsolicited messages. */
+const XID_LIMIT = 0xffffffff;
+/** OFPET_HELLO_FAILED / OFPHFC_INCOMPATIBLE: what we tell a switch that offers no 1.4. */
+const HELLO_FAILED = { errType: 0, code: 0 };
+
+interface Pending {
+  readonly xid: number;
+  /** Replies come (true), or only an error may (false: a flow mod, a bundle add). */
+  readonly replies: boolean;
+  readonly parts: OfMessage[];
+  readonly resolve: (parts: OfMessage[]) => void;
+  readonly reject: (err: Error) => void;
+  timer: NodeJS.Timeout | null;
+}
+
+/** Opens a channel to `opts.path` and keeps it open until close(). Never throws; failures reach the requests. */
+export function createOfChannel(opts: OfChannelOptions, events: OfChannelEvents = {}): OfChannel {
+  const echoIntervalMs = opts.echoIntervalMs ?? DEFAULTS.echoIntervalMs;
+  const requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs;
+  const maxQueuedBytes = opts.maxQueuedBytes ?? DEFAULTS.maxQueuedBytes;
+  const backoff = opts.backoff ?? DEFAULTS.backoff;
+  const log = opts.logger.child({ component: 'openflow', socket: opts.path });
+
+  let socket: Socket | null = null;
+  let ready = false;
+  let closed = false;
+  let failures = 0;
+  let retryTimer: NodeJS.Timeout | null = null;
+  let echoTimer: NodeJS.Timeout | null = null;
+  let lastXid = 0;
+  let inbound: Buffer = Buffer.alloc(0);
+  /** In the order sent: a reply settles every reply-less entry before it. */
+  const pending = new Map<number, Pending>();
+
+  const nextXid = (): number => {
+    lastXid = lastXid >= XID_LIMIT ? 1 : lastXid + 1;
+    return lastXid;
+  };
+
+  const settle = (p: Pending, err: Error | null): void => {
+    if (!pending.delete(p.xid)) return;
+    if (p.timer) clearTimeout(p.timer);
+    if (err) p.reject(err);
+    else p.resolve(p.parts);
+  };
+
+  const failAll = (err: OfChannelError): void => {
+    for (const p of [...pending.values()]) settle(p, err);
+  };
+
+  /**
+   * Sends `msgs` back to back, each with the next xid, or none of them: a batch that does not fit
+   * the send queue's bound is refused whole (a bundle is never left half-sent). Each promise
+   * settles with its message's reply parts (`replies`), or, for a message without a reply, when
+   * a later request's reply shows it was handled without an error.
+   */
+  const sendAll = (msgs: readonly { readonly msg: Unsent; readonly replies: boolean }[]): Promise<OfMessage[]>[] => {
+    const refuse = (err: Error): Promise<OfMessage[]>[] => msgs.map(() => Promise.reject(err));
+    if (closed) return refuse(new OfChannelError('closed', 'the OpenFlow channel is closed'));
+    // Not kept for a later link: the caller replays its whole state on onConnect anyway, and a
+    // stale request sent to a restarted switch would only race that replay.
+    if (!ready || !socket) return refuse(new OfChannelError('disconnected', `not connected to ${opts.path}`));
+    const s = socket;
+    const frames: { xid: number; bytes: Buffer; replies: boolean }[] = [];
+    let total = 0;
+    for (const { msg, replies } of msgs) {
+      const xid = nextXid();
+      // A bundled message carries the xid of the bundle add that wraps it (TS-012 §7.3.9.2).
+      const full = (msg.type === 'bundle_add' ? { ...msg, xid, message: { ...msg.message, xid } } : { ...msg, xid }) as OfMessage;
+      try {
+        const bytes = encodeMessage(full);
+        frames.push({ xid, bytes, replies });
+        total += bytes.length;
+      } catch (err) {
+        return refuse(err instanceof Error ? err : new Error(String(err)));
+      }
+    }
+    if (s.writableLength + total > maxQueuedBytes) {
+      return refuse(new OfChannelError('queue_full', `${s.writableLength} bytes already wait to be written to ${opts.path}, ${total} more do not fit (limit ${maxQueuedBytes})`));
+    }
+    return frames.map(
+      ({ xid, bytes, replies }) =>
+        new Promise<OfMessage[]>((resolve, reject) => {
+          const p: Pending = { xid, replies, parts: [], resolve, reject, timer: null };
+          pending.set(xid, p);
+          // A message without a reply is settled by the reply to the request after it, which has a deadline.
+          if (replies) {
+            p.timer = setTimeout(() => settle(p, new OfChannelError('timeout', `no reply from ${opts.path} in ${requestTimeoutMs} ms`)), requestTimeoutMs);
+            p.timer.unref();
+          }
+          s.write(bytes);
+        }),
+    );
+  };
+
+  const enqueue = (msg: Unsent, replies: boolean): Promise<OfMessage[]> => sendAll([{ msg, replies }])[0] as Promise<OfMessage[]>;
+
+  /** Idle for an interval: an echo; nothing at all back within another interval: the link is dead. */
+  const armEcho = (): void => {
+    if (echoTimer) clearTimeout(echoTimer);
+    if (!ready) return;
+    echoTimer = setTimeout(() => {
+      // Its outcome does not matter: any byte that comes back re-arms this timer.
+      enqueue({ type: 'echo_request', data: Buffer.alloc(0) }, true).catch(() => undefined);
+      echoTimer = setTimeout(() => dropLink(new OfChannelError('timeout', `no echo reply from ${opts.path} in ${echoIntervalMs} ms`)), echoIntervalMs);
+      echoTimer.unref();
+    }, echoIntervalMs);
+    echoTimer.unref();
+  };
+
+  const dropLink = (err: Error): void => {
+    const s = socket;
+    if (!s) return;
+    socket = null;
+    const wasReady = ready;
+    ready = false;
+    if (echoTimer) clearTimeout(echoTimer);
+    echoTimer = null;
+    inbound = Buffer.alloc(0);
+    s.removeAllListeners();
+    s.on('error', () => undefined);
+    s.destroy();
+    failAll(new OfChannelError(closed ? 'closed' : 'disconnected', `the OpenFlow link to ${opts.path} dropped: ${err.message}`));
+    if (wasReady) {
+      log.warn('OpenFlow link dropped', { err: err.message });
+      events.onDisconnect?.(err);
+    }
+    scheduleConnect();
+  };
+
+  const scheduleConnect = (): void => {
+    if (closed || retryTimer || socket) return;
+    failures++;
+    const delay = Math.min(backoff.maxMs, backoff.minMs * 2 ** Math.min(failures - 1, 30));
+    retryTimer = setTimeout(() => {
+      retryTimer = null;
+      connect();
+    }, delay);
+    retryTimer.unref();
+  };
+
+  const onHello = (msg: OfMessage & { type: 'hello' }): void => {
+    // A bitmap names every version the switch speaks; without one, the header's version is its highest (§7.5.1).
+    const offers = msg.versions.length > 0 ? msg.versions.includes(OFP14_VERSION) : msg.headerVersion >= OFP14_VERSION;
+    if (!offers) {
+      const versions = msg.versions.length > 0 ? msg.versions.join(',') : `up to ${msg.headerVersion}`;
+      socket?.write(encodeMessage({ type: 'error', xid: msg.xid, ...HELLO_FAILED, data: Buffer.from('OpenFlow 1.4 required') }));
+      dropLink(new OfChannelError('refused', `the switch does not speak OpenFlow 1.4 (wire versions ${versions}): add OpenFlow14 to the bridge's protocols`));
+      return;
+    }
+    ready = true;
+    failures = 0;
+    armEcho();
+    events.onConnect?.();
+  };
+
+  const onMessage = (msg: OfMessage): void => {
+    if (msg.type === 'hello') {
+      if (!ready) onHello(msg);
+      return;
+    }
+    if (!ready) {
+      dropLink(new OfChannelError('protocol', `the switch sent ${msg.type} before its hello`));
+      return;
+    }
+    if (msg.type === 'echo_request') {
+      socket?.write(encodeMessage({ type: 'echo_reply', xid: msg.xid, data: msg.data }));
+      return;
+    }
+    const p = pending.get(msg.xid);
+    if (!p) {
+      if (msg.type === 'flow_monitor_reply') events.onMonitorUpdates?.(msg.updates);
+      else log.debug('OpenFlow message for no request', { type: msg.type, xid: msg.xid });
+      return;
+    }
+    // In-order handling: everything sent before this request without a reply of its own is done.
+    for (const earlier of pending.values()) {
+      if (earlier === p) break;
+      if (!earlier.replies) settle(earlier, null);
+    }
+    if (msg.type === 'error') {
+      settle(p, new OfErrorReply(msg.errType, msg.code, null));
+      return;
+    }
+    p.parts.push(msg);
+    const more = (msg.type === 'flow_stats_reply' || msg.type === 'flow_monitor_reply') && msg.more;
+    if (!more) settle(p, null);
+  };
+
+  const onData = (chunk: Buffer): void => {
+    inbound = inbound.length === 0 ? chunk : Buffer.concat([inbound, chunk]);
+    armEcho();
+    while (socket) {
+      let length: number | null;
+      try {
+        length = frameLength(inbound);
+      } catch (err) {
+        dropLink(new OfChannelError('protocol', `corrupt OpenFlow stream: ${(err as Error).message}`));
+        return;
+      }
+      if (length === null || inbound.length < length) return;
+      const frame = inbound.subarray(0, length);
+      inbound = inbound.subarray(length);
+      let msg: OfMessage;
+      try {
+        msg = decodeMessage(frame);
+      } catch (err) {
+        if (!(err instanceof OfCodecError)) throw err;
+        // The framing is intact, so the stream is too: only this message is lost to us.
+        const xid = frame.readUInt32BE(4);
+        const p = pending.get(xid);
+        if (p) settle(p, new OfChannelError('protocol', `unreadable reply: ${err.message}`));
+        else log.warn('unreadable OpenFlow message', { err: err.message, type: frame[1], xid });
+        continue;
+      }
+      onMessage(msg);
+    }
+  };
+
+  const connect = (): void => {
+    if (closed || socket) return;
+    const s = createConnection(opts.path);
+    socket = s;
+    s.on('connect', () => {
+      s.write(encodeMessage({ type: 'hello', xid: nextXid(), versions: [OFP14_VERSION], headerVersion: OFP14_VERSION }));
+    });
+    s.on('data', onData);
+    s.on('error', (err) => dropLink(err));
+    s.on('close', () => dropLink(new OfChannelError('disconnected', 'the switch closed the connection')));
+  };
+
+  connect();
+
+  const requestParts = (msg: Unsent): Promise<OfMessage[]> =>
+    msg.type === 'flow_mod' || msg.type === 'bundle_add'
+      ? Promise.reject(new TypeError(`${msg.type} has no reply of its own: send it in bundle()`))
+      : enqueue(msg, true);
+
+  return {
+    get connected() {
+      return ready;
+    },
+    request: requestParts,
+    async flowStats(cookie, cookieMask) {
+      const parts = await requestParts({ type: 'flow_stats_request', table: 0xff, cookie, cookieMask });
+      return parts.flatMap((m) => (m as FlowStatsReply).flows);
+    },
+    async monitor(m) {
+      const parts = await requestParts({ type: 'flow_monitor_request', monitorId: 1, table: 0xff, initial: m.initial, noAbbrev: m.noAbbrev });
+      return parts.flatMap((part) => (part as FlowMonitorReply).updates);
+    },
+    async bundle(mods) {
+      const bundleId = nextXid();
+      const control = (c: BundleControlType): { msg: Unsent; replies: boolean } => ({
+        msg: { type: 'bundle_control', bundleId, control: c, atomic: true, ordered: true },
+        replies: true,
+      });
+      // All sent before any answer is read: the switch handles them in order, and the close's
+      // reply comes after every add's error, so the commit is never sent for a bundle that lost a mod.
+      const sent = sendAll([
+        control('open_request'),
+        ...mods.map((mod) => ({ msg: { type: 'bundle_add' as const, bundleId, atomic: true, ordered: true, message: { ...mod, xid: 0 } }, replies: false })),
+        control('close_request'),
+      ]);
+      const outcomes = await Promise.allSettled(sent);
+      const refused = outcomes.findIndex((o) => o.status === 'rejected');
+      if (refused >= 0) {
+        const reason = (outcomes[refused] as PromiseRejectedResult).reason as Error;
+        if (reason instanceof OfChannelError && reason.kind === 'timeout') {
+          // The bundle's state on the switch is unknown: only a new connection clears it for sure.
+          dropLink(reason);
+        } else if (ready && !(reason instanceof OfChannelError)) {
+          await Promise.allSettled(sendAll([control('discard_request')]));
+        }
+        if (reason instanceof OfErrorReply && refused >= 1 && refused <= mods.length) throw new OfErrorReply(reason.errType, reason.code, refused - 1);
+        throw reason;
+      }
+      await (sendAll([control('commit_request')])[0] as Promise<OfMessage[]>);
+    },
+    kick() {
+      if (!retryTimer) return;
+      clearTimeout(retryTimer);
+      retryTimer = null;
+      connect();
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      if (retryTimer) clearTimeout(retryTimer);
+      retryTimer = null;
+      if (socket) dropLink(new OfChannelError('closed', 'closed'));
+      failAll(new OfChannelError('closed', 'the OpenFlow channel is closed'));
+    },
+  };
+}
+
+/** A readable name for an OpenFlow error (TS-012 §7.5.4), for logs and lastError. */
+export function errorName(errType: number, code: number): string {
+  const types: Record<number, string> = {
+    0: 'HELLO_FAILED',
+    1: 'BAD_REQUEST',
+    2: 'BAD_ACTION',
+    3: 'BAD_INSTRUCTION',
+    4: 'BAD_MATCH',
+    5: 'FLOW_MOD_FAILED',
+    13: 'TABLE_FEATURES_FAILED',
+    17: 'BUNDLE_FAILED',
+    18: 'FLOW_MONITOR_FAILED',
+  };
+  return `${types[errType] ?? `type ${errType}`} code ${code}`;
+}
