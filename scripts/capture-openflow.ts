@@ -17,29 +17,19 @@ import { join } from 'node:path';
 import t from 'tap';
 import { encodeMessage } from '../src/ovs/openflow/codec.js';
 import { toOfFlow } from '../src/ovs/openflow/flows.js';
+import type { Flow } from '../src/ovs/flow.js';
 import type { OfMessage } from '../src/ovs/openflow/messages.js';
 import { startOvs } from '../test/helpers/ovs.js';
-import { fakeSwitch, headerOf, isType, ofConnect, writeHexFixture } from '../test/helpers/openflow-wire.js';
+import { COOKIE, FIXTURE_FLOWS, fakeSwitch, headerOf, isType, ofConnect, writeHexFixture } from '../test/helpers/openflow-wire.js';
 
 const OUT = join(import.meta.dirname, '..', 'test', 'fixtures', 'openflow');
-const COOKIE = 0x5eed00000000000an;
-
-/** The flows of the fixtures: the vocabulary of src/reconcile/desired.ts. */
-export const FIXTURE_FLOWS = [
-  { table: 0, priority: 100, cookie: COOKIE, match: 'ip,nw_src=10.1.0.0/16,nw_dst=10.2.0.0/16', actions: 'NORMAL' },
-  { table: 0, priority: 110, cookie: COOKIE, match: 'arp,in_port=3,arp_spa=10.2.0.0/16,arp_tpa=10.1.0.0/16', actions: 'output:3' },
-  { table: 0, priority: 100, cookie: COOKIE, match: 'ipv6,ipv6_src=fd00:1::/64,ipv6_dst=fd00:2::/64', actions: 'NORMAL' },
-  { table: 0, priority: 120, cookie: COOKIE, match: 'icmp6,in_port=4,icmp_type=135,ipv6_src=fd00:2::/64,nd_target=fd00:1::/64', actions: 'output:4,NORMAL' },
-  { table: 0, priority: 90, cookie: COOKIE, match: 'in_port=7', actions: 'drop' },
-];
-
 /** Runs a command to its end (or its timeout) and gives its stderr. */
 function run(cmd: string, args: string[], timeoutMs = 5000): Promise<string> {
   // ovs-ofctl monitor never ends: it is stopped by the timeout once its request was recorded.
   return new Promise((resolve) => execFile(cmd, args, { timeout: timeoutMs }, (_e, _out, err) => resolve(String(err))));
 }
 
-t.test('capture from ovs-vswitchd', async (t) => {
+void t.test('capture from ovs-vswitchd', async (t) => {
   mkdirSync(OUT, { recursive: true });
   const sb = await startOvs(t, { name: 'ofcap' });
   const br = await sb.addBridge('of');
@@ -60,7 +50,7 @@ t.test('capture from ovs-vswitchd', async (t) => {
   save('ovs-monitor-initial', 'flow monitor reply to OFPFMF_INITIAL: the platform NORMAL flow', await c.frames.next('monitor reply', isType(19, 2)));
 
   for (const f of FIXTURE_FLOWS) send({ type: 'flow_mod', xid: ++xid, command: 'add', flow: toOfFlow(f) });
-  const barrier = ++xid;
+  const barrier = xid + 1;
   send({ type: 'barrier_request', xid: barrier });
   await c.frames.next('barrier reply', isType(21, barrier));
   save('ovs-monitor-abbrev', 'flow monitor update: our own first add, abbreviated (its xid 101)', await c.frames.next('abbrev', (f) => isType(19, 0)(f) && f.readUInt16BE(18) === 4));
@@ -82,7 +72,7 @@ t.test('capture from ovs-vswitchd', async (t) => {
 
   // A flow mod whose ipv4_src has no eth_type: our encoder refuses it, so the bytes are hand-made
   // from a valid one (in_port=7 → ipv4_src=10.0.0.1 of the same 8 bytes).
-  const good = encodeMessage({ type: 'flow_mod', xid: 300, command: 'add', flow: toOfFlow(FIXTURE_FLOWS[4] as (typeof FIXTURE_FLOWS)[number]) });
+  const good = encodeMessage({ type: 'flow_mod', xid: 300, command: 'add', flow: toOfFlow(FIXTURE_FLOWS[4] as Flow) });
   const bad = Buffer.from(good);
   Buffer.from('80001604' + '0a000001', 'hex').copy(bad, 52);
   c.send(bad);
@@ -90,7 +80,7 @@ t.test('capture from ovs-vswitchd', async (t) => {
 
   send({ type: 'bundle_control', xid: 400, bundleId: 9, control: 'open_request', atomic: true, ordered: true });
   save('ovs-bundle-open-reply', 'bundle open reply (bundle 9, atomic ordered)', await c.frames.next('open reply', isType(33, 400)));
-  send({ type: 'bundle_add', xid: 401, bundleId: 9, atomic: true, ordered: true, message: { type: 'flow_mod', xid: 401, command: 'delete_strict', flow: toOfFlow(FIXTURE_FLOWS[4] as (typeof FIXTURE_FLOWS)[number]) } });
+  send({ type: 'bundle_add', xid: 401, bundleId: 9, atomic: true, ordered: true, message: { type: 'flow_mod', xid: 401, command: 'delete_strict', flow: toOfFlow(FIXTURE_FLOWS[4] as Flow) } });
   const badAdd = Buffer.from(bad);
   badAdd.writeUInt32BE(402, 4);
   const wrapped = Buffer.alloc(16);
@@ -112,7 +102,7 @@ t.test('capture from ovs-vswitchd', async (t) => {
   save('ovs-echo-reply', 'echo reply carrying "ping"', await c.frames.next('echo reply', isType(3, 500)));
 });
 
-t.test('capture what ovs-ofctl sends', async (t) => {
+void t.test('capture what ovs-ofctl sends', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'of-capture-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const sock = join(dir, 'x.sock');
@@ -126,11 +116,11 @@ t.test('capture what ovs-ofctl sends', async (t) => {
     t.ok(frames.length > 0, `${name}: ovs-ofctl sent type ${type}`, { stderr, types: sw.received.slice(from).map((f) => f[1]) });
     frames.forEach((f, i) => writeHexFixture(join(OUT, `${name}${frames.length > 1 ? `-${i + 1}` : ''}.hex`), `${comment}\novs-ofctl -O OpenFlow14 --no-names ${args.join(' ').replace(target, 'unix:SOCK')}`, f));
   };
-  const [f0, f1, , f3] = FIXTURE_FLOWS as unknown as [(typeof FIXTURE_FLOWS)[number], (typeof FIXTURE_FLOWS)[number], unknown, (typeof FIXTURE_FLOWS)[number]];
-  const text = (f: (typeof FIXTURE_FLOWS)[number]): string => `cookie=0x${f.cookie.toString(16)},table=${f.table},priority=${f.priority},${f.match},actions=${f.actions}`;
+  const [f0, f1, , f3] = FIXTURE_FLOWS as [Flow, Flow, Flow, Flow, Flow];
+  const text = (f: Flow): string => `cookie=0x${f.cookie.toString(16)},table=${f.table},priority=${f.priority},${f.match},actions=${f.actions}`;
   await capture('ofctl-add-ip', 'flow mod add (ovs-ofctl)', 14, ['add-flow', target, text(f0)]);
   await capture('ofctl-add-icmp6', 'flow mod add (ovs-ofctl)', 14, ['add-flow', target, text(f3)]);
-  await capture('ofctl-add-drop', 'flow mod add (ovs-ofctl)', 14, ['add-flow', target, text(FIXTURE_FLOWS[4] as (typeof FIXTURE_FLOWS)[number])]);
+  await capture('ofctl-add-drop', 'flow mod add (ovs-ofctl)', 14, ['add-flow', target, text(FIXTURE_FLOWS[4] as Flow)]);
   await capture('ofctl-mod-strict', 'flow mod modify_strict (ovs-ofctl)', 14, ['--strict', 'mod-flows', target, text(f1)]);
   await capture('ofctl-del-strict', 'flow mod delete_strict (ovs-ofctl)', 14, ['--strict', 'del-flows', target, `cookie=0x${f1.cookie.toString(16)}/-1,table=0,priority=${f1.priority},${f1.match}`]);
   await capture('ofctl-bundle-control', 'bundle control (ovs-ofctl --bundle)', 33, ['--bundle', 'add-flow', target, text(f0)]);

@@ -3,7 +3,21 @@
 // (test/fixtures/openflow/: `#` comment lines, then the frame's bytes in hex).
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { readFileSync, writeFileSync } from 'node:fs';
+import type { Flow } from '../../src/ovs/flow.js';
 import { frameLength } from '../../src/ovs/openflow/codec.js';
+
+/** The cookie of the fixtures' own flows. */
+export const COOKIE = 0x5eed00000000000an;
+
+/** The flows of the fixtures: the vocabulary of src/reconcile/desired.ts. */
+export const FIXTURE_FLOWS: readonly Flow[] = [
+  { table: 0, priority: 100, cookie: COOKIE, match: 'ip,nw_src=10.1.0.0/16,nw_dst=10.2.0.0/16', actions: 'NORMAL' },
+  { table: 0, priority: 110, cookie: COOKIE, match: 'arp,in_port=3,arp_spa=10.2.0.0/16,arp_tpa=10.1.0.0/16', actions: 'output:3' },
+  { table: 0, priority: 100, cookie: COOKIE, match: 'ipv6,ipv6_src=fd00:1::/64,ipv6_dst=fd00:2::/64', actions: 'NORMAL' },
+  { table: 0, priority: 120, cookie: COOKIE, match: 'icmp6,in_port=4,icmp_type=135,ipv6_src=fd00:2::/64,nd_target=fd00:1::/64', actions: 'output:4,NORMAL' },
+  { table: 0, priority: 90, cookie: COOKIE, match: 'in_port=7', actions: 'drop' },
+];
+
 
 /** Frames of one stream, as they arrive: `next()` waits for the first that `pred` accepts. */
 export class FrameQueue {
