@@ -704,6 +704,9 @@ function writeFlowModBody(w: Writer, m: FlowMod): void {
   const command = FLOW_MOD_COMMANDS.find(([c]) => c === m.command)?.[1];
   if (command === undefined) throw new OfCodecError('bad_value', `flow mod command ${String(m.command)}`);
   const oxm = m.rawMatch ?? encodeMatchFields(f.match);
+  // cookie_mask: all ones for delete_strict (only the flow with exactly our cookie); 0 for add,
+  // where the cookie is the new flow's, and for modify_strict, where OpenFlow 1.2+ makes the
+  // cookie a filter only (a modify cannot change a cookie: an add replaces the flow for that).
   w.u64(u64(f.cookie, 'cookie'))
     .u64(m.command === 'delete_strict' ? ALL_ONES_64 : 0n)
     .u8(u8(f.table, 'table'))
