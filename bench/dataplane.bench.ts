@@ -865,7 +865,8 @@ function timed(xs: readonly number[]): Timed {
   return { medianMs: round(median(xs)), runsMs: xs.map(round) };
 }
 
-function ratio(x: number, floor: number): number {
+/** `x / floor` to two decimals, as the figures print. */
+export function ratio(x: number, floor: number): number {
   return Math.round((x / floor) * 100) / 100;
 }
 
@@ -877,7 +878,8 @@ function sorted(xs: readonly number[]): number[] {
   return [...xs].sort((a, b) => a - b);
 }
 
-function latency(xs: readonly number[]): LatencyFigure {
+/** Samples (ms) → count, p50, p99 and max, rounded as the figures print. */
+export function latency(xs: readonly number[]): LatencyFigure {
   const s = sorted(xs);
   return { samples: s.length, p50Ms: round(percentile(s, 50)), p99Ms: round(percentile(s, 99)), maxMs: round(s[s.length - 1] ?? Number.NaN) };
 }
