@@ -1,10 +1,11 @@
 // `npm run bench`: every benchmark, one after the other, each printing its own figures. The
-// data-plane and cluster-accept benchmarks need root and Open vSwitch (like the OVS tests).
+// data-plane, cluster-accept and ports benchmarks need root and Open vSwitch (like the OVS tests).
 import { printAntiEntropyFigures, runAntiEntropyBench } from './anti-entropy.bench.js';
 import { printClusterAcceptFigures, runClusterAcceptBench } from './cluster-accept.bench.js';
 import { printDataplaneFigures, runDataplaneBench } from './dataplane.bench.js';
 import { printBlackholeFigures, runBlackholeBench } from './gossip-blackhole.bench.js';
 import { printMetricsFigures, runMetricsBench } from './metrics.bench.js';
+import { printPortsFigures, runPortsBench } from './ports.bench.js';
 import { printGossipFigures, runGossipSim } from './gossip-sim.js';
 import { printRpcFigures, runRpcBench } from './rpc.bench.js';
 import { printStoreResult, runStoreBench } from './store.bench.js';
@@ -18,3 +19,4 @@ printBlackholeFigures(await runBlackholeBench());
 printAntiEntropyFigures(await runAntiEntropyBench());
 printDataplaneFigures(await runDataplaneBench());
 printClusterAcceptFigures(await runClusterAcceptBench());
+printPortsFigures(await runPortsBench());
