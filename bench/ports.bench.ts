@@ -9,7 +9,7 @@
 //   3. 100 bridges and 2,000 patch ports (1,000 pairs: the accept bench's 100-VPC/1,000-peering
 //      host), made in one OVSDB transaction.
 // On each, interleaved so both see the same load:
-// (50 samples on hosts 1 and 2, 20 on host 3; 3 untimed rounds first)
+// (50 samples on hosts 1 and 2, 15 on host 3; 3 untimed rounds first)
 //   - the daemon's path: `createOvs(...).addPatchPairs([pair])` (one `ovs-vsctl`: two
 //     `--may-exist add-port`, two `set interface ... type=patch options:peer=... ofport_request=...`;
 //     it waits for vswitchd), then `deletePorts` of both sides (one `ovs-vsctl`, waits too);
@@ -36,7 +36,7 @@ import { connectOvsdb, type Json, type OvsdbClient } from './ovsdb-client.js';
 
 const SAMPLES = 50;
 /** On the 2,000-port host a pair through ovs-vsctl takes ~0.5 s each way: fewer samples keep the bench under a minute. */
-const BIG_SAMPLES = 20;
+const BIG_SAMPLES = 15;
 const TOPOLOGY_SAMPLES = 20;
 const BIG_TOPOLOGY_SAMPLES = 10;
 /** Untimed rounds before the samples (page cache, vswitchd's first reconfigure of the bridges). */
