@@ -366,24 +366,39 @@ function recording(ovs: Ovs): Recorded {
         rec.bundles.set(bridge, at);
         rec.onBundle?.(bridge, lines, at);
       },
-      monitor(bridge, m) {
-        rec.monitors += 1;
-        let running = true;
-        const end = (): void => {
-          if (running) rec.monitors -= 1;
-          running = false;
+      openFlow(bridge, events) {
+        // A bridge counts once its channel is up and its table read (the data plane's monitor).
+        let up = false;
+        const down = (): void => {
+          if (up) rec.monitors -= 1;
+          up = false;
         };
-        const handle = ovs.monitor(bridge, {
-          ...m,
-          onExit: (err) => {
-            end();
-            m.onExit(err);
+        const channel = ovs.openFlow(bridge, {
+          ...events,
+          onConnect: () => {
+            events.onConnect?.();
+            if (!up) rec.monitors += 1;
+            up = true;
+          },
+          onDisconnect: (err) => {
+            down();
+            events.onDisconnect?.(err);
           },
         });
         return {
-          stop() {
-            end();
-            handle.stop();
+          ...channel,
+          get connected() {
+            return channel.connected;
+          },
+          bundle: async (mods, inOrder) => {
+            await channel.bundle(mods, inOrder);
+            const at = performance.now();
+            rec.bundles.set(bridge, at);
+            rec.onBundle?.(bridge, mods.map((m) => `${m.command} ${m.flow.priority}`), at);
+          },
+          close: () => {
+            down();
+            channel.close();
           },
         };
       },

@@ -59,6 +59,9 @@ export function createDaemonMetrics(sources: MetricsSources): DaemonMetrics {
   registry.collected('vpc_peerd_ovs_restarts_detected_total', 'Restarts of ovs-vswitchd seen (each counted once, however many bridges lost their flows).', 'counter', () =>
     one(sources.ovs()?.restartsDetected),
   );
+  registry.collected('vpc_peerd_openflow_disagreements_total', 'Times the periodic ovs-ofctl dump-flows of a bridge disagreed with the flow table kept from its OpenFlow channel (a codec blind spot; repaired, logged once per bridge).', 'counter', () =>
+    one(sources.ovs()?.channelDisagreements),
+  );
   registry.collected('vpc_peerd_flows_do_not_converge_total', 'Times a bridge\'s flows were found not to converge (the same diff after repeated repairs: FLOWS_DO_NOT_CONVERGE).', 'counter', () =>
     Object.entries(sources.ovs()?.perBridge ?? {}).map(([bridge, b]) => ({ labels: { bridge }, value: b.flowsDoNotConverge })),
   ['bridge']);

@@ -35,6 +35,11 @@ export function flowKey(f: Pick<Flow, 'table' | 'priority' | 'match'>): string {
   return `${f.table}/${f.priority}/${f.match}`;
 }
 
+/** The order of a table as the daemon lists it: by table, priority (highest first), then match text. */
+export function compareFlows(a: Flow, b: Flow): number {
+  return a.table - b.table || b.priority - a.priority || (a.match < b.match ? -1 : a.match > b.match ? 1 : 0);
+}
+
 /** Same flow, same behaviour: equal key, cookie and actions. */
 export function sameFlow(a: Flow, b: Flow): boolean {
   return flowKey(a) === flowKey(b) && a.cookie === b.cookie && a.actions === b.actions;

@@ -4,14 +4,14 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log/logger.js';
-import type { Flow } from './flow.js';
-import { dumpLines, type FlowEvent, parseDumpFlows, parseFlowEvent } from './dump-parser.js';
+import { compareFlows, type Flow } from './flow.js';
+import { dumpLines, parseDumpFlows } from './dump-parser.js';
+import { createOfChannel, type OfChannel, type OfChannelEvents } from './openflow/channel.js';
 import { createRunner, DEFAULT_TIMEOUT_MS, type OvsBinary, type OvsError, type RunOptions, type Runner } from './runner.js';
 import { parseTopology, TOPOLOGY_ARGS, type Topology } from './topology-parser.js';
 
 export { OvsError, type OvsErrorKind } from './runner.js';
 export type { BridgeInfo, PortInfo, Topology } from './topology-parser.js';
-export type { FlowEvent } from './dump-parser.js';
 
 export interface PatchPair {
   readonly bridge: string;
@@ -31,19 +31,6 @@ export interface PatchPair {
 export interface PortRef {
   readonly bridge: string;
   readonly port: string;
-}
-
-export interface MonitorOptions {
-  /**
-   * Called for each flow change on the bridge (of any flow, or only of matching cookies), with
-   * the flow when the event could be read; null means "something changed, or you may have
-   * missed changes" (an unreadable event line, FLOW_MONITOR_PAUSED/RESUMED).
-   */
-  onChange(event: FlowEvent | null): void;
-  /** Called once if the monitor ends by itself (vswitchd died: an 'unavailable' error). */
-  onExit(err: OvsError | null): void;
-  /** Report only changes of flows whose cookie matches (`(c & mask) === (cookie & mask)`). */
-  readonly cookie?: { readonly value: bigint; readonly mask: bigint };
 }
 
 export interface Ovs {
@@ -69,8 +56,11 @@ export interface Ovs {
   addPatchPairs(pairs: readonly PatchPair[]): Promise<void>;
   /** Deletes ports (absent ones are fine) in one ovsdb transaction. */
   deletePorts(ports: readonly PortRef[]): Promise<void>;
-  /** Watches a bridge's flow table (`ovs-ofctl monitor`): a drift trigger, not a source of truth. */
-  monitor(bridge: string, opts: MonitorOptions): { stop(): void };
+  /**
+   * The bridge's OpenFlow channel over its management socket (`<rundir>/<bridge>.mgmt`): one
+   * persistent OpenFlow 1.4 connection that reconnects by itself until closed (channel.ts).
+   */
+  openFlow(bridge: string, events: OfChannelEvents): OfChannel;
   /**
    * The bridges whose management socket (`BRIDGE.mgmt`) is in the rundir: a hint, read without a
    * process, for work that may start before the topology is read (a dead vswitchd leaves them).
@@ -105,10 +95,6 @@ export const EXACT_COOKIE_MASK = (1n << 64n) - 1n;
 const OFPORT_MAX = 0xfeff;
 const PROBE_TIMEOUT_MS = 2_000;
 const TOPOLOGY_TIMEOUT_FACTOR = 3;
-/** Monitor lines that mean "flows changed" or "you may have missed changes". */
-const EVENT = /\bevent=\w+/;
-const PAUSED_OR_RESUMED = /FLOW_MONITOR_(PAUSED|RESUMED)/;
-const EVENT_COOKIE = /\bcookie=0x([0-9a-f]{1,16})\b/;
 /**
  * Fields whose value, in the spellings given, never decides whether OVS must normalise a match
  * (see flowShape). An address with a zero-length prefix is not among them: it matches nothing, so
@@ -166,7 +152,7 @@ export function createOvs(opts: OvsOptions): Ovs {
       const last = ofBridge.get(filter);
       if (last?.text === text) return last.flows;
       // OVS prints in hash order; a stable order makes diffs and logs reproducible.
-      const flows = Object.freeze(parseDumpFlows(text).sort((a, b) => a.table - b.table || b.priority - a.priority || compare(a.match, b.match)));
+      const flows = Object.freeze(parseDumpFlows(text).sort(compareFlows));
       ofBridge.set(filter, { text, flows });
       return flows;
     },
@@ -244,31 +230,9 @@ export function createOvs(opts: OvsOptions): Ovs {
       if (args.length > 0) await run('ovs-vsctl', args);
     },
 
-    monitor(bridge, m) {
+    openFlow(bridge, events) {
       checkName(bridge, 'bridge');
-      if (m.cookie !== undefined) {
-        checkUint64(m.cookie.value, 'cookie');
-        checkUint64(m.cookie.mask, 'mask');
-      }
-      const ours = (line: string): boolean => {
-        const c = EVENT_COOKIE.exec(line)?.[1];
-        if (m.cookie === undefined || c === undefined) return true;
-        return (BigInt(`0x${c}`) & m.cookie.mask) === (m.cookie.value & m.cookie.mask);
-      };
-      // `!initial`: no dump of the current table at start; the caller reconciles anyway.
-      // `!actions`: the events say which flow changed, which is all a trigger needs.
-      const child = runner.follow('ovs-ofctl', ['monitor', bridge, 'watch:!initial,!actions', '--no-names'], {
-        onStderrLine: (line) => {
-          if (EVENT.test(line) && ours(line)) m.onChange(parseFlowEvent(line));
-          else if (PAUSED_OR_RESUMED.test(line)) m.onChange(null);
-        },
-        onExit: (err) => {
-          log.debug('ovs monitor ended', { bridge, error: err?.message ?? null });
-          m.onExit(err);
-        },
-      });
-      log.debug('ovs monitor started', { bridge, pid: child.pid ?? null });
-      return { stop: () => child.stop() };
+      return createOfChannel({ path: join(opts.rundir, `${bridge}.mgmt`), logger: opts.logger, requestTimeoutMs: timeoutMs }, events);
     },
 
     async bridgeHints() {
@@ -340,10 +304,6 @@ function checkName(name: string, what: string): void {
 
 function checkUint64(v: bigint, what: string): void {
   if (v < 0n || v > EXACT_COOKIE_MASK) throw new Error(`${what} 0x${v.toString(16)} is not a 64-bit value`);
-}
-
-function compare(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /**

@@ -39,6 +39,13 @@ export interface OvsStatus {
    * bridges without our canary flow): one restart counts once, however many bridges it wiped.
    */
   readonly restartsDetected: number;
+  /**
+   * Times the backstop's `ovs-ofctl dump-flows` of a bridge disagreed with the table kept from
+   * its OpenFlow channel (a blind spot of the codec; the dump wins): 0 on a healthy host.
+   */
+  readonly channelDisagreements: number;
+  /** Local bridges whose OpenFlow channel is up with its flow table read (the rest are read with ovs-ofctl). */
+  readonly channelsSynced: number;
   readonly perBridge: Readonly<Record<string, BridgeStatus>>;
 }
 
@@ -173,6 +180,8 @@ export function createDisabledDataplane(reason: string): Dataplane {
       desiredGeneration: 0,
       appliedGeneration: 0,
       restartsDetected: 0,
+      channelDisagreements: 0,
+      channelsSynced: 0,
       perBridge: {},
     }),
     peering: () => ({ state: 'disabled', flows: 0, lastReconciledAt: null, lastAttemptAt: null, bridges: [] }),

@@ -1,26 +1,34 @@
 // The installed side of the data plane, as OVN's ofctrl keeps it beside the desired side: per
-// bridge, what our flows are known to be, fed by one `ovs-ofctl monitor` per bridge. It tells the
-// monitor events our own bundles cause (echoes) from drift, and remembers the flows a bundle left
-// on a bridge while nothing else touched it, so that a pass over a few bridges may diff against
-// that memory instead of dumping again (FlowSource 'trusted'). What it holds is a cache, never
-// the source of truth: any event not our own, a monitor that ends and any failure drop it.
+// bridge, our flows as the switch holds them, kept from the bridge's own OpenFlow channel
+// (src/ovs/openflow/channel.ts). On connect a flow monitor lists the table and subscribes in one
+// step; our bundles update the table when their commit is acknowledged, and the monitor's full
+// updates (other controllers, a hand `ovs-ofctl del-flows`) update it and are drift. Both are
+// taken in the order the switch sent them (the channel's inOrder hooks), so the table is exact,
+// and a pass of a commit or of drift reads it instead of starting ovs-ofctl.
+//
+// `ovs-ofctl dump-flows` stays as an independent reader: a pass over everything (the interval's
+// backstop, reconcile.run) dumps, and a dump that disagrees with the table (nothing changed on
+// the channel meanwhile) is a blind spot of the codec: logged once per bridge with both views,
+// counted, and the dump wins. What the codec cannot express (a flow of ours with a field the
+// OpenFlow subset does not type, a desired flow it cannot encode) leaves the bridge to the
+// ovs-ofctl path until a read over the channel shows a table it can hold again.
 import type { Logger } from '../log/logger.js';
-import type { Flow } from '../ovs/flow.js';
-import type { FlowEvent, Ovs } from '../ovs/ovs.js';
+import { compareFlows, type Flow, flowKey, MatchSyntaxError, sameFlows } from '../ovs/flow.js';
+import { OfChannelError, OfErrorReply, type OfChannel, type Unsent } from '../ovs/openflow/channel.js';
+import { fromReported, toOfFlow } from '../ovs/openflow/flows.js';
+import { type FlowMod, type FlowUpdate, OfCodecError, type ReportedFlow } from '../ovs/openflow/messages.js';
+import { OvsError, type Ovs } from '../ovs/ovs.js';
 import type { Topology } from '../ovs/topology-parser.js';
 import { cookieMask } from './desired.js';
-import type { FlowPlan } from './plan.js';
+import { bundleFor, type FlowPlan } from './plan.js';
 
 /**
- * Where a pass takes a bridge's installed flows from: `dump` always asks OVS; `trusted` takes
- * what the cache holds for the bridge, if it holds anything, and dumps otherwise.
+ * Where a pass takes a bridge's installed flows from: `dump` always asks ovs-ofctl (the
+ * backstop); `trusted` takes the channel's table when it holds one, and dumps otherwise.
  */
 export type FlowSource = 'dump' | 'trusted';
 
-/**
- * A bridge's flows of ours, as dumped or as the cache holds them. `epoch`: the bridge's drift
- * epoch when the read started, if its monitor was running then (see InstalledFlows.trust).
- */
+/** A bridge's flows of ours, as read. `epoch`: the bridge's table epoch when the read started, null when no table was held. */
 export type Dumped =
   | { readonly flows: readonly Flow[]; readonly err: null; readonly epoch: number | null }
   | { readonly flows: null; readonly err: unknown; readonly epoch: null };
@@ -29,181 +37,286 @@ export interface InstalledFlowsOptions {
   readonly ovs: Ovs;
   readonly cookiePrefix: number;
   readonly logger: Logger;
-  /** A flow of ours changed on `bridge` and it was not our own bundle: drift to repair. */
+  /** A flow of ours changed on `bridge` and it was not our own bundle, or the table was (re)read after a gap: a pass of it. */
   readonly onDrift: (bridge: string) => void;
-  /** A bridge's monitor ended by itself (vswitchd died, the bridge went away). */
-  readonly onMonitorEnd: (bridge: string) => void;
-  /**
-   * Every monitor event our bundles on `bridge` were expected to cause came back, each flow's
-   * match as we wrote it: those bundles converged (the events carry no actions, so only the
-   * matches are confirmed).
-   */
+  /** A bundle of ours on `bridge` was committed over the channel: the switch holds it as written. */
   readonly onEchoed: (bridge: string) => void;
+  /** The backstop's dump of `bridge` disagreed with the channel's table (a codec blind spot). */
+  readonly onDisagreement?: (bridge: string) => void;
 }
 
 export interface InstalledFlows {
-  /** The bridge's flows of ours. `remember`: a real pass, whose dump makes the echoes of earlier bundles moot. */
-  read(bridge: string, source: FlowSource, remember: boolean): Promise<Dumped>;
-  /** Records the monitor events that applying `plan` to `bridge` will cause: they are not drift. */
-  expectEchoes(bridge: string, plan: FlowPlan): void;
-  /** A bundle of ours failed on `bridge`: expect nothing of it, trust nothing. */
-  bundleFailed(bridge: string): void;
-  /** After a bundle that was planned from `read`: the bridge holds `want`, unless its monitor said otherwise since. */
-  applied(bridge: string, read: Dumped, want: readonly Flow[]): void;
-  /** Something other than our own bundle changed `bridge` (or may have): forget what was trusted. */
+  /** The bridge's flows of ours, sorted by compareFlows. */
+  read(bridge: string, source: FlowSource): Promise<Dumped>;
+  /**
+   * Applies `plan` to `bridge` as one atomic bundle: over the channel when it is up and the
+   * codec expresses every flow, through ovs-ofctl otherwise. Throws OvsError ('failed' when the
+   * switch refused it, 'unavailable' when the link dropped).
+   */
+  apply(bridge: string, plan: FlowPlan): Promise<void>;
+  /** Something may have changed `bridge` behind the channel: read its table again. */
   distrust(bridge: string): void;
-  /** Forgets every trusted table (a pass failed as a whole). */
+  /** distrust() for every bridge (a pass failed as a whole). */
   distrustAll(): void;
-  /** Makes the monitors follow the bridges of `topology` (started over turns of the event loop). */
+  /** Bridges whose channel is up with its table read: their passes start no ovs-ofctl. */
+  synced(): number;
+  /** Keeps one channel per bridge of `topology` (opened and closed as bridges come and go). */
   follow(topology: Topology): void;
   close(): Promise<void>;
 }
 
-/** Past this many lines a bundle's own monitor events are not told apart: they cost one more dump. */
-const MAX_ECHOES = 20_000;
+/** Flows of each side listed in the one log line of a disagreement. */
+const LOGGED_FLOWS = 20;
+
+interface Table {
+  readonly channel: OfChannel;
+  /** Our flows by flowKey; null while unknown (not connected, being read, or holding a flow the codec cannot type). */
+  flows: Map<string, Flow> | null;
+  /** `flows` sorted, made on demand; the same array while nothing changes (callers compare by identity). */
+  sorted: readonly Flow[] | null;
+  /** Bumped by every change the table takes: a dump is compared only if none came during it. */
+  epoch: number;
+  /** A disagreement with the backstop was logged for this bridge. */
+  disagreed: boolean;
+  /** A read of the table over the channel is on its way. */
+  reading: boolean;
+  /** The table changed behind the read on its way: its result is already stale, read again. */
+  again: boolean;
+}
 
 export function createInstalledFlows(opts: InstalledFlowsOptions): InstalledFlows {
   const { ovs, cookiePrefix, logger } = opts;
-  const monitors = new Map<string, { stop(): void }>();
-  /**
-   * Per bridge, the monitor events our own last bundle will cause (`kind|table|cookie|match` →
-   * count): they are not drift. Cleared when the bridge is dumped again, which sees the result.
-   */
-  const echoes = new Map<string, Map<string, number>>();
-  /**
-   * Per bridge, our flows as our last bundle left them, while its monitor has reported nothing
-   * else since the dump that bundle was planned from: a pass of some bridges (a commit) diffs
-   * against this instead of dumping again, which halves what an accept costs.
-   */
-  const trusted = new Map<string, readonly Flow[]>();
-  /** Per bridge, bumped by every event not our own and every monitor end: a read older than that is not trusted. */
-  const driftEpochs = new Map<string, number>();
+  const cookie = BigInt(cookiePrefix) << 48n;
+  const mask = cookieMask();
+  const ours = (c: bigint): boolean => (c & mask) === (cookie & mask);
+  const tables = new Map<string, Table>();
   let closed = false;
-  /** The topology the monitors must follow, while `follow` is starting them. */
-  let target: Topology | null = null;
-  let syncing = false;
-  let sync: Promise<void> = Promise.resolve();
 
-  function distrust(bridge: string): void {
-    trusted.delete(bridge);
-    driftEpochs.set(bridge, (driftEpochs.get(bridge) ?? 0) + 1);
-  }
-
-  function onFlowEvent(bridge: string, event: FlowEvent | null): void {
-    const expected = echoes.get(bridge);
-    if (event !== null && expected !== undefined && event.kind !== 'modified') {
-      const key = echoKey(event.kind, event.table, event.cookie, event.match);
-      const left = expected.get(key) ?? 0;
-      if (left > 0) {
-        if (left === 1) expected.delete(key);
-        else expected.set(key, left - 1);
-        if (expected.size === 0) {
-          echoes.delete(bridge);
-          opts.onEchoed(bridge);
-        }
-        return;
-      }
+  /** The table from a full read (monitor's initial updates or flow stats); null if a flow of ours is beyond the codec. */
+  const tableOf = (reported: readonly ReportedFlow[]): Map<string, Flow> | null => {
+    const flows = new Map<string, Flow>();
+    for (const r of reported) {
+      if (!ours(r.cookie)) continue;
+      const f = fromReported(r);
+      if (f === null) return null;
+      flows.set(flowKey(f), f);
     }
-    distrust(bridge);
-    opts.onDrift(bridge);
-  }
+    return flows;
+  };
 
-  function startMonitor(bridge: string): { stop(): void } {
-    return ovs.monitor(bridge, {
-      // Only changes to flows of ours: the platform's own flow changes are none of our business.
-      cookie: { value: BigInt(cookiePrefix) << 48n, mask: cookieMask() },
-      onChange: (event) => onFlowEvent(bridge, event),
-      onExit: (err) => {
-        monitors.delete(bridge);
-        echoes.delete(bridge);
-        distrust(bridge);
-        if (closed) return;
-        logger.debug('flow monitor ended', { bridge, err: err?.message ?? null });
-        opts.onMonitorEnd(bridge);
-      },
-    });
-  }
+  const change = (t: Table): void => {
+    t.sorted = null;
+    t.epoch++;
+  };
+
+  /** Reads the table over the channel (after a gap, a bundle through ovs-ofctl, a disagreement). */
+  const reread = (bridge: string, t: Table): void => {
+    t.flows = null;
+    change(t);
+    if (t.reading) {
+      t.again = true;
+      return;
+    }
+    if (!t.channel.connected) return;
+    t.reading = true;
+    t.again = false;
+    t.channel
+      .flowStats(cookie, mask, (reported) => {
+        if (t.again) return;
+        t.flows = tableOf(reported);
+        change(t);
+      })
+      .then(
+        () => {
+          if (!t.again) opts.onDrift(bridge);
+        },
+        (err: unknown) => logger.debug('flow table read failed', { bridge, err: (err as Error).message }),
+      )
+      .finally(() => {
+        t.reading = false;
+        if (t.again && !closed) reread(bridge, t);
+      });
+  };
+
+  const onUpdates = (bridge: string, t: Table, updates: readonly FlowUpdate[]): void => {
+    let drift = false;
+    for (const u of updates) {
+      if (u.event === 'abbrev' || u.event === 'resumed') continue;
+      if (u.event === 'paused') {
+        // The switch stops reporting until it resumes: the table is unknown until read again.
+        t.flows = null;
+        change(t);
+        drift = true;
+        continue;
+      }
+      if (!('flow' in u) || !ours(u.flow.cookie)) continue;
+      drift = true;
+      if (t.flows === null) continue;
+      const f = fromReported(u.flow);
+      if (f === null) {
+        t.flows = null;
+        change(t);
+        continue;
+      }
+      if (u.event === 'removed') t.flows.delete(flowKey(f));
+      else t.flows.set(flowKey(f), f);
+      change(t);
+    }
+    const resumed = updates.some((u) => u.event === 'resumed');
+    if (resumed) reread(bridge, t);
+    else if (drift) opts.onDrift(bridge);
+  };
+
+  const open = (bridge: string): Table => {
+    const t: Table = {
+      channel: ovs.openFlow(bridge, {
+        onConnect: () => {
+          // The initial updates and the subscription are one step: nothing is missed in between.
+          t.channel
+            .monitor({ initial: true, noAbbrev: false }, (updates) => {
+              t.flows = tableOf(updates.flatMap((u) => (u.event === 'initial' ? [u.flow] : [])));
+              change(t);
+            })
+            // A pass of the bridge: after a vswitchd restart its table is empty, and this is the replay.
+            .then(
+              () => opts.onDrift(bridge),
+              (err: unknown) => logger.warn('flow monitor refused', { bridge, err: (err as Error).message }),
+            );
+        },
+        // vswitchd died or the bridge went away. Nothing to do until the bridge accepts a
+        // connection again (onConnect replays); a bridge gone for good leaves the next topology read.
+        onDisconnect: () => {
+          t.flows = null;
+          change(t);
+        },
+        onMonitorUpdates: (updates) => onUpdates(bridge, t, updates),
+      }),
+      flows: null,
+      sorted: null,
+      epoch: 0,
+      disagreed: false,
+      reading: false,
+      again: false,
+    };
+    return t;
+  };
+
+  const sortedOf = (t: Table & { flows: Map<string, Flow> }): readonly Flow[] => (t.sorted ??= Object.freeze([...t.flows.values()].sort(compareFlows)));
+
+  /** The backstop's check: the dump against the table, when nothing reached the table during the dump. */
+  const compare = (bridge: string, t: Table, held: readonly Flow[], epoch: number, dumped: readonly Flow[]): void => {
+    if (t.epoch !== epoch || t.flows === null || sameFlows(held, dumped)) return;
+    const channelOnly = held.filter((f) => !dumped.some((d) => flowKey(d) === flowKey(f) && d.cookie === f.cookie && d.actions === f.actions));
+    const dumpOnly = dumped.filter((d) => !held.some((f) => flowKey(d) === flowKey(f) && d.cookie === f.cookie && d.actions === f.actions));
+    opts.onDisagreement?.(bridge);
+    if (!t.disagreed) {
+      t.disagreed = true;
+      const text = (fs: readonly Flow[]): string[] => fs.slice(0, LOGGED_FLOWS).map((f) => `table=${f.table},priority=${f.priority},${f.match} actions=${f.actions}`);
+      logger.error('the OpenFlow channel and ovs-ofctl dump-flows disagree on our flows; the dump wins', {
+        bridge,
+        channelOnly: text(channelOnly),
+        dumpOnly: text(dumpOnly),
+      });
+    }
+    // The dump is what OVS printed with nothing changing meanwhile: the table takes it.
+    t.flows = new Map(dumped.map((f) => [flowKey(f), f]));
+    change(t);
+  };
 
   return {
-    read(bridge, source, remember) {
-      const epoch = monitors.has(bridge) ? (driftEpochs.get(bridge) ?? 0) : null;
-      const held = source === 'trusted' ? trusted.get(bridge) : undefined;
-      if (held !== undefined) return Promise.resolve({ flows: held, err: null, epoch });
-      // The dump sees the result of our earlier bundles: their events no longer need telling apart.
-      if (remember) echoes.delete(bridge);
-      return ovs.dumpFlows(bridge, BigInt(cookiePrefix) << 48n, cookieMask()).then(
-        (flows) => ({ flows, err: null, epoch }),
+    read(bridge, source) {
+      const t = tables.get(bridge);
+      if (t?.flows && t.channel.connected) {
+        const held = sortedOf(t as Table & { flows: Map<string, Flow> });
+        const epoch = t.epoch;
+        if (source === 'trusted') return Promise.resolve({ flows: held, err: null, epoch });
+        return ovs.dumpFlows(bridge, cookie, mask).then(
+          (flows) => {
+            compare(bridge, t, held, epoch, flows);
+            return { flows, err: null, epoch };
+          },
+          (err: unknown) => ({ flows: null, err, epoch: null }),
+        );
+      }
+      return ovs.dumpFlows(bridge, cookie, mask).then(
+        (flows) => ({ flows, err: null, epoch: null }),
         (err: unknown) => ({ flows: null, err, epoch: null }),
       );
     },
 
-    expectEchoes(bridge, plan) {
-      if (!monitors.has(bridge) || plan.add.length + plan.modify.length + plan.remove.length > MAX_ECHOES) return;
-      let expected = echoes.get(bridge);
-      if (!expected) echoes.set(bridge, (expected = new Map<string, number>()));
-      const expect = (kind: 'added' | 'deleted', f: Flow): void => {
-        const key = echoKey(kind, f.table, f.cookie, f.match);
-        expected.set(key, (expected.get(key) ?? 0) + 1);
-      };
-      // An add that replaces a flow of the same key is reported ADDED too.
-      for (const f of plan.add) expect('added', f);
-      for (const f of plan.modify) expect('added', f);
-      for (const f of plan.remove) expect('deleted', f);
+    async apply(bridge, plan) {
+      if (plan.add.length + plan.modify.length + plan.remove.length === 0) return;
+      const t = tables.get(bridge);
+      const mods = t?.flows && t.channel.connected ? flowMods(plan) : null;
+      if (t && mods) {
+        try {
+          await t.channel.bundle(mods, () => {
+            const flows = t.flows;
+            if (flows === null) return;
+            for (const f of plan.remove) flows.delete(flowKey(f));
+            for (const f of [...plan.add, ...plan.modify]) flows.set(flowKey(f), f);
+            change(t);
+          });
+        } catch (err) {
+          reread(bridge, t);
+          if (err instanceof OfErrorReply) throw new OvsError('failed', `${bridge}: ${err.message}`);
+          if (err instanceof OfChannelError) throw new OvsError('unavailable', `${bridge}: ${err.message}`);
+          throw err;
+        }
+        opts.onEchoed(bridge);
+        return;
+      }
+      try {
+        await ovs.applyBundle(bridge, bundleFor(plan));
+      } finally {
+        // What ovs-ofctl wrote is read back over the channel, in the codec's terms.
+        if (t) reread(bridge, t);
+      }
     },
 
-    bundleFailed(bridge) {
-      echoes.delete(bridge);
-      distrust(bridge);
+    distrust(bridge) {
+      const t = tables.get(bridge);
+      if (t) reread(bridge, t);
     },
 
-    applied(bridge, read, want) {
-      if (read.epoch !== null && read.epoch === (driftEpochs.get(bridge) ?? 0) && monitors.has(bridge)) trusted.set(bridge, want);
-      else trusted.delete(bridge);
+    distrustAll() {
+      for (const [bridge, t] of tables) reread(bridge, t);
     },
 
-    distrust,
-    distrustAll: () => trusted.clear(),
+    synced() {
+      let n = 0;
+      for (const t of tables.values()) if (t.flows !== null && t.channel.connected) n++;
+      return n;
+    },
 
     follow(topology) {
-      // Each start is a process spawn (a few ms of blocked event loop), so they are spread over
-      // turns of the event loop and the pass does not wait for them.
-      target = topology;
-      if (syncing) return;
-      syncing = true;
-      sync = (async () => {
-        try {
-          while (target !== null && !closed) {
-            const want: Topology = target;
-            target = null;
-            for (const [bridge, m] of monitors) {
-              if (!want.bridges.has(bridge)) {
-                m.stop();
-                monitors.delete(bridge);
-                distrust(bridge);
-              }
-            }
-            for (const bridge of want.bridges.keys()) {
-              if (closed || target !== null) break;
-              if (monitors.has(bridge)) continue;
-              monitors.set(bridge, startMonitor(bridge));
-              await new Promise((resolve) => setImmediate(resolve));
-            }
-          }
-        } finally {
-          syncing = false;
-        }
-      })();
+      if (closed) return;
+      for (const [bridge, t] of tables) {
+        if (topology.bridges.has(bridge)) continue;
+        t.channel.close();
+        tables.delete(bridge);
+      }
+      for (const bridge of topology.bridges.keys()) if (!tables.has(bridge)) tables.set(bridge, open(bridge));
     },
 
     async close() {
       closed = true;
-      await sync;
-      for (const m of monitors.values()) m.stop();
-      monitors.clear();
+      for (const t of tables.values()) t.channel.close();
+      tables.clear();
     },
   };
 }
 
-function echoKey(kind: 'added' | 'deleted', table: number, cookie: bigint, match: string): string {
-  return `${kind}|${table}|${cookie.toString(16)}|${match}`;
+/** The flow mods of `plan` (removals first, as in bundleFor), or null when the codec cannot express one of its flows. */
+function flowMods(plan: FlowPlan): Unsent<FlowMod>[] | null {
+  try {
+    return [
+      ...plan.remove.map((f): Unsent<FlowMod> => ({ type: 'flow_mod', command: 'delete_strict', flow: toOfFlow(f) })),
+      // An add replaces the flow of the same key, actions and cookie included (OFPFC_ADD).
+      ...[...plan.add, ...plan.modify].map((f): Unsent<FlowMod> => ({ type: 'flow_mod', command: 'add', flow: toOfFlow(f) })),
+    ];
+  } catch (err) {
+    if (err instanceof OfCodecError || err instanceof MatchSyntaxError) return null;
+    throw err;
+  }
 }

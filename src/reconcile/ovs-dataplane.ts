@@ -108,6 +108,7 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
   let lastReconcileDurationMs: number | null = null;
   let driftRepaired = 0;
   let restartsDetected = 0;
+  let channelDisagreements = 0;
   /** ovs-vswitchd's pid as last read: a different one means it restarted. */
   let vswitchdPid: number | null = null;
   const guard = createConvergenceGuard();
@@ -149,9 +150,8 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
     },
     // Our bundle came back as written: that repair converged, and a later drift is not a storm.
     onEchoed: (bridge) => guard.settled(bridge),
-    // vswitchd died or the bridge went away: look at everything again (with backoff).
-    onMonitorEnd: () => {
-      if (!closed) loop.trigger('all');
+    onDisagreement: () => {
+      channelDisagreements += 1;
     },
   });
 
@@ -236,7 +236,7 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
           current.ahead.delete(bridge);
           if (ahead === undefined) current.drifted.delete(bridge);
           readAhead();
-          dumped = await (ahead ?? installed.read(bridge, source, !dryRun));
+          dumped = await (ahead ?? installed.read(bridge, source));
           if (dumped.flows !== null) waitForDump?.();
         }
         const prep = current.prepared;
@@ -269,7 +269,7 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
           if (current.ahead.has(bridge) || current.parked.has(bridge) || current.busy.has(bridge)) continue;
           current.drifted.delete(bridge);
           current.reading += 1;
-          const dump = installed.read(bridge, source, !dryRun);
+          const dump = installed.read(bridge, source);
           current.ahead.set(bridge, dump);
           current.pending.add(dump);
           void dump.then(() => {
@@ -449,13 +449,7 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
       if (verdict.kind === 'apply' && verdict.recovered) logger.info('flows of the bridge converge again', { bridge });
       if (verdict.kind === 'tripped') logger.error('flows do not converge; not applied again until the backoff ends', { bridge, ...differing(plan) });
       if (verdict.kind !== 'hold' && verdict.kind !== 'tripped' && added + removed > 0) {
-        installed.expectEchoes(bridge, plan);
-        try {
-          await ovs.applyBundle(bridge, bundleFor(plan));
-        } catch (err) {
-          installed.bundleFailed(bridge);
-          throw err;
-        }
+        await installed.apply(bridge, plan);
       }
       if (verdict.kind !== 'apply') {
         // Held: what OVS has stays; a retry applied once more. Either way in error until a pass finds nothing to do.
@@ -483,7 +477,6 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
         driftRepaired += added + removed;
         logger.info('drift repaired', { bridge, added, removed, flowsLost: lostAll });
       }
-      installed.applied(bridge, dumped, want);
       const converged = added + removed === 0 ? found : null;
       const counted = steady && previous ? previous.installed : countByCookie(want);
       record({ ok: true, at, added, removed, error: null, reason: null, want, converged, installed: counted, flowsLost: (previous?.flowsLost ?? 0) + (lostAll ? 1 : 0) });
@@ -598,6 +591,8 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
       desiredGeneration,
       appliedGeneration,
       restartsDetected,
+      channelDisagreements,
+      channelsSynced: installed.synced(),
       lastError,
       perBridge: Object.fromEntries([...bridges].map(([b, r]) => [b, bridgeStatus(r)])),
     }),

@@ -6,10 +6,6 @@
 // The first test drives the data plane module itself with no loop and no monitors (nothing
 // repairs the drift made by hand before the dry run sees it); the second the daemon process over
 // its socket, with an ovs-ofctl on its PATH that logs every call before it runs the real one.
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
-import { execFileSync } from 'node:child_process';
 import t from 'tap';
 import { StateIndex } from '../../src/domain/state-index.js';
 import type { Peering, Vpc } from '../../src/domain/types.js';
@@ -19,6 +15,7 @@ import { createOvsDataplane } from '../../src/reconcile/ovs-dataplane.js';
 import type { ReconcileResult } from '../../src/reconcile/dataplane.js';
 import { RpcClientError, type RpcClient } from '../../src/rpc/client.js';
 import { startDaemon } from '../helpers/daemon.js';
+import { ofctlShim } from '../helpers/ofctl-shim.js';
 import { startOvs } from '../helpers/ovs.js';
 
 const OUR_COOKIES = 'cookie=0x5ee0000000000000/0xffff000000000000';
@@ -150,19 +147,12 @@ t.test('over the socket: dataplane.bridges, peering.flows, reconcile.run changes
   const sb = await startOvs(t, { name: 'opb' });
   const brA = await sb.addBridge('a');
   const brB = await sb.addBridge('b');
-  // An ovs-ofctl that logs its arguments, then runs the real one: counts the daemon's processes.
-  const shim = mkdtempSync(join(tmpdir(), 'vpc-peerd-shim-'));
-  t.teardown(() => rmSync(shim, { recursive: true, force: true }));
-  const calls = join(shim, 'calls');
-  writeFileSync(calls, '');
-  const realOfctl = execFileSync('sh', ['-c', 'command -v ovs-ofctl'], { env: { PATH: [process.env.PATH, '/usr/sbin', '/usr/bin'].join(delimiter) } }).toString().trim();
-  writeFileSync(join(shim, 'ovs-ofctl'), `#!/bin/sh\necho "$*" >> '${calls}'\nexec '${realOfctl}' "$@"\n`);
-  chmodSync(join(shim, 'ovs-ofctl'), 0o755);
-  const ofctlCalls = (): string[] => readFileSync(calls, 'utf8').split('\n').filter((l) => l !== '');
+  const shim = ofctlShim(t);
+  const ofctlCalls = (): string[] => shim.calls();
 
   const d = await startDaemon(t, {
     config: { ovs: { enabled: true, rundir: sb.rundir, reconcileIntervalMs: 3_600_000 } },
-    env: { PATH: [shim, process.env.PATH ?? '/usr/bin:/bin'].join(delimiter) },
+    env: { PATH: shim.path },
   });
   const admin: RpcClient = await d.admin();
   const call = <T>(method: string, params: Record<string, unknown> = {}) => admin.call(method, params) as Promise<T>;

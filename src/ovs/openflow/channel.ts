@@ -24,6 +24,7 @@ import {
   type FlowStatsReply,
   type FlowUpdate,
   OFP14_VERSION,
+  OFPTT_ALL,
   OfCodecError,
   type OfMessage,
   type ReportedFlow,
@@ -92,19 +93,25 @@ export interface OfChannel {
    * timeout, a dropped link, a full send queue or close().
    */
   request(msg: Unsent): Promise<OfMessage[]>;
-  /** Every flow whose cookie matches cookie/mask, of every table (flow stats, all parts). */
-  flowStats(cookie: bigint, cookieMask: bigint): Promise<ReportedFlow[]>;
+  /**
+   * Every flow whose cookie matches cookie/mask, of every table (flow stats, all parts).
+   * `inOrder` is called with them synchronously when the last part arrives, before any message
+   * that follows it is handled: a table kept from monitor updates takes the read at its place.
+   */
+  flowStats(cookie: bigint, cookieMask: bigint, inOrder?: (flows: ReportedFlow[]) => void): Promise<ReportedFlow[]>;
   /**
    * Starts a flow monitor on every table; resolves with the initial updates (with `initial`: the
    * flows it covers). Later updates go to onMonitorUpdates. A monitor lives as long as the link.
+   * `inOrder`: as for flowStats, with the initial updates.
    */
-  monitor(opts: { initial: boolean; noAbbrev: boolean }): Promise<FlowUpdate[]>;
+  monitor(opts: { initial: boolean; noAbbrev: boolean }, inOrder?: (updates: FlowUpdate[]) => void): Promise<FlowUpdate[]>;
   /**
    * Applies flow mods as one atomic, ordered bundle (TS-012 §7.3.9): open, add each, close, then
    * commit, or discard when the switch refused any of them: all or nothing. Rejects with the
-   * first OfErrorReply (its index names the flow mod) or an OfChannelError.
+   * first OfErrorReply (its index names the flow mod) or an OfChannelError. `inOrder` is called
+   * synchronously when the commit's reply arrives, before any message that follows it is handled.
    */
-  bundle(mods: readonly Unsent<FlowMod>[]): Promise<void>;
+  bundle(mods: readonly Unsent<FlowMod>[], inOrder?: () => void): Promise<void>;
   /** Reconnects now if it is waiting out a backoff (the bridge's socket came back). */
   kick(): void;
   /** Closes the link for good; pending requests reject with 'closed'. */
@@ -124,6 +131,8 @@ interface Pending {
   readonly parts: OfMessage[];
   readonly resolve: (parts: OfMessage[]) => void;
   readonly reject: (err: Error) => void;
+  /** Called with the reply parts, synchronously, when the reply is complete (see flowStats). */
+  readonly inOrder: ((parts: OfMessage[]) => void) | undefined;
   timer: NodeJS.Timeout | null;
 }
 
@@ -154,8 +163,17 @@ export function createOfChannel(opts: OfChannelOptions, events: OfChannelEvents 
   const settle = (p: Pending, err: Error | null): void => {
     if (!pending.delete(p.xid)) return;
     if (p.timer) clearTimeout(p.timer);
-    if (err) p.reject(err);
-    else p.resolve(p.parts);
+    if (err) {
+      p.reject(err);
+      return;
+    }
+    try {
+      p.inOrder?.(p.parts);
+    } catch (hookErr) {
+      p.reject(hookErr instanceof Error ? hookErr : new Error(String(hookErr)));
+      return;
+    }
+    p.resolve(p.parts);
   };
 
   const failAll = (err: OfChannelError): void => {
@@ -168,22 +186,22 @@ export function createOfChannel(opts: OfChannelOptions, events: OfChannelEvents 
    * settles with its message's reply parts (`replies`), or, for a message without a reply, when
    * a later request's reply shows it was handled without an error.
    */
-  const sendAll = (msgs: readonly { readonly msg: Unsent; readonly replies: boolean }[]): Promise<OfMessage[]>[] => {
+  const sendAll = (msgs: readonly { readonly msg: Unsent; readonly replies: boolean; readonly inOrder?: (parts: OfMessage[]) => void }[]): Promise<OfMessage[]>[] => {
     const refuse = (err: Error): Promise<OfMessage[]>[] => msgs.map(() => Promise.reject(err));
     if (closed) return refuse(new OfChannelError('closed', 'the OpenFlow channel is closed'));
     // Not kept for a later link: the caller replays its whole state on onConnect anyway, and a
     // stale request sent to a restarted switch would only race that replay.
     if (!ready || !socket) return refuse(new OfChannelError('disconnected', `not connected to ${opts.path}`));
     const s = socket;
-    const frames: { xid: number; bytes: Buffer; replies: boolean }[] = [];
+    const frames: { xid: number; bytes: Buffer; replies: boolean; inOrder: ((parts: OfMessage[]) => void) | undefined }[] = [];
     let total = 0;
-    for (const { msg, replies } of msgs) {
+    for (const { msg, replies, inOrder } of msgs) {
       const xid = nextXid();
       // A bundled message carries the xid of the bundle add that wraps it (TS-012 §7.3.9.2).
       const full = (msg.type === 'bundle_add' ? { ...msg, xid, message: { ...msg.message, xid } } : { ...msg, xid }) as OfMessage;
       try {
         const bytes = encodeMessage(full);
-        frames.push({ xid, bytes, replies });
+        frames.push({ xid, bytes, replies, inOrder });
         total += bytes.length;
       } catch (err) {
         return refuse(err instanceof Error ? err : new Error(String(err)));
@@ -193,9 +211,9 @@ export function createOfChannel(opts: OfChannelOptions, events: OfChannelEvents 
       return refuse(new OfChannelError('queue_full', `${s.writableLength} bytes already wait to be written to ${opts.path}, ${total} more do not fit (limit ${maxQueuedBytes})`));
     }
     return frames.map(
-      ({ xid, bytes, replies }) =>
+      ({ xid, bytes, replies, inOrder }) =>
         new Promise<OfMessage[]>((resolve, reject) => {
-          const p: Pending = { xid, replies, parts: [], resolve, reject, timer: null };
+          const p: Pending = { xid, replies, parts: [], resolve, reject, inOrder, timer: null };
           pending.set(xid, p);
           // A message without a reply is settled by the reply to the request after it, which has a deadline.
           if (replies) {
@@ -207,7 +225,8 @@ export function createOfChannel(opts: OfChannelOptions, events: OfChannelEvents 
     );
   };
 
-  const enqueue = (msg: Unsent, replies: boolean): Promise<OfMessage[]> => sendAll([{ msg, replies }])[0] as Promise<OfMessage[]>;
+  const enqueue = (msg: Unsent, replies: boolean, inOrder?: (parts: OfMessage[]) => void): Promise<OfMessage[]> =>
+    sendAll([{ msg, replies, ...(inOrder ? { inOrder } : {}) }])[0] as Promise<OfMessage[]>;
 
   /** Idle for an interval: an echo; nothing at all back within another interval: the link is dead. */
   const armEcho = (): void => {
@@ -355,15 +374,17 @@ export function createOfChannel(opts: OfChannelOptions, events: OfChannelEvents 
       return ready;
     },
     request: requestParts,
-    async flowStats(cookie, cookieMask) {
-      const parts = await requestParts({ type: 'flow_stats_request', table: 0xff, cookie, cookieMask });
-      return parts.flatMap((m) => (m as FlowStatsReply).flows);
+    async flowStats(cookie, cookieMask, inOrder) {
+      const flowsOf = (parts: OfMessage[]): ReportedFlow[] => parts.flatMap((m) => (m as FlowStatsReply).flows);
+      const parts = await enqueue({ type: 'flow_stats_request', table: OFPTT_ALL, cookie, cookieMask }, true, inOrder && ((p) => inOrder(flowsOf(p))));
+      return flowsOf(parts);
     },
-    async monitor(m) {
-      const parts = await requestParts({ type: 'flow_monitor_request', monitorId: 1, table: 0xff, initial: m.initial, noAbbrev: m.noAbbrev });
-      return parts.flatMap((part) => (part as FlowMonitorReply).updates);
+    async monitor(m, inOrder) {
+      const updatesOf = (parts: OfMessage[]): FlowUpdate[] => parts.flatMap((part) => (part as FlowMonitorReply).updates);
+      const request: Unsent = { type: 'flow_monitor_request', monitorId: 1, table: OFPTT_ALL, initial: m.initial, noAbbrev: m.noAbbrev };
+      return updatesOf(await enqueue(request, true, inOrder && ((p) => inOrder(updatesOf(p)))));
     },
-    async bundle(mods) {
+    async bundle(mods, inOrder) {
       const bundleId = nextXid();
       const control = (c: BundleControlType): { msg: Unsent; replies: boolean } => ({
         msg: { type: 'bundle_control', bundleId, control: c, atomic: true, ordered: true },
@@ -389,7 +410,7 @@ export function createOfChannel(opts: OfChannelOptions, events: OfChannelEvents 
         if (reason instanceof OfErrorReply && refused >= 1 && refused <= mods.length) throw new OfErrorReply(reason.errType, reason.code, refused - 1);
         throw reason;
       }
-      await (sendAll([control('commit_request')])[0] as Promise<OfMessage[]>);
+      await enqueue(control('commit_request').msg, true, inOrder && (() => inOrder()));
     },
     kick() {
       if (!retryTimer) return;
