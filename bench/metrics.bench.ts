@@ -31,11 +31,9 @@ export async function runMetricsBench(): Promise<MetricsFigure[]> {
   // Sources with only the fields the metrics read, so the bench follows the owners' types loosely.
   const metrics = createDaemonMetrics({
     store: () => ({ journalBytes: 1_234, records: 4_210, commits: 99, syncs: 50 }) as unknown as StoreStats,
-    ovs: () => ({ state: 'enabled', bridges, driftRepaired: 3, restartsDetected: 1 }) as unknown as OvsStatus,
+    ovs: () => ({ state: 'enabled', bridges, driftRepaired: 3, restartsDetected: 1, perBridge: Object.fromEntries(bridges.map((b) => [b, { flows: 7, flowsDoNotConverge: 0 }])) }) as unknown as OvsStatus,
     reconcile: () => ({ cycles: 10, consecutiveFailures: 0 }) as unknown as LoopHealth,
   });
-  const ovs = metrics.instrumentOvs({ dumpFlows: () => Promise.resolve(new Array<never>(7)), applyBundle: () => Promise.resolve() } as unknown as Ovs);
-  for (const bridge of bridges) await ovs.dumpFlows(bridge, 0n, 0n);
   for (const method of METHODS) for (const ok of [true, false]) for (let i = 0; i < 50; i++) metrics.onRpcCall(method, i, ok);
   for (let i = 0; i < 50; i++) metrics.observeReconcile(i * 2);
 

@@ -232,7 +232,6 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
     const choice = await chooseDataplane({
       enabled: config.ovs.enabled,
       rundir: config.ovs.rundir,
-      instrument: (ovs) => metrics.instrumentOvs(ovs),
       view: () => store.view,
       cookiePrefix: config.ovs.cookie,
       intervalMs: config.ovs.reconcileIntervalMs,

@@ -26,8 +26,6 @@ export interface DaemonMetrics {
   onRpcCall(method: string, ms: number, ok: boolean): void;
   /** The store, with each non-empty commit's time to durability observed. */
   instrumentStore(store: Store): Store;
-  /** OVS, with the count of our flows on each bridge tracked from its dumps and bundles. */
-  instrumentOvs(ovs: Ovs): Ovs;
   /** Observes one reconcile pass's duration (wired to the data plane's onReconciled). */
   observeReconcile(durationMs: number): void;
   /** Every family: the daemon's series, then the process figures (see createRegistry). */
@@ -70,12 +68,9 @@ export function createDaemonMetrics(sources: MetricsSources): DaemonMetrics {
     return state === undefined ? [] : OVS_STATES.map((s) => ({ labels: { state: s }, value: s === state ? 1 : 0 }));
   }, ['state']);
 
-  // Flows carrying our cookie on each bridge, as of its last dump plus the bundle applied after it.
-  const flows = new Map<string, number>();
-  registry.collected('vpc_peerd_bridge_flows', 'Flows with this daemon\'s cookie on each local bridge (the canary included), as of its last reconcile.', 'gauge', () => {
-    const present = new Set(sources.ovs()?.bridges ?? []);
-    return [...flows].filter(([bridge]) => present.has(bridge)).map(([bridge, value]) => ({ labels: { bridge }, value }));
-  }, ['bridge']);
+  registry.collected('vpc_peerd_bridge_flows', 'Flows with this daemon\'s cookie on each local bridge (the canary included), as of its last reconcile.', 'gauge', () =>
+    Object.entries(sources.ovs()?.perBridge ?? {}).map(([bridge, b]) => ({ labels: { bridge }, value: b.flows })),
+  ['bridge']);
 
   const rpcDuration = registry.histogram(
     'vpc_peerd_rpc_duration_seconds',
@@ -160,22 +155,6 @@ export function createDaemonMetrics(sources: MetricsSources): DaemonMetrics {
         close: () => store.close(),
       };
       return instrumented;
-    },
-    instrumentOvs(ovs) {
-      return {
-        ...ovs,
-        async dumpFlows(bridge, cookie, mask) {
-          const dumped = await ovs.dumpFlows(bridge, cookie, mask);
-          flows.set(bridge, dumped.length);
-          return dumped;
-        },
-        async applyBundle(bridge, lines) {
-          await ovs.applyBundle(bridge, lines);
-          // A bundle is all or nothing, and planned against the dump just taken.
-          const delta = lines.reduce((n, line) => n + (line.startsWith('add ') ? 1 : line.startsWith('delete_strict ') ? -1 : 0), 0);
-          flows.set(bridge, Math.max(0, (flows.get(bridge) ?? 0) + delta));
-        },
-      };
     },
     observeReconcile(durationMs) {
       reconcileDuration.observe({}, durationMs / 1000);

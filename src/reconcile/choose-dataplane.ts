@@ -15,8 +15,6 @@ export interface DataplaneChoiceOptions extends Omit<OvsDataplaneOptions, 'ovs'>
   readonly rundir: string;
   /** Builds the OVS client; default createOvs. Its probe() decides "auto". */
   readonly connect?: (opts: OvsOptions) => Ovs;
-  /** Wraps the client the data plane uses (metrics); the probe goes to the bare one. */
-  readonly instrument?: (ovs: Ovs) => Ovs;
 }
 
 /** What was chosen: the OVS data plane (not started yet), or no-op mode and why. */
@@ -30,7 +28,7 @@ export type DataplaneChoice =
  * answer the data plane reports `unavailable` and retries. Never throws for an OVS that is down.
  */
 export async function chooseDataplane(opts: DataplaneChoiceOptions): Promise<DataplaneChoice> {
-  const { enabled, rundir, logger: log, connect = createOvs, instrument = (ovs: Ovs) => ovs, ...rest } = opts;
+  const { enabled, rundir, logger: log, connect = createOvs, ...rest } = opts;
   const noop = (reason: string): DataplaneChoice => {
     log.info('data plane: no-op mode (the state machine runs, nothing is programmed)', { reason });
     return { mode: 'no-op', dataplane: createDisabledDataplane(reason), reason };
@@ -40,7 +38,7 @@ export async function chooseDataplane(opts: DataplaneChoiceOptions): Promise<Dat
   if (enabled === 'auto' && (await ovs.probe()) === 'down') {
     return noop(`ovs.enabled is "auto" and no Open vSwitch answers at ${rundir}`);
   }
-  const dataplane = createOvsDataplane({ ...rest, ovs: instrument(ovs), logger: log });
+  const dataplane = createOvsDataplane({ ...rest, ovs, logger: log });
   log.info('data plane: Open vSwitch', { rundir, cookie: `0x${rest.cookiePrefix.toString(16)}` });
   return { mode: 'ovs', dataplane };
 }

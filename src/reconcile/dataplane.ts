@@ -68,6 +68,8 @@ export interface BridgeStatus {
   readonly flowsLost: number;
   /** Times its flows were found not to converge (FLOWS_DO_NOT_CONVERGE). */
   readonly flowsDoNotConverge: number;
+  /** Flows with this daemon's cookie on it (the canary included), as its last pass left them. */
+  readonly flows: number;
 }
 
 export interface PeeringDataplane {

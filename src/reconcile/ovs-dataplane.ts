@@ -723,7 +723,9 @@ function differing(plan: FlowPlan): { wanted: string[]; found: string[]; more: n
 /** The public part of a bridge's result (status.ovs.perBridge). */
 function bridgeStatus(r: BridgeResult): BridgeStatus {
   const { ok, at, durationMs, added, removed, error, reason, lastReconciledAt, retryAt, flowsLost, flowsDoNotConverge } = r;
-  return { ok, at, durationMs, added, removed, error, reason, lastReconciledAt, retryAt, flowsLost, flowsDoNotConverge };
+  let flows = 0;
+  for (const n of r.installed.values()) flows += n;
+  return { ok, at, durationMs, added, removed, error, reason, lastReconciledAt, retryAt, flowsLost, flowsDoNotConverge, flows };
 }
 
 /** `work`'s outcome, or `late(deadlineMs)` if it has not settled by then (work goes on). */

@@ -8,7 +8,7 @@ import type { BridgeStatus, DataplaneReason, OvsState, PeeringDataplane } from '
 import { type Desired, peeringCookie } from './desired.js';
 
 /** What the last pass that reached a bridge found and did there. */
-export interface BridgeResult extends BridgeStatus {
+export interface BridgeResult extends Omit<BridgeStatus, 'flows'> {
   /**
    * The store commit seq of the state the bridge's desired flows were computed from: every
    * commit up to it is reflected on the bridge when `ok` (a commit after it may not be yet).

@@ -12,14 +12,14 @@ function bridge(flowsDoNotConverge: number): BridgeStatus {
   return {
     ok: flowsDoNotConverge === 0, at: AT, durationMs: 1, added: 0, removed: 0,
     error: flowsDoNotConverge === 0 ? null : 'do not converge', reason: flowsDoNotConverge === 0 ? null : 'FLOWS_DO_NOT_CONVERGE',
-    lastReconciledAt: AT, retryAt: null, flowsLost: 1, flowsDoNotConverge,
+    lastReconciledAt: AT, retryAt: null, flowsLost: 1, flowsDoNotConverge, flows: 10 + flowsDoNotConverge,
   };
 }
 
 const ovs: OvsStatus = {
   state: 'enabled', reason: null, bridges: ['br-a', 'br-b'], lastReconcileAt: AT, lastAttemptAt: AT,
   lastReconcileDurationMs: 3, driftRepaired: 5, lastError: null, desiredGeneration: 2, appliedGeneration: 2,
-  restartsDetected: 1, perBridge: { 'br-a': bridge(0), 'br-b': bridge(2) },
+  restartsDetected: 1, channelDisagreements: 3, channelsSynced: 2, perBridge: { 'br-a': bridge(0), 'br-b': bridge(2) },
 };
 
 const store = {
@@ -42,6 +42,14 @@ t.test('every family of the daemon collects, with per-bridge labels, as JSON and
     [['br-a', 0], ['br-b', 2]],
     'the storm counter per bridge',
   );
+  const gauge = families.find((f) => f.name === 'vpc_peerd_bridge_flows');
+  t.same(
+    gauge?.samples.map((s): [string | undefined, number | undefined] => [s.labels.bridge, 'value' in s ? s.value : undefined]),
+    [['br-a', 10], ['br-b', 12]],
+    'the flows per bridge, from the data plane status',
+  );
+  const disagreements = families.find((f) => f.name === 'vpc_peerd_openflow_disagreements_total')?.samples[0];
+  t.equal(disagreements && 'value' in disagreements ? disagreements.value : undefined, 3, 'the channel/dump disagreements');
   const parsed = parsePrometheusText(await metrics.text());
   for (const name of ['vpc_peerd_flows_do_not_converge_total', 'vpc_peerd_ovs_state', 'vpc_peerd_store_records', 'vpc_peerd_rpc_duration_seconds']) {
     t.ok(parsed.has(name), `${name} in the text`);

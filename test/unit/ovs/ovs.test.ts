@@ -25,7 +25,7 @@ t.test('bridge and port names: ^[A-Za-z0-9_-]{1,15}$, and no leading dash (an op
     await misuse(t, () => ovs.applyBundle(bad, []), `applyBundle ${q}`);
     await misuse(t, () => ovs.deletePorts([{ bridge: 'br0', port: bad }]), `deletePorts ${q}`);
     await misuse(t, () => ovs.addPatchPairs([{ bridge: 'br0', port: 'p0', peerBridge: 'br1', peerPort: bad }]), `addPatchPairs ${q}`);
-    await misuse(t, () => ovs.monitor(bad, { onChange: () => undefined, onExit: () => undefined }), `monitor ${q}`);
+    await misuse(t, () => ovs.openFlow(bad, {}).close(), `openFlow ${q}`);
   }
 });
 
