@@ -16,7 +16,8 @@ import type { Logger } from '../log/logger.js';
 import { compareFlows, type Flow, flowKey, MatchSyntaxError, sameFlows } from '../ovs/flow.js';
 import { OfChannelError, OfErrorReply, type OfChannel, type Unsent } from '../ovs/openflow/channel.js';
 import { fromReported, toOfFlow } from '../ovs/openflow/flows.js';
-import { type FlowMod, type FlowUpdate, OfCodecError, type ReportedFlow } from '../ovs/openflow/messages.js';
+import { encodeMatchFields } from '../ovs/openflow/codec.js';
+import { type FlowMod, type FlowUpdate, OfCodecError, type OfFlow, type ReportedFlow } from '../ovs/openflow/messages.js';
 import { OvsError, type Ovs } from '../ovs/ovs.js';
 import type { Topology } from '../ovs/topology-parser.js';
 import { cookieMask } from './desired.js';
@@ -82,6 +83,8 @@ interface Table {
   reading: boolean;
   /** The table changed behind the read on its way: its result is already stale, read again. */
   again: boolean;
+  /** A pass of the bridge is owed once the read is in (reread's `drift`). */
+  driftAfterRead: boolean;
 }
 
 export function createInstalledFlows(opts: InstalledFlowsOptions): InstalledFlows {
@@ -109,10 +112,16 @@ export function createInstalledFlows(opts: InstalledFlowsOptions): InstalledFlow
     t.epoch++;
   };
 
-  /** Reads the table over the channel (after a gap, a bundle through ovs-ofctl, a disagreement). */
-  const reread = (bridge: string, t: Table): void => {
+  /**
+   * Reads the table over the channel again (after a monitor gap, a bundle through ovs-ofctl, a
+   * failure). `drift`: changes may have been missed, so a pass of the bridge follows the read;
+   * otherwise the pass that asked for the read has dealt with the bridge (and a failed one is
+   * retried on its own backoff, never at once).
+   */
+  const reread = (bridge: string, t: Table, drift: boolean): void => {
     t.flows = null;
     change(t);
+    t.driftAfterRead ||= drift;
     if (t.reading) {
       t.again = true;
       return;
@@ -128,13 +137,15 @@ export function createInstalledFlows(opts: InstalledFlowsOptions): InstalledFlow
       })
       .then(
         () => {
-          if (!t.again) opts.onDrift(bridge);
+          if (t.again || !t.driftAfterRead) return;
+          t.driftAfterRead = false;
+          opts.onDrift(bridge);
         },
         (err: unknown) => logger.debug('flow table read failed', { bridge, err: (err as Error).message }),
       )
       .finally(() => {
         t.reading = false;
-        if (t.again && !closed) reread(bridge, t);
+        if (t.again && !closed) reread(bridge, t, false);
       });
   };
 
@@ -163,7 +174,7 @@ export function createInstalledFlows(opts: InstalledFlowsOptions): InstalledFlow
       change(t);
     }
     const resumed = updates.some((u) => u.event === 'resumed');
-    if (resumed) reread(bridge, t);
+    if (resumed) reread(bridge, t, true);
     else if (drift) opts.onDrift(bridge);
   };
 
@@ -197,6 +208,7 @@ export function createInstalledFlows(opts: InstalledFlowsOptions): InstalledFlow
       disagreed: false,
       reading: false,
       again: false,
+      driftAfterRead: false,
     };
     return t;
   };
@@ -258,7 +270,7 @@ export function createInstalledFlows(opts: InstalledFlowsOptions): InstalledFlow
             change(t);
           });
         } catch (err) {
-          reread(bridge, t);
+          reread(bridge, t, false);
           if (err instanceof OfErrorReply) throw new OvsError('failed', `${bridge}: ${err.message}`);
           if (err instanceof OfChannelError) throw new OvsError('unavailable', `${bridge}: ${err.message}`);
           throw err;
@@ -270,17 +282,17 @@ export function createInstalledFlows(opts: InstalledFlowsOptions): InstalledFlow
         await ovs.applyBundle(bridge, bundleFor(plan));
       } finally {
         // What ovs-ofctl wrote is read back over the channel, in the codec's terms.
-        if (t) reread(bridge, t);
+        if (t) reread(bridge, t, false);
       }
     },
 
     distrust(bridge) {
       const t = tables.get(bridge);
-      if (t) reread(bridge, t);
+      if (t) reread(bridge, t, false);
     },
 
     distrustAll() {
-      for (const [bridge, t] of tables) reread(bridge, t);
+      for (const [bridge, t] of tables) reread(bridge, t, false);
     },
 
     synced() {
@@ -309,11 +321,17 @@ export function createInstalledFlows(opts: InstalledFlowsOptions): InstalledFlow
 
 /** The flow mods of `plan` (removals first, as in bundleFor), or null when the codec cannot express one of its flows. */
 function flowMods(plan: FlowPlan): Unsent<FlowMod>[] | null {
+  const typed = (f: Flow): OfFlow => {
+    const of = toOfFlow(f);
+    // Asked here, not when the channel encodes the bundle: a flow beyond the subset takes the ovs-ofctl path.
+    encodeMatchFields(of.match);
+    return of;
+  };
   try {
     return [
-      ...plan.remove.map((f): Unsent<FlowMod> => ({ type: 'flow_mod', command: 'delete_strict', flow: toOfFlow(f) })),
+      ...plan.remove.map((f): Unsent<FlowMod> => ({ type: 'flow_mod', command: 'delete_strict', flow: typed(f) })),
       // An add replaces the flow of the same key, actions and cookie included (OFPFC_ADD).
-      ...[...plan.add, ...plan.modify].map((f): Unsent<FlowMod> => ({ type: 'flow_mod', command: 'add', flow: toOfFlow(f) })),
+      ...[...plan.add, ...plan.modify].map((f): Unsent<FlowMod> => ({ type: 'flow_mod', command: 'add', flow: typed(f) })),
     ];
   } catch (err) {
     if (err instanceof OfCodecError || err instanceof MatchSyntaxError) return null;
