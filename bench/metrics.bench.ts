@@ -6,7 +6,6 @@
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { createDaemonMetrics } from '../src/metrics/daemon-metrics.js';
-import type { Ovs } from '../src/ovs/ovs.js';
 import type { OvsStatus } from '../src/reconcile/dataplane.js';
 import type { LoopHealth } from '../src/reconcile/loop.js';
 import type { StoreStats } from '../src/store/store.js';

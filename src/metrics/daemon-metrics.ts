@@ -4,7 +4,6 @@
 // from the owners' own status at collection time, so no part keeps a second set of counters.
 // The process's own figures (CPU, memory, heap, event-loop lag, handles, GC) come with them.
 import type { GossipStatus } from '../gossip/service.js';
-import type { Ovs } from '../ovs/ovs.js';
 import type { OvsStatus } from '../reconcile/dataplane.js';
 import type { LoopHealth } from '../reconcile/loop.js';
 import { isEmptyChange, type Store, type StoreStats, writeThrough } from '../store/store.js';

@@ -4,7 +4,6 @@
 // when 0), `table=N` (absent when 0) and any attribute of the flow such as `idle_timeout=N`, and
 // MATCH is `priority=N,field,...` (priority absent when it is the default 32768). When both the
 // priority and the match are empty, the last header keeps its comma: ` cookie=0x1, actions=drop`.
-// Also reads the flow updates `ovs-ofctl monitor` prints (parseFlowEvent) into the same form.
 import { canonicalActions, canonicalMatch, type Flow } from './flow.js';
 import { OvsError } from './runner.js';
 
@@ -19,7 +18,6 @@ const ACTIONS = ' actions=';
 /** How much of an unreadable line an error message quotes. */
 const MAX_SHOWN = 300;
 /** A flow update of `ovs-ofctl monitor`; the cookie is printed with `%#PRIx64` (0 as `0`). */
-const EVENT_LINE = /^\s*event=(ADDED|DELETED|MODIFIED)(?: reason=[a-z_]+)? table=(\d{1,3})(?: idle_timeout=\d+)?(?: hard_timeout=\d+)? cookie=(0x[0-9a-f]{1,16}|0)(?: (.*))?$/;
 
 /**
  * Parses a dump; throws OvsError('bad-output') naming the first line it cannot read.
@@ -92,39 +90,4 @@ export function parseFlowLine(line: string): Flow {
   }
   const actions = canonicalActions(actionsText) + (extras.length > 0 ? ` [${extras.join(',')}]` : '');
   return { table, priority, cookie, match, actions };
-}
-
-/** What `ovs-ofctl monitor` reports about one flow (NXFME_ABBREV and unreadable lines excluded). */
-export interface FlowEvent {
-  readonly kind: 'added' | 'deleted' | 'modified';
-  readonly table: number;
-  readonly cookie: bigint;
-  /** Canonical match, as the dump parser gives it (events carry no priority). */
-  readonly match: string;
-}
-
-/**
- * ` event=ADDED table=0 cookie=0x5ee0000000000001 ip,nw_src=… actions=…`, as `ovs-ofctl monitor
- * BR watch:… --no-names` prints a flow update on stderr (OVS's ofputil_flow_update_format: the
- * event, `reason=` for a deletion, the table, timeouts when set, the cookie, then the match without
- * its priority and, unless `!actions` was asked, the actions; a flow with no actions prints none).
- * Returns null for any other line, an abbreviated event, or a match it cannot read: the caller
- * then knows only that something changed.
- */
-export function parseFlowEvent(line: string): FlowEvent | null {
-  const m = EVENT_LINE.exec(line);
-  if (m === null) return null;
-  const [, kind = '', tableText = '', cookieText = '', rest = ''] = m;
-  const table = Number(tableText);
-  if (table > 254) return null;
-  const at = rest.startsWith('actions=') ? 0 : rest.indexOf(' actions=');
-  const matchText = (at < 0 ? rest : rest.slice(0, at)).trim();
-  if (/\s/.test(matchText)) return null;
-  let match: string;
-  try {
-    match = matchText === '' ? '' : canonicalMatch(matchText);
-  } catch {
-    return null;
-  }
-  return { kind: kind.toLowerCase() as FlowEvent['kind'], table, cookie: BigInt(cookieText), match };
 }

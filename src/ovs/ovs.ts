@@ -7,7 +7,7 @@ import type { Logger } from '../log/logger.js';
 import { compareFlows, type Flow } from './flow.js';
 import { dumpLines, parseDumpFlows } from './dump-parser.js';
 import { createOfChannel, type OfChannel, type OfChannelEvents } from './openflow/channel.js';
-import { createRunner, DEFAULT_TIMEOUT_MS, type OvsBinary, type OvsError, type RunOptions, type Runner } from './runner.js';
+import { createRunner, DEFAULT_TIMEOUT_MS, type OvsBinary, type RunOptions, type Runner } from './runner.js';
 import { parseTopology, TOPOLOGY_ARGS, type Topology } from './topology-parser.js';
 
 export { OvsError, type OvsErrorKind } from './runner.js';

@@ -39,24 +39,10 @@ export interface RunOptions {
   readonly timeoutMs?: number;
 }
 
-/** A long-lived child (ovs-ofctl monitor) whose stderr is consumed line by line. */
-export interface FollowHandlers {
-  onStderrLine(line: string): void;
-  /** Once, when the child is gone: null on exit code 0, else the classified error. */
-  onExit(err: OvsError | null): void;
-}
-
-export interface Followed {
-  readonly pid: number | undefined;
-  /** Kills the child (SIGTERM, by its own pid); onExit is not called after stop(). */
-  stop(): void;
-}
-
 export interface Runner {
   readonly rundir: string;
   /** Runs to completion; resolves only on exit code 0 with no silent-failure line on stderr. */
   run(bin: OvsBinary, args: readonly string[], opts?: RunOptions): Promise<RunResult>;
-  follow(bin: OvsBinary, args: readonly string[], handlers: FollowHandlers): Followed;
 }
 
 export interface RunnerOptions {
@@ -68,8 +54,6 @@ export interface RunnerOptions {
 
 export const DEFAULT_TIMEOUT_MS = 5_000;
 export const DEFAULT_MAX_OUTPUT_BYTES = 64 * 1024 * 1024;
-/** A followed child's partial stderr line is dropped past this size (no newline = not an event). */
-const MAX_FOLLOW_LINE = 64 * 1024;
 const STDERR_EXCERPT = 600;
 
 /** Stderr of a failed run that means "OVS is not there" rather than "the command is wrong". */
@@ -154,48 +138,7 @@ export function createRunner(opts: RunnerOptions): Runner {
     });
   };
 
-  const follow = (bin: OvsBinary, args: readonly string[], handlers: FollowHandlers): Followed => {
-    const command = commandLine(bin, args);
-    // stdout is not read (an initial dump could fill the pipe and block the child): events of
-    // interest arrive on stderr.
-    const child = spawn(bin, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stopped = false;
-    let partial = '';
-    let tail = '';
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (chunk: string) => {
-      const lines = (partial + chunk).split('\n');
-      partial = lines.pop() ?? '';
-      if (partial.length > MAX_FOLLOW_LINE) partial = '';
-      for (const line of lines) {
-        tail = line;
-        if (!stopped) handlers.onStderrLine(line);
-      }
-    });
-    const finish = (err: OvsError | null): void => {
-      if (stopped) return;
-      stopped = true;
-      handlers.onExit(err);
-    };
-    child.once('error', (e: NodeJS.ErrnoException) => {
-      finish(e.code === 'ENOENT' ? new OvsError('missing-binary', `${bin} is not installed: ${command}`) : new OvsError('failed', `${command}: ${e.message}`));
-    });
-    child.once('close', (code, signal) => {
-      const last = partial !== '' ? partial : tail;
-      if (code === 0) finish(null);
-      else finish(new OvsError(classify(last), `${command}: ${code === null ? `killed by ${signal ?? 'a signal'}` : `exit ${code}`}${excerpt(last)}`));
-    });
-    return {
-      pid: child.pid,
-      stop() {
-        if (stopped) return;
-        stopped = true;
-        child.kill('SIGTERM');
-      },
-    };
-  };
-
-  return { rundir: opts.rundir, run, follow };
+  return { rundir: opts.rundir, run };
 }
 
 /**

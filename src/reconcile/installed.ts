@@ -311,10 +311,11 @@ export function createInstalledFlows(opts: InstalledFlowsOptions): InstalledFlow
       for (const bridge of topology.bridges.keys()) if (!tables.has(bridge)) tables.set(bridge, open(bridge));
     },
 
-    async close() {
+    close() {
       closed = true;
       for (const t of tables.values()) t.channel.close();
       tables.clear();
+      return Promise.resolve();
     },
   };
 }

@@ -21,7 +21,7 @@ import { createInstalledFlows, type Dumped, type FlowSource } from './installed.
 import { createReconcileLoop, type ReconcileLoop, type Scope } from './loop.js';
 import { createBridgeRetries } from './retry.js';
 import { BRIDGE_CONCURRENCY, createPass, drain, type Pass, type PassMode, type Prepared, takeDrift, type TopologyRead } from './pass.js';
-import { bundleFor, type FlowPlan, planFlows, plannedTopology, planPorts, type PortPlan, sameOfports, withRequestedOfports } from './plan.js';
+import { type FlowPlan, planFlows, plannedTopology, planPorts, type PortPlan, sameOfports, withRequestedOfports } from './plan.js';
 import { localBridges, peeringBridges } from './peering-detail.js';
 import { type BridgeResult, CommitSeqs, peeringState } from './report.js';
 
@@ -118,7 +118,6 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
   const commitSeqs = new CommitSeqs();
   let lastDesired: Desired | null = null;
   let lastTopology: Topology | null = null;
-  let closed = false;
   let desiredGeneration = 0;
   const cache = new DesiredCache();
   let appliedGeneration = 0;
@@ -647,7 +646,6 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
       return { id: p.id, bridges: dumped.filter((d) => d !== null) };
     },
     async close() {
-      closed = true;
       retries.close();
       await loop.stop();
       await installed.close();

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import t, { type Test } from 'tap';
 import { canonicalMatch, type Flow, sameFlow } from '../../../src/ovs/flow.js';
-import { type FlowEvent, parseDumpFlows, parseFlowEvent, parseFlowLine } from '../../../src/ovs/dump-parser.js';
+import { parseDumpFlows, parseFlowLine } from '../../../src/ovs/dump-parser.js';
 import { OvsError } from '../../../src/ovs/runner.js';
 
 const fixture = (name: string): string => readFileSync(new URL(`../../fixtures/ovs/${name}`, import.meta.url), 'utf8');
@@ -131,64 +131,6 @@ t.test('a line it cannot read is bad-output, naming the line', (t) => {
     const err = catchError(() => parseDumpFlows(`${fixture('dump-v4.txt')}${line}\n`));
     t.ok(err instanceof OvsError && err.kind === 'bad-output', `bad-output: ${line}`);
     t.ok(err instanceof Error && err.message.includes(JSON.stringify(line)), 'the message names the line');
-  }
-  t.end();
-});
-
-/** The events of monitor-events.txt, in order, as the flows were written (any spelling OVS accepts). */
-const ev = (kind: FlowEvent['kind'], table: number, cookie: bigint, match: string): FlowEvent => ({
-  kind,
-  table,
-  cookie,
-  match: match === '' ? '' : canonicalMatch(match),
-});
-const EVENTS: FlowEvent[] = [
-  ev('added', 0, A, 'ip,nw_src=10.0.0.0/16,nw_dst=10.1.0.0/16'),
-  ev('added', 0, A, 'arp,arp_spa=10.0.0.0/16,arp_tpa=10.1.0.0/16'),
-  ev('added', 0, A, 'in_port=1,ip,nw_src=10.1.0.0/16,nw_dst=10.0.0.0/16'),
-  ev('added', 0, A, 'ipv6,ipv6_src=fd00:a::/64,ipv6_dst=FD00:000B:0:0:0:0:0:0/64'),
-  ev('added', 0, A, 'icmp6,icmp_type=135,ipv6_src=fd00:a::/64,nd_target=fd00:b::/64'),
-  ev('added', 0, A, 'in_port=1,ip,nw_src=10.0.0.0/16'),
-  ev('added', 0, A, 'in_port=1'),
-  ev('added', 250, 0x5ee0_0000_0000_0000n, ''),
-  // An add over an existing key is reported ADDED, not MODIFIED.
-  ev('added', 0, A, 'ip,nw_src=10.0.0.0/16,nw_dst=10.1.0.0/16'),
-  // mod-flows: MODIFIED, with the cookie printed as 0.
-  ev('modified', 0, 0n, 'ip,nw_src=10.0.0.0/16,nw_dst=10.1.0.0/16'),
-  ev('deleted', 0, A, 'in_port=1'),
-  ev('added', 0, 0x78n, 'ip,nw_src=10.9.0.0/16'),
-  ev('added', 0, 0n, 'ipv6'),
-  ev('deleted', 0, A, 'in_port=1,ip,nw_src=10.0.0.0/16'),
-  ev('deleted', 0, A, 'icmp6,icmp_type=135,ipv6_src=fd00:a::/64,nd_target=fd00:b::/64'),
-  ev('deleted', 0, A, 'ipv6,ipv6_src=fd00:a::/64,ipv6_dst=fd00:b::/64'),
-  ev('deleted', 0, A, 'in_port=1,ip,nw_src=10.1.0.0/16,nw_dst=10.0.0.0/16'),
-  ev('deleted', 0, A, 'arp,arp_spa=10.0.0.0/16,arp_tpa=10.1.0.0/16'),
-];
-
-t.test('monitor events: every flow update of a real monitor, in the canonical form of the dump', (t) => {
-  const lines = fixture('monitor-events.txt').split('\n');
-  const events = lines.map(parseFlowEvent).filter((e) => e !== null);
-  t.same(events, EVENTS);
-  t.equal(lines.filter((l) => l.startsWith('NXST_FLOW_MONITOR')).map(parseFlowEvent).filter((e) => e !== null).length, 0, 'reply headers are not events');
-  t.end();
-});
-
-t.test('monitor events with actions (no `!actions`), and lines that are no flow event', (t) => {
-  t.same(parseFlowEvent(' event=ADDED table=0 cookie=0x5ee0aaaaaaaaaaaa ip,in_port=7,nw_src=10.1.0.0/16 actions=NORMAL'), ev('added', 0, A, 'in_port=7,ip,nw_src=10.1.0.0/16'));
-  t.same(parseFlowEvent(' event=ADDED table=250 cookie=0x5ee0000000000000 actions=output:3'), ev('added', 250, 0x5ee0_0000_0000_0000n, ''));
-  t.same(parseFlowEvent(' event=DELETED reason=idle_timeout table=3 cookie=0x1 in_port=2'), ev('deleted', 3, 1n, 'in_port=2'));
-  for (const line of [
-    '',
-    'garbage',
-    'NXST_FLOW_MONITOR reply (xid=0x0):',
-    ' event=ABBREV xid=0x1f',
-    ' event=ADDED table=255 cookie=0x1 ip',
-    ' event=ADDED table=0 cookie=0x12345678901234567 ip',
-    ' event=ADDED table=0 cookie=0x1 ip,,nw_src=10.0.0.0/8',
-    ' event=ADDED table=0 cookie=0x1 two words',
-    'FLOW_MONITOR_PAUSED',
-  ]) {
-    t.equal(parseFlowEvent(line), null, `not an event: ${JSON.stringify(line)}`);
   }
   t.end();
 });

@@ -68,14 +68,6 @@ async function failsWith(t: Test, call: Promise<unknown>, kind: OvsError['kind']
   }
 }
 
-async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 t.test('every canonical flow shape: bundleLine is accepted and dumps back sameFlow', async (t) => {
   const { ovs, br, sb } = await bridgeWithOvs(t);
   await ovs.applyBundle(

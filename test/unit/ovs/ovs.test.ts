@@ -55,10 +55,6 @@ t.test('a binary missing from PATH is missing-binary', async (t) => {
   });
   const runner = createRunner({ rundir: '/nonexistent' });
   await t.rejects(runner.run('ovs-vsctl', ['list-br']), { name: 'OvsError', kind: 'missing-binary' });
-  const exited = await new Promise<OvsError | null>((resolve) => {
-    runner.follow('ovs-ofctl', ['monitor', 'br0'], { onStderrLine: () => undefined, onExit: resolve });
-  });
-  t.match(exited, { kind: 'missing-binary' });
   t.equal(await createOvs({ rundir: '/nonexistent', logger: silentLogger() }).probe(), 'down', 'probe says down');
 });
 

@@ -87,20 +87,3 @@ t.test('vswitchd dead, ovsdb up: ovs-ofctl is unavailable (stale socket), ovs-vs
   // A write waits for vswitchd to apply it: it never does, so the runner's timeout ends it.
   await failsWith(t, sb.runner.run('ovs-vsctl', ['add-br', sb.name('b')], { timeoutMs: 500 }), 'timeout', 'add-br');
 });
-
-t.test('follow: stderr lines as they come, onExit with the classified error', async (t) => {
-  const sb = await startOvs(t);
-  const br = await sb.addBridge('a');
-  const lines: string[] = [];
-  const exited = new Promise<OvsError | null>((resolve) => {
-    sb.runner.follow('ovs-ofctl', ['monitor', br, 'watch:!initial', '--no-names'], { onStderrLine: (l) => lines.push(l), onExit: resolve });
-  });
-  const deadline = Date.now() + 5000;
-  while (!lines.some((l) => l.includes('cookie=0x5ee0000000000003')) && Date.now() < deadline) {
-    await sb.ofctl('add-flow', br, 'cookie=0x5ee0000000000003,priority=7,ip,actions=drop');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  t.ok(lines.some((l) => /event=ADDED .*cookie=0x5ee0000000000003/.test(l)), 'the event line arrived on stderr');
-  await sb.killVswitchd();
-  t.match(await exited, { kind: 'unavailable' }, 'vswitchd died: unavailable');
-});

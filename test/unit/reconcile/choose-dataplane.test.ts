@@ -3,7 +3,7 @@
 // OVS is programmed is test/integration/dataplane.ovs.test.ts's part.
 import t from 'tap';
 import { createLogger } from '../../../src/log/logger.js';
-import { createOvs, type Ovs } from '../../../src/ovs/ovs.js';
+import { createOvs } from '../../../src/ovs/ovs.js';
 import { type OvsBinary, OvsError, type Runner } from '../../../src/ovs/runner.js';
 import { chooseDataplane, type DataplaneChoiceOptions, type OvsMode } from '../../../src/reconcile/choose-dataplane.js';
 import { StateIndex } from '../../../src/domain/state-index.js';
@@ -20,11 +20,6 @@ function fakeRunner(answering: readonly OvsBinary[]): Runner & { calls: string[]
     run(bin, args) {
       calls.push(`${bin} ${args.join(' ')}`);
       return answering.includes(bin) ? Promise.resolve({ code: 0, stdout: '', stderr: '', durationMs: 1 }) : Promise.reject(down(bin));
-    },
-    follow(bin, args, handlers) {
-      calls.push(`${bin} ${args.join(' ')}`);
-      setImmediate(() => handlers.onExit(down(bin)));
-      return { pid: undefined, stop: () => undefined };
     },
   };
 }
