@@ -316,6 +316,15 @@ export function renderStatus(s: Json, ctx: RenderContext): string {
     const behind = num(ovs.desiredGeneration) - num(ovs.appliedGeneration);
     if (behind > 0) ovsLines.push(style.warn(`catching up: ${count(behind, 'change')} not yet on OVS`));
     if (num(ovs.restartsDetected) > 0) ovsLines.push(`ovs-vswitchd restarts seen: ${num(ovs.restartsDetected)} (flows re-installed each time)`);
+    // The bridges whose flows are programmed and watched over their OpenFlow channel; the others take ovs-ofctl.
+    if (bridges.length > 0) {
+      const synced = num(ovs.channelsSynced);
+      const line = `OpenFlow channels: ${synced}/${bridges.length} bridges connected`;
+      ovsLines.push(synced < bridges.length ? style.warn(line) : line);
+    }
+    if (num(ovs.channelDisagreements) > 0) {
+      ovsLines.push(style.warn(`the periodic dump-flows disagreed with the OpenFlow channel ${count(num(ovs.channelDisagreements), 'time')} (repaired; see the log)`));
+    }
     // A whole-pass failure (OVS down) gives every bridge the same error: shown once, not per bridge.
     const byError = new Map<string, string[]>();
     for (const [bridge, b] of Object.entries(perBridge)) {
