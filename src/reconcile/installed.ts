@@ -160,10 +160,20 @@ export function createInstalledFlows(opts: InstalledFlowsOptions): InstalledFlow
         drift = true;
         continue;
       }
-      if (!('flow' in u) || !ours(u.flow.cookie)) continue;
+      if (!('flow' in u)) continue;
+      const mine = ours(u.flow.cookie);
+      const f = fromReported(u.flow);
+      if (!mine) {
+        // Another controller's flow took the key of one of ours (an add over it, or an OpenFlow
+        // 1.0 mod-flows, which sets the cookie to the one it was given: 0): ours is gone.
+        if (u.event !== 'removed' && f !== null && t.flows?.delete(flowKey(f)) === true) {
+          change(t);
+          drift = true;
+        }
+        continue;
+      }
       drift = true;
       if (t.flows === null) continue;
-      const f = fromReported(u.flow);
       if (f === null) {
         t.flows = null;
         change(t);

@@ -59,6 +59,12 @@ t.test('accept, drift and a vswitchd restart start no ovs-ofctl; the flows are r
   const repaired = await until(async () => (await ours(brB)).join('\n') === installed.b.join('\n'), 5_000);
   const driftAfter = (await ovsStatus()).driftRepaired;
   t.ok(repaired.ok && driftAfter === driftBefore + 1, `the hand deletion is repaired (${repaired.ms} ms; driftRepaired ${driftBefore} → ${driftAfter})`);
+  // An OpenFlow 1.0 mod-flows gives the flow the cookie it names (none: 0): it is no longer ours.
+  await sb.ofctl('--strict', 'mod-flows', brB, `table=0,${match},actions=drop`);
+  const retaken = await until(async () => (await ours(brB)).join('\n') === installed.b.join('\n'), 5_000);
+  t.ok(retaken.ok, `a flow of ours taken over by mod-flows is ours again (${retaken.ms} ms)`);
+  const foreign = (await sb.ofctl('--no-stats', '--no-names', 'dump-flows', brB)).split('\n').filter((l) => l.includes(match.replace(/^priority=\d+,/, '')));
+  t.equal(foreign.length, 1, 'one flow with that match, ours');
   t.same(shim.calls().slice(from), [], 'drift: no ovs-ofctl started');
 
   from = shim.calls().length;
