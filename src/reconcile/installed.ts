@@ -13,11 +13,10 @@
 // OpenFlow subset does not type, a desired flow it cannot encode) leaves the bridge to the
 // ovs-ofctl path until a read over the channel shows a table it can hold again.
 import type { Logger } from '../log/logger.js';
-import { compareFlows, type Flow, flowKey, MatchSyntaxError, sameFlows } from '../ovs/flow.js';
+import { compareFlows, type Flow, flowKey, MatchSyntaxError, sameFlow, sameFlows } from '../ovs/flow.js';
 import { OfChannelError, OfErrorReply, type OfChannel, type Unsent } from '../ovs/openflow/channel.js';
 import { fromReported, toOfFlow } from '../ovs/openflow/flows.js';
-import { encodeMatchFields } from '../ovs/openflow/codec.js';
-import { type FlowMod, type FlowUpdate, OfCodecError, type OfFlow, type ReportedFlow } from '../ovs/openflow/messages.js';
+import { type FlowMod, type FlowUpdate, OfCodecError, type ReportedFlow } from '../ovs/openflow/messages.js';
 import { OvsError, type Ovs } from '../ovs/ovs.js';
 import type { Topology } from '../ovs/topology-parser.js';
 import { cookieMask } from './desired.js';
@@ -29,10 +28,8 @@ import { bundleFor, type FlowPlan } from './plan.js';
  */
 export type FlowSource = 'dump' | 'trusted';
 
-/** A bridge's flows of ours, as read. `epoch`: the bridge's table epoch when the read started, null when no table was held. */
-export type Dumped =
-  | { readonly flows: readonly Flow[]; readonly err: null; readonly epoch: number | null }
-  | { readonly flows: null; readonly err: unknown; readonly epoch: null };
+/** A bridge's flows of ours, as read, or why they could not be. */
+export type Dumped = { readonly flows: readonly Flow[]; readonly err: null } | { readonly flows: null; readonly err: unknown };
 
 export interface InstalledFlowsOptions {
   readonly ovs: Ovs;
@@ -41,7 +38,7 @@ export interface InstalledFlowsOptions {
   /** A flow of ours changed on `bridge` and it was not our own bundle, or the table was (re)read after a gap: a pass of it. */
   readonly onDrift: (bridge: string) => void;
   /** A bundle of ours on `bridge` was committed over the channel: the switch holds it as written. */
-  readonly onEchoed: (bridge: string) => void;
+  readonly onCommitted: (bridge: string) => void;
   /** The backstop's dump of `bridge` disagreed with the channel's table (a codec blind spot). */
   readonly onDisagreement?: (bridge: string) => void;
 }
@@ -228,8 +225,15 @@ export function createInstalledFlows(opts: InstalledFlowsOptions): InstalledFlow
   /** The backstop's check: the dump against the table, when nothing reached the table during the dump. */
   const compare = (bridge: string, t: Table, held: readonly Flow[], epoch: number, dumped: readonly Flow[]): void => {
     if (t.epoch !== epoch || t.flows === null || sameFlows(held, dumped)) return;
-    const channelOnly = held.filter((f) => !dumped.some((d) => flowKey(d) === flowKey(f) && d.cookie === f.cookie && d.actions === f.actions));
-    const dumpOnly = dumped.filter((d) => !held.some((f) => flowKey(d) === flowKey(f) && d.cookie === f.cookie && d.actions === f.actions));
+    const only = (these: readonly Flow[], those: readonly Flow[]): Flow[] => {
+      const byKey = new Map(those.map((f) => [flowKey(f), f]));
+      return these.filter((f) => {
+        const other = byKey.get(flowKey(f));
+        return other === undefined || !sameFlow(f, other);
+      });
+    };
+    const channelOnly = only(held, dumped);
+    const dumpOnly = only(dumped, held);
     opts.onDisagreement?.(bridge);
     if (!t.disagreed) {
       t.disagreed = true;
@@ -248,21 +252,14 @@ export function createInstalledFlows(opts: InstalledFlowsOptions): InstalledFlow
   return {
     read(bridge, source) {
       const t = tables.get(bridge);
-      if (t?.flows && t.channel.connected) {
-        const held = sortedOf(t as Table & { flows: Map<string, Flow> });
-        const epoch = t.epoch;
-        if (source === 'trusted') return Promise.resolve({ flows: held, err: null, epoch });
-        return ovs.dumpFlows(bridge, cookie, mask).then(
-          (flows) => {
-            compare(bridge, t, held, epoch, flows);
-            return { flows, err: null, epoch };
-          },
-          (err: unknown) => ({ flows: null, err, epoch: null }),
-        );
-      }
+      const held = t?.flows && t.channel.connected ? { table: t, flows: sortedOf(t as Table & { flows: Map<string, Flow> }), epoch: t.epoch } : null;
+      if (held !== null && source === 'trusted') return Promise.resolve({ flows: held.flows, err: null });
       return ovs.dumpFlows(bridge, cookie, mask).then(
-        (flows) => ({ flows, err: null, epoch: null }),
-        (err: unknown) => ({ flows: null, err, epoch: null }),
+        (flows) => {
+          if (held !== null) compare(bridge, held.table, held.flows, held.epoch, flows);
+          return { flows, err: null };
+        },
+        (err: unknown) => ({ flows: null, err }),
       );
     },
 
@@ -271,6 +268,7 @@ export function createInstalledFlows(opts: InstalledFlowsOptions): InstalledFlow
       const t = tables.get(bridge);
       const mods = t?.flows && t.channel.connected ? flowMods(plan) : null;
       if (t && mods) {
+        let unexpressed = false;
         try {
           await t.channel.bundle(mods, () => {
             const flows = t.flows;
@@ -280,13 +278,20 @@ export function createInstalledFlows(opts: InstalledFlowsOptions): InstalledFlow
             change(t);
           });
         } catch (err) {
-          reread(bridge, t, false);
-          if (err instanceof OfErrorReply) throw new OvsError('failed', `${bridge}: ${err.message}`);
-          if (err instanceof OfChannelError) throw new OvsError('unavailable', `${bridge}: ${err.message}`);
-          throw err;
+          // The channel encodes the whole bundle before it sends any of it: a flow beyond the
+          // codec's subset has changed nothing, and the bundle goes through ovs-ofctl instead.
+          if (!(err instanceof OfCodecError)) {
+            reread(bridge, t, false);
+            if (err instanceof OfErrorReply) throw new OvsError('failed', `${bridge}: ${err.message}`);
+            if (err instanceof OfChannelError) throw new OvsError('unavailable', `${bridge}: ${err.message}`);
+            throw err;
+          }
+          unexpressed = true;
         }
-        opts.onEchoed(bridge);
-        return;
+        if (!unexpressed) {
+          opts.onCommitted(bridge);
+          return;
+        }
       }
       try {
         await ovs.applyBundle(bridge, bundleFor(plan));
@@ -332,17 +337,11 @@ export function createInstalledFlows(opts: InstalledFlowsOptions): InstalledFlow
 
 /** The flow mods of `plan` (removals first, as in bundleFor), or null when the codec cannot express one of its flows. */
 function flowMods(plan: FlowPlan): Unsent<FlowMod>[] | null {
-  const typed = (f: Flow): OfFlow => {
-    const of = toOfFlow(f);
-    // Asked here, not when the channel encodes the bundle: a flow beyond the subset takes the ovs-ofctl path.
-    encodeMatchFields(of.match);
-    return of;
-  };
   try {
     return [
-      ...plan.remove.map((f): Unsent<FlowMod> => ({ type: 'flow_mod', command: 'delete_strict', flow: typed(f) })),
+      ...plan.remove.map((f): Unsent<FlowMod> => ({ type: 'flow_mod', command: 'delete_strict', flow: toOfFlow(f) })),
       // An add replaces the flow of the same key, actions and cookie included (OFPFC_ADD).
-      ...[...plan.add, ...plan.modify].map((f): Unsent<FlowMod> => ({ type: 'flow_mod', command: 'add', flow: typed(f) })),
+      ...[...plan.add, ...plan.modify].map((f): Unsent<FlowMod> => ({ type: 'flow_mod', command: 'add', flow: toOfFlow(f) })),
     ];
   } catch (err) {
     if (err instanceof OfCodecError || err instanceof MatchSyntaxError) return null;

@@ -147,8 +147,8 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
       else if (p?.open) takeDrift(p, bridge, stateVersion, (b) => loop.trigger(b));
       else loop.trigger([bridge]);
     },
-    // Our bundle came back as written: that repair converged, and a later drift is not a storm.
-    onEchoed: (bridge) => guard.settled(bridge),
+    // The switch committed our bundle as written: that repair converged, and a later drift is not a storm.
+    onCommitted: (bridge) => guard.settled(bridge),
     onDisagreement: () => {
       channelDisagreements += 1;
     },

@@ -108,7 +108,8 @@ export interface OfChannel {
   /**
    * Applies flow mods as one atomic, ordered bundle (TS-012 §7.3.9): open, add each, close, then
    * commit, or discard when the switch refused any of them: all or nothing. Rejects with the
-   * first OfErrorReply (its index names the flow mod) or an OfChannelError. `inOrder` is called
+   * first OfErrorReply (its index names the flow mod) or an OfChannelError; with OfCodecError,
+   * before anything is sent, when the codec cannot encode one of the flows. `inOrder` is called
    * synchronously when the commit's reply arrives, before any message that follows it is handled.
    */
   bundle(mods: readonly Unsent<FlowMod>[], inOrder?: () => void): Promise<void>;
@@ -264,7 +265,8 @@ export function createOfChannel(opts: OfChannelOptions, events: OfChannelEvents 
   const scheduleConnect = (): void => {
     if (closed || retryTimer || socket) return;
     failures++;
-    const delay = Math.min(backoff.maxMs, backoff.minMs * 2 ** Math.min(failures - 1, 30));
+    // reconcile/retry.ts's backoffDelayMs, which the layers (eslint.config.js) keep out of src/ovs/.
+    const delay = Math.min(backoff.maxMs, backoff.minMs * 2 ** (failures - 1));
     retryTimer = setTimeout(() => {
       retryTimer = null;
       connect();
@@ -404,7 +406,8 @@ export function createOfChannel(opts: OfChannelOptions, events: OfChannelEvents 
         if (reason instanceof OfChannelError && reason.kind === 'timeout') {
           // The bundle's state on the switch is unknown: only a new connection clears it for sure.
           dropLink(reason);
-        } else if (ready && !(reason instanceof OfChannelError)) {
+        } else if (ready && reason instanceof OfErrorReply) {
+          // Only a refusal by the switch leaves an open bundle there; a batch the codec or the queue refused was never sent.
           await Promise.allSettled(sendAll([control('discard_request')]));
         }
         if (reason instanceof OfErrorReply && refused >= 1 && refused <= mods.length) throw new OfErrorReply(reason.errType, reason.code, refused - 1);

@@ -12,7 +12,7 @@ import { canonicalMatch } from '../../../src/ovs/flow.js';
 import { createOfChannel, type OfChannel, OfChannelError, type OfChannelOptions, OfErrorReply } from '../../../src/ovs/openflow/channel.js';
 import { decodeMessage, encodeMessage, frameLength } from '../../../src/ovs/openflow/codec.js';
 import { toOfFlow } from '../../../src/ovs/openflow/flows.js';
-import { type OfMessage, type ReportedFlow, OFP14_VERSION } from '../../../src/ovs/openflow/messages.js';
+import { OfCodecError, type OfMessage, type ReportedFlow, OFP14_VERSION } from '../../../src/ovs/openflow/messages.js';
 import { until } from '../../helpers/poll.js';
 
 const logger = createLogger({ level: 'error' });
@@ -156,6 +156,15 @@ t.test('a bundle: open, adds, close, commit; a refused add discards it and names
   t.ok(err instanceof OfErrorReply && err.index === 1 && err.errType === 4, 'the refusal names flow mod #1 (priority 2)');
   const after = (sw.received[0] ?? []).slice(before).map((m) => (m.type === 'bundle_control' ? m.control : m.type));
   t.same(after, ['open_request', 'bundle_add', 'bundle_add', 'bundle_add', 'close_request', 'discard_request'], 'discarded, never committed');
+
+  // A flow the codec cannot encode: the bundle is refused before any of it is sent.
+  const sentBefore = (sw.received[0] ?? []).length;
+  const beyond = { type: 'flow_mod' as const, command: 'add' as const, flow: toOfFlow({ table: 0, priority: 9, cookie: 7n, match: 'dl_src=aa:00:00:00:00:01', actions: 'drop' }) };
+  const codec = await rejection(ch.bundle([mods[0] as (typeof mods)[number], beyond]));
+  t.ok(codec instanceof OfCodecError, `refused by the codec (${String(codec)})`);
+  await ch.request({ type: 'bundle_control', bundleId: 1, control: 'open_request', atomic: true, ordered: true });
+  const afterCodec = (sw.received[0] ?? []).slice(sentBefore).map((m) => (m.type === 'bundle_control' ? m.control : m.type));
+  t.same(afterCodec, ['open_request'], 'nothing of it reached the switch, no discard either (only the probe that follows)');
 });
 
 t.test('a silent switch: echo, then the link is dropped and made again', async (t) => {

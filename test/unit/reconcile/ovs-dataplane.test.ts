@@ -9,6 +9,7 @@ import { StateIndex } from '../../../src/domain/state-index.js';
 import type { Peering, Vpc } from '../../../src/domain/types.js';
 import { silentLogger } from '../../../src/log/logger.js';
 import { type OfChannel, OfChannelError, type OfChannelEvents, OfErrorReply } from '../../../src/ovs/openflow/channel.js';
+import { encodeMatchFields } from '../../../src/ovs/openflow/codec.js';
 import { fromReported, toOfFlow } from '../../../src/ovs/openflow/flows.js';
 import type { FlowUpdate, ReportedFlow } from '../../../src/ovs/openflow/messages.js';
 import { type Ovs, OvsError, type PatchPair, type PortInfo, type PortRef, type Topology } from '../../../src/ovs/ovs.js';
@@ -175,10 +176,12 @@ class FakeOvs implements Ovs {
         live();
         const b = this.bridges.get(bridge);
         if (!b) throw new OfChannelError('disconnected', `${bridge} is gone`);
+        // As the real channel: the whole bundle is encoded before any of it is sent (OfCodecError).
+        for (const mod of mods) encodeMatchFields(mod.flow.match);
         if (this.refuse.has(bridge)) throw new OfErrorReply(4, 3, 0);
         for (const mod of mods) {
           const f = fromReported({ ...mod.flow, matchBytes: Buffer.alloc(0) });
-          if (f === null) throw new Error('FakeOvs: a flow mod the codec would not have encoded');
+          if (f === null) throw new Error('FakeOvs: a flow mod the codec cannot read back');
           if (mod.command === 'delete_strict') b.flows.delete(flowKey(f));
           else b.flows.set(flowKey(f), f);
         }
