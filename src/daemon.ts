@@ -78,6 +78,8 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
   // What health(), reload() and the metrics read; set as ready() builds them.
   let running: { store: Store; dataplane: Dataplane } | null = null;
   let reconcileLoop: ReconcileLoop | null = null;
+  /** The OVS data plane's interval setter (the loop's pass and the backstop's rounds); null in no-op mode. */
+  let setReconcileInterval: ((ms: number) => void) | null = null;
   let sweeper: Sweeper | null = null;
   let gossip: GossipService | null = null;
   // The gossip secret in use (read once at start: SPEC §8 key files are config), for reload() to
@@ -251,6 +253,7 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
     const unsubscribe = store.onCommit((mutations, { seq }) => dataplane.onCommit(mutations, seq));
     dataplane.start();
     reconcileLoop = dataplane.loop;
+    setReconcileInterval = (ms) => dataplane.setIntervalMs(ms);
     return {
       ...dataplane,
       close: async () => {
@@ -288,7 +291,7 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
     // Everything else reads `config` when it needs it (policy(), health(), the next sweep).
     config = next;
     log.setLevel(config.log.level);
-    reconcileLoop?.setIntervalMs(config.ovs.reconcileIntervalMs);
+    setReconcileInterval?.(config.ovs.reconcileIntervalMs);
     if (sweeper?.scheduled) sweeper.schedule(config.peering.sweepIntervalMs);
     if (gossip) gossip.setPeers(config.gossip.peers);
     if (gossipSecret !== null && config.gossip.secretFile !== null) warnIfSecretChanged(config.gossip.secretFile, gossipSecret);

@@ -6,10 +6,10 @@
 // taken in the order the switch sent them (the channel's inOrder hooks), so the table is exact,
 // and a pass of a commit or of drift reads it instead of starting ovs-ofctl.
 //
-// `ovs-ofctl dump-flows` stays as an independent reader: a pass over everything (the interval's
-// backstop, reconcile.run) dumps, and a dump that disagrees with the table (nothing changed on
-// the channel meanwhile) is a blind spot of the codec: logged once per bridge with both views,
-// counted, and the dump wins. What the codec cannot express (a flow of ours with a field the
+// `ovs-ofctl dump-flows` stays as an independent reader: the backstop's read of each bridge once
+// per interval (backstop.ts) and reconcile.run dump, and a dump that disagrees with the table
+// (nothing changed on the channel meanwhile) is a blind spot of the codec: logged once per bridge
+// with both views, counted, and the dump wins. What the codec cannot express (a flow of ours with a field the
 // OpenFlow subset does not type, a desired flow it cannot encode) leaves the bridge to the
 // ovs-ofctl path until a read over the channel shows a table it can hold again.
 import type { Logger } from '../log/logger.js';

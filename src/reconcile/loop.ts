@@ -1,9 +1,9 @@
 // The reconcile loop's control: level-triggered and single-flight. Triggers only mark bridges
 // dirty; one cycle runs at a time; a trigger during a cycle queues one rerun; a failed cycle
-// (OVS down) retries with exponential backoff; a timer marks everything dirty as the backstop,
-// `intervalMs` after the last pass over everything ended (so a pass that takes longer than the
-// interval is not followed by another at once, forever). It knows nothing of OVS: the cycle is
-// injected. Timers only, no I/O.
+// (OVS down) retries with exponential backoff; a timer marks everything dirty (the periodic pass
+// over everything; the backstop's per-bridge dumps are backstop.ts's) `intervalMs` after the last
+// pass over everything ended, so a pass that takes longer than the interval is not followed by
+// another at once, forever. It knows nothing of OVS: the cycle is injected. Timers only, no I/O.
 import type { Logger } from '../log/logger.js';
 import { backoffDelayMs } from './retry.js';
 

@@ -1,11 +1,12 @@
-// The data plane on a real Open vSwitch: one reconcile pass (per-bridge dumps, started at once,
-// alongside the topology and the desired flows → stale ports deleted → per bridge: diff, one
-// bundle → new patch ports), driven by the loop in loop.ts and triggered by store commits, the
-// interval, and drift reported by the installed-flow cache (installed.ts). The pass's work queue
-// is pass.ts; what is reported per peering is report.ts; the storm guard (a bridge whose flows do
-// not converge) is guard.ts. This module owns the OVS part of `status`, the per-peering
-// `dataplane` object, `reconcile.run` and `peering.flows`; the text of the changes it reports is
-// changes.ts, where a peering lives on this host peering-detail.ts.
+// The data plane on a real Open vSwitch: one reconcile pass (per-bridge reads, of the channel's
+// table or a dump, started at once, alongside the topology and the desired flows → stale ports
+// deleted → per bridge: diff, one bundle → new patch ports), driven by the loop in loop.ts and
+// triggered by store commits, the interval, the backstop's per-bridge dumps spread over the
+// interval (backstop.ts), and drift reported by the installed-flow table (installed.ts). The
+// pass's work queue is pass.ts; what is reported per peering is report.ts; the storm guard (a
+// bridge whose flows do not converge) is guard.ts. This module owns the OVS part of `status`, the
+// per-peering `dataplane` object, `reconcile.run` and `peering.flows`; the text of the changes it
+// reports is changes.ts, where a peering lives on this host peering-detail.ts.
 import type { StateView } from '../domain/state-index.js';
 import type { Mutation } from '../domain/types.js';
 import type { Logger } from '../log/logger.js';
@@ -13,6 +14,7 @@ import { type Flow, flowText, sameFlows } from '../ovs/flow.js';
 import { EXACT_COOKIE_MASK, type Ovs, type PatchPair } from '../ovs/ovs.js';
 import { OvsError } from '../ovs/runner.js';
 import type { PortInfo, Topology } from '../ovs/topology-parser.js';
+import { createBackstop } from './backstop.js';
 import { createChangeLog, type ChangeLog, type Detail } from './changes.js';
 import { type BridgeStatus, type Dataplane, DataplaneError, type OvsStatus, type ReconcileRequest, type ReconcileResult } from './dataplane.js';
 import { canaryCookie, canaryFlow, computeDesired, type Desired, DesiredCache, isOurPort, peeringCookie } from './desired.js';
@@ -49,6 +51,8 @@ export interface OvsDataplaneOptions {
 
 export interface OvsDataplane extends Dataplane {
   start(): void;
+  /** `ovs.reconcileIntervalMs` changed (SIGHUP): the loop's pass over everything and the backstop's rounds follow it. */
+  setIntervalMs(ms: number): void;
   /** Marks what a store commit touched as dirty (wired to Store.onCommit, with the commit's seq). */
   onCommit(mutations: readonly Mutation[], seq: number): void;
   readonly loop: ReconcileLoop;
@@ -111,6 +115,12 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
   let channelDisagreements = 0;
   /** ovs-vswitchd's pid as last read: a different one means it restarted. */
   let vswitchdPid: number | null = null;
+  /**
+   * Bridges whose backstop read is due (backstop.ts): the next pass that reads one of them in
+   * `apply` mode reads it with ovs-ofctl dump-flows, whatever the channel holds, and the flag
+   * stays until such a read succeeds.
+   */
+  const backstopDue = new Set<string>();
   const guard = createConvergenceGuard();
   /** One object, so that an unchanged desired set stays the same objects from pass to pass. */
   const hookFlow = opts.unconvergingBridge === undefined ? null : unconvergingFlow(cookiePrefix);
@@ -151,6 +161,14 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
     onCommitted: (bridge) => guard.settled(bridge),
     onDisagreement: () => {
       channelDisagreements += 1;
+    },
+  });
+
+  const backstop = createBackstop({
+    intervalMs: opts.intervalMs,
+    onDue: (bridge) => {
+      backstopDue.add(bridge);
+      loop.trigger([bridge]);
     },
   });
 
@@ -213,8 +231,20 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
     try {
       const full = scope.all || read === 'fresh';
       const provisional = scope.all && read === 'reuse' ? provisionalFrom(known) : null;
-      // A pass over everything dumps every bridge; a pass of some bridges may take what the cache trusts.
-      const source: FlowSource = full || dryRun ? 'dump' : 'trusted';
+      // reconcile.run and dry runs read every bridge with ovs-ofctl; the loop's passes, the
+      // interval's over everything included, take the channel's table where it holds one, and
+      // a bridge whose backstop read is due (backstopDue) is dumped.
+      const source: FlowSource = read === 'fresh' || dryRun ? 'dump' : 'trusted';
+      const readFlows = (bridge: string): Promise<Dumped> => {
+        const due = !dryRun && backstopDue.delete(bridge);
+        const dumped = installed.read(bridge, due ? 'dump' : source);
+        if (due) {
+          void dumped.then((d) => {
+            if (d.flows === null) backstopDue.add(bridge);
+          });
+        }
+        return dumped;
+      };
       current.prepared = provisional;
       const guess = scope.all ? (known ? [...known.bridges.keys()] : await ovs.bridgeHints()) : [...scope.bridges];
       current.queue.push(...[...new Set(guess)].sort());
@@ -222,8 +252,8 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
       const done = new Set<string>();
       /** Bridges diffed against the provisional topology. */
       const doneEarly: string[] = [];
-      /** Whether a bridge of this pass was found without its canary (its flows were lost). */
-      let canaryLost = false;
+      /** The bridges of this pass found without their canary (their flows were lost). */
+      const canaryLost = new Set<string>();
       /** Starts the preparation once a dump succeeded, when it must wait for one. */
       let waitForDump: (() => unknown) | null = null;
       const work = async (bridge: string): Promise<void> => {
@@ -235,7 +265,7 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
           current.ahead.delete(bridge);
           if (ahead === undefined) current.drifted.delete(bridge);
           readAhead();
-          dumped = await (ahead ?? installed.read(bridge, source));
+          dumped = await (ahead ?? readFlows(bridge));
           if (dumped.flows !== null) waitForDump?.();
         }
         const prep = current.prepared;
@@ -248,7 +278,7 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
         if (current.prepared !== prep) current.queue.push(bridge);
         else if (prep === provisional) doneEarly.push(bridge);
         if (outcome === null) return;
-        canaryLost ||= outcome.lostAll;
+        if (outcome.lostAll) canaryLost.add(bridge);
         if (!done.has(bridge)) result.bridges.push(bridge);
         done.add(bridge);
         result.added += outcome.added;
@@ -268,7 +298,7 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
           if (current.ahead.has(bridge) || current.parked.has(bridge) || current.busy.has(bridge)) continue;
           current.drifted.delete(bridge);
           current.reading += 1;
-          const dump = installed.read(bridge, source);
+          const dump = readFlows(bridge);
           current.ahead.set(bridge, dump);
           current.pending.add(dump);
           void dump.then(() => {
@@ -344,6 +374,7 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
         lastTopology = final;
         known = final;
         installed.follow(final);
+        backstop.setBridges(final.bridges.keys());
         for (const bridge of [...bridges.keys()]) if (!final.bridges.has(bridge)) forgetBridge(bridge);
         await noteRestart(canaryLost);
         lastReconcileAt = now().toISOString();
@@ -547,12 +578,12 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
    * Counts a restart of ovs-vswitchd once, whatever the number of bridges it wiped: by its pid
    * changing; when no pid can be read, by a pass finding bridges without their canary.
    */
-  async function noteRestart(canaryLost: boolean): Promise<void> {
+  async function noteRestart(canaryLost: ReadonlySet<string>): Promise<void> {
     const pid = await ovs.vswitchdPid();
     if (pid !== null) {
       if (vswitchdPid !== null && pid !== vswitchdPid) restartsDetected += 1;
       vswitchdPid = pid;
-    } else if (canaryLost) {
+    } else if (canaryLost.size > 0) {
       restartsDetected += 1;
     }
   }
@@ -560,6 +591,10 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
   return {
     loop,
     start: () => loop.start(),
+    setIntervalMs(ms) {
+      loop.setIntervalMs(ms);
+      backstop.setIntervalMs(ms);
+    },
     onCommit(mutations, seq) {
       stateVersion = seq;
       commitSeqs.note(mutations, seq);
@@ -647,6 +682,7 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
     },
     async close() {
       retries.close();
+      backstop.close();
       await loop.stop();
       await installed.close();
     },

@@ -47,6 +47,8 @@ interface FakeChannel {
   readonly events: OfChannelEvents;
   connected: boolean;
   closed: boolean;
+  /** Dropped and waiting out a long backoff: it connects again only when kicked. */
+  parked: boolean;
 }
 
 /**
@@ -58,7 +60,9 @@ class FakeOvs implements Ovs {
   readonly bridges = new Map<string, { ports: Map<string, PortInfo>; flows: Map<string, Flow> }>();
   readonly channels = new Set<FakeChannel>();
   /** `bundles`: every bundle applied, over a channel or through applyBundle. */
-  readonly calls = { topology: 0, dumps: [] as string[], bundles: [] as string[], stats: [] as string[] };
+  readonly calls = { topology: 0, dumps: [] as string[], bundles: [] as string[], stats: [] as string[], ofctlBundles: [] as string[], kicks: [] as string[] };
+  /** Bridges the rundir shows sockets of, beside those that exist (a dead vswitchd leaves them). */
+  readonly staleSockets = new Set<string>();
   /** Set to hold topology reads until the test lets them answer. */
   topologyGate: Promise<void> | null = null;
   dumpDelayMs = 0;
@@ -100,6 +104,7 @@ class FakeOvs implements Ovs {
     if (!b || this.down) throw new OvsError('unavailable', `ovs-ofctl: ${bridge} is not a bridge or a socket`);
     if (this.refuse.has(bridge)) throw new OvsError('failed', `ovs-ofctl: ${bridge}: OFPT_ERROR: OFPBMC_BAD_FIELD`);
     this.calls.bundles.push(bridge);
+    this.calls.ofctlBundles.push(bridge);
     for (const line of lines) {
       const add = ADD.exec(line);
       const del = DELETE.exec(line);
@@ -144,7 +149,7 @@ class FakeOvs implements Ovs {
   }
 
   openFlow(bridge: string, events: OfChannelEvents): OfChannel {
-    const ch: FakeChannel = { bridge, events, connected: false, closed: false };
+    const ch: FakeChannel = { bridge, events, connected: false, closed: false, parked: false };
     this.channels.add(ch);
     this.connectLater(ch);
     const ours = (cookie: bigint, mask: bigint): Flow[] => [...(this.bridges.get(bridge)?.flows.values() ?? [])].filter((f) => (f.cookie & mask) === (cookie & mask));
@@ -189,7 +194,12 @@ class FakeOvs implements Ovs {
         this.calls.bundles.push(bridge);
         inOrder?.();
       },
-      kick: () => undefined,
+      kick: () => {
+        this.calls.kicks.push(bridge);
+        if (!ch.parked) return;
+        ch.parked = false;
+        this.connectLater(ch);
+      },
       close: () => {
         ch.closed = true;
         ch.connected = false;
@@ -203,19 +213,19 @@ class FakeOvs implements Ovs {
     return [...this.channels].filter((c) => c.connected).length;
   }
 
-  private connectLater(ch: FakeChannel): void {
+  private connectLater(ch: FakeChannel, afterMs = 1): void {
     setTimeout(() => {
-      if (ch.closed || ch.connected) return;
+      if (ch.closed || ch.connected || ch.parked) return;
       if (this.down || !this.bridges.has(ch.bridge)) {
         this.connectLater(ch);
         return;
       }
       ch.connected = true;
       ch.events.onConnect?.();
-    }, 1);
+    }, afterMs);
   }
 
-  bridgeHints = async (): Promise<string[]> => [...this.bridges.keys()].sort();
+  bridgeHints = async (): Promise<string[]> => [...new Set([...this.bridges.keys(), ...this.staleSockets])].sort();
   probe = async (): Promise<'up' | 'down'> => 'up';
   /** ovs-vswitchd's pid; null: not readable (hidden /proc). */
   pid: number | null = 1;
@@ -236,14 +246,18 @@ class FakeOvs implements Ovs {
     for (const ch of this.channels) if (ch.bridge === bridge && ch.connected) ch.events.onMonitorUpdates?.([{ event: 'paused' }, { event: 'resumed' }]);
   }
 
-  /** Every channel drops as when vswitchd dies, then connects again (the new vswitchd). */
-  dropChannels(): void {
-    for (const ch of this.channels) {
-      if (!ch.connected) continue;
+  /**
+   * Every channel drops as when vswitchd dies, then connects again (the new vswitchd): at once,
+   * or `staggerMs` apart in bridge order; those of `parked` only when kicked (a long backoff).
+   */
+  dropChannels(opts: { staggerMs?: number; parked?: ReadonlySet<string> } = {}): void {
+    const dropped = [...this.channels].filter((ch) => ch.connected).sort((a, b) => a.bridge.localeCompare(b.bridge));
+    dropped.forEach((ch, i) => {
       ch.connected = false;
       ch.events.onDisconnect?.(new OfChannelError('disconnected', 'the switch closed the connection'));
-      this.connectLater(ch);
-    }
+      if (opts.parked?.has(ch.bridge)) ch.parked = true;
+      else this.connectLater(ch, 1 + i * (opts.staggerMs ?? 0));
+    });
   }
 
   ourFlows(bridge: string): Flow[] {
@@ -348,6 +362,7 @@ t.test('drift during a long pass is taken next, not after the pass', async (t) =
   ovs.dumpDelayMs = 15;
   const from = ovs.calls.dumps.length;
   const cycles = dp.loop.health().cycles;
+  // reconcile.run dumps every bridge (the loop's passes read the channels' tables).
   // The drift lands as the pass's second dump starts (sorted: br-0, br-1, br-10, br-11, br-2, ...,
   // br-9 last), inside the fake, so a loaded machine cannot move it later.
   ovs.onDump = (_bridge, count) => {
@@ -355,12 +370,13 @@ t.test('drift during a long pass is taken next, not after the pass', async (t) =
     ovs.onDump = null;
     ovs.foreignDelete('br-9', steering);
   };
-  dp.loop.trigger('all');
+  const run = dp.reconcile({});
   await until(() => ovs.calls.dumps.slice(from).includes('br-9'), 'br-9 dumped');
   const order = ovs.calls.dumps.slice(from);
   t.ok(order.indexOf('br-9') < 8, `br-9 is dumped among the first (dump ${order.indexOf('br-9') + 1} of the pass), not last`);
+  await run;
   await dp.loop.idle();
-  t.equal(dp.loop.health().cycles, cycles + 1, 'repaired within the pass: no cycle after it');
+  t.equal(dp.loop.health().cycles, cycles, 'repaired within the pass: no cycle after it');
   t.equal(ovs.ourFlows('br-9').length, 8);
 });
 
@@ -396,7 +412,7 @@ t.test('a cycle of a bridge the known topology lacks reads the topology', async 
   t.equal(dp.peering(peering(9, 0, 9)).state, 'programmed');
 });
 
-t.test('a commit is planned from the channel’s table; a pass over everything dumps, and a disagreement is counted and repaired', async (t) => {
+t.test('a commit is planned from the channel’s table; so is the pass over everything; the backstop’s dump finds a loss the channel missed', async (t) => {
   const { ovs, dp, view } = await rig(t, 3);
   const from = { dumps: ovs.calls.dumps.length, bundles: ovs.calls.bundles.length };
   const p = peering(7, 1, 2);
@@ -408,22 +424,66 @@ t.test('a commit is planned from the channel’s table; a pass over everything d
   t.equal(dp.peering(p).state, 'programmed');
   t.equal(ovs.ourFlows('br-1').length, 15, 'both peerings of br-1 installed');
 
-  // Changed behind the channel's back (no update: a codec blind spot): the interval's pass dumps and sees it.
+  // Changed behind the channel's back (no update: a codec blind spot).
   const b1 = ovs.bridges.get('br-1');
   const hidden = ovs.ourFlows('br-1').find(steering);
   if (!b1 || !hidden) throw new Error('no steering flow on br-1');
   b1.flows.delete(flowKey(hidden));
-  const passFrom = ovs.calls.dumps.length;
+  const passFrom = { dumps: ovs.calls.dumps.length, topology: ovs.calls.topology };
   dp.loop.trigger('all');
   await dp.loop.idle();
-  t.same(ovs.calls.dumps.slice(passFrom).sort(), ['br-0', 'br-1', 'br-2'], 'every bridge dumped');
-  t.ok(ovs.ourFlows('br-1').some((f) => flowKey(f) === flowKey(hidden)), 'the unreported loss repaired');
+  t.same(ovs.calls.dumps.slice(passFrom.dumps), [], 'the pass over everything reads the channels’ tables: no dump');
+  t.equal(ovs.calls.topology, passFrom.topology + 1, 'and still reads the topology');
+  t.notOk(ovs.ourFlows('br-1').some((f) => flowKey(f) === flowKey(hidden)), 'so it cannot see the loss');
+
+  // The backstop reads each bridge once per interval: br-1 within one.
+  const intervalMs = 300;
+  const started = Date.now();
+  dp.setIntervalMs(intervalMs);
+  await until(() => ovs.ourFlows('br-1').some((f) => flowKey(f) === flowKey(hidden)), 'the unreported loss repaired', 3 * intervalMs);
+  const took = Date.now() - started;
+  t.ok(took < intervalMs + 150, `repaired ${took} ms after the interval was set to ${intervalMs} ms`);
+  t.ok(ovs.calls.dumps.slice(passFrom.dumps).includes('br-1'), 'by the backstop’s dump of br-1');
+  await dp.loop.idle();
   t.equal(dp.status().channelDisagreements, 1, 'the dump and the channel’s table disagreed once');
   const again = ovs.calls.dumps.length;
-  dp.loop.trigger('all');
+  await until(() => ovs.calls.dumps.length >= again + 3, 'a round more of backstop reads', 3 * intervalMs);
   await dp.loop.idle();
-  t.equal(ovs.calls.dumps.length, again + 3, 'the next backstop pass dumps again');
   t.equal(dp.status().channelDisagreements, 1, 'and agrees: the table took the dump and the repair');
+});
+
+t.test('steady state: the backstop dumps each bridge once per interval, spread over it, and nothing else reads with ovs-ofctl', async (t) => {
+  const bridges = 4;
+  const intervalMs = 400;
+  const { ovs, dp } = await rig(t, bridges);
+  const dumps: { bridge: string; at: number }[] = [];
+  ovs.onDump = (bridge) => void dumps.push({ bridge, at: Date.now() });
+  const from = { stats: ovs.calls.stats.length, bundles: ovs.calls.bundles.length, ofctl: ovs.calls.ofctlBundles.length };
+  dp.setIntervalMs(intervalMs);
+  const rounds = 3;
+  // The window starts half a slot before the first read of br-0 after the change, so that no read sits on its edges.
+  await until(() => dumps.some((d) => d.bridge === 'br-0'), 'a first backstop read of br-0', 3 * intervalMs);
+  const first = dumps.find((d) => d.bridge === 'br-0');
+  const slot = intervalMs / bridges;
+  const windowStart = (first?.at ?? 0) - slot / 2;
+  const windowEnd = windowStart + rounds * intervalMs;
+  await until(() => Date.now() > windowEnd + slot, 'the window over', (rounds + 2) * intervalMs);
+  ovs.onDump = null;
+  const inWindow = dumps.filter((d) => d.at >= windowStart && d.at < windowEnd);
+  const perBridge = new Map<string, number>();
+  for (const d of inWindow) perBridge.set(d.bridge, (perBridge.get(d.bridge) ?? 0) + 1);
+  t.same(
+    [...perBridge].sort(),
+    Array.from({ length: bridges }, (_, i) => [`br-${i}`, rounds]),
+    `${rounds} intervals: one dump per bridge per interval (${inWindow.map((d) => d.bridge).join(' ')})`,
+  );
+  t.same(inWindow.slice(0, bridges).map((d) => d.bridge), ['br-0', 'br-1', 'br-2', 'br-3'], 'in a stable order');
+  const gaps = inWindow.slice(1).map((d, i) => d.at - (inWindow[i]?.at ?? d.at));
+  t.ok(Math.min(...gaps) >= slot / 4, `spread over the interval: ${gaps.join(', ')} ms apart (a slot is ${slot} ms)`);
+  t.equal(ovs.calls.stats.length, from.stats, 'no table read over the channels either');
+  t.same([ovs.calls.bundles.length, ovs.calls.ofctlBundles.length], [from.bundles, from.ofctl], 'no bundle: nothing to repair');
+  t.ok(dp.loop.health().cycles > 0 && dp.status().lastReconcileAt !== null, 'the passes over everything still run and are reported');
+  t.equal(dp.status().channelDisagreements, 0);
 });
 
 t.test('a monitor gap: the table is read again over the channel; what comes after is planned from it', async (t) => {
