@@ -60,6 +60,13 @@ export interface InstalledFlows {
   synced(): number;
   /** Keeps one channel per bridge of `topology` (opened and closed as bridges come and go). */
   follow(topology: Topology): void;
+  /**
+   * Opens a channel for each of `bridges` that has none (the rundir's hints, before any topology
+   * read) and resolves once each of those holds its table, or after `waitMs` (ms), whichever is
+   * first; at once when closed. A bridge the next follow() does not list has its channel closed.
+   */
+  expect(bridges: Iterable<string>, waitMs: number): Promise<void>;
+
   close(): Promise<void>;
 }
 
@@ -91,6 +98,8 @@ export function createInstalledFlows(opts: InstalledFlowsOptions): InstalledFlow
   const ours = (c: bigint): boolean => (c & mask) === (cookie & mask);
   const tables = new Map<string, Table>();
   let closed = false;
+  /** Told of every change of any table (expect() waits with them). */
+  const watchers = new Set<() => void>();
 
   /** The table from a full read (monitor's initial updates or flow stats); null if a flow of ours is beyond the codec. */
   const tableOf = (reported: readonly ReportedFlow[]): Map<string, Flow> | null => {
@@ -107,6 +116,7 @@ export function createInstalledFlows(opts: InstalledFlowsOptions): InstalledFlow
   const change = (t: Table): void => {
     t.sorted = null;
     t.epoch++;
+    for (const w of watchers) w();
   };
 
   /**
@@ -326,8 +336,34 @@ export function createInstalledFlows(opts: InstalledFlowsOptions): InstalledFlow
       for (const bridge of topology.bridges.keys()) if (!tables.has(bridge)) tables.set(bridge, open(bridge));
     },
 
+    expect(bridges, waitMs) {
+      if (closed) return Promise.resolve();
+      const opened: Table[] = [];
+      for (const bridge of bridges) {
+        if (tables.has(bridge)) continue;
+        const t = open(bridge);
+        tables.set(bridge, t);
+        opened.push(t);
+      }
+      const held = (): boolean => closed || opened.every((t) => t.flows !== null && t.channel.connected);
+      if (held()) return Promise.resolve();
+      return new Promise((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer);
+          watchers.delete(check);
+          resolve();
+        };
+        const check = (): void => {
+          if (held()) done();
+        };
+        const timer = setTimeout(done, waitMs);
+        watchers.add(check);
+      });
+    },
+
     close() {
       closed = true;
+      for (const w of [...watchers]) w();
       for (const t of tables.values()) t.channel.close();
       tables.clear();
       return Promise.resolve();

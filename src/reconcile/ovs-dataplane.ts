@@ -50,6 +50,7 @@ export interface OvsDataplaneOptions {
 }
 
 export interface OvsDataplane extends Dataplane {
+  /** Opens the channels of the bridges the rundir shows, then starts the loop (its first pass waits for them, briefly). */
   start(): void;
   /** `ovs.reconcileIntervalMs` changed (SIGHUP): the loop's pass over everything and the backstop's rounds follow it. */
   setIntervalMs(ms: number): void;
@@ -75,6 +76,12 @@ const MAX_BACKOFF_MS = 250;
 export const RECONCILE_RUN_DEADLINE_MS = 20_000;
 /** Flows of each side listed in the one log line of a bridge that does not converge. */
 const LOGGED_FLOWS = 20;
+/**
+ * How long the first pass waits for the channels start() opened to hold their tables: a few ms
+ * on a live vswitchd (100 bridges: tens of ms). Only sockets a dead vswitchd (or a deleted
+ * bridge) left behind make it wait this long; the pass then finds OVS down by itself.
+ */
+const CHANNEL_WAIT_MS = 1_000;
 
 type PassError = ReconcileResult['errors'][number];
 /** What a pass did on one bridge. `lostAll`: found without its canary (its flows were lost). */
@@ -121,6 +128,8 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
    * stays until such a read succeeds.
    */
   const backstopDue = new Set<string>();
+  /** Set by start(): the channels of the rundir's bridges opening; the loop starts once they hold their tables. */
+  let opening: Promise<void> | null = null;
   const guard = createConvergenceGuard();
   /** One object, so that an unchanged desired set stays the same objects from pass to pass. */
   const hookFlow = opts.unconvergingBridge === undefined ? null : unconvergingFlow(cookiePrefix);
@@ -590,7 +599,17 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
 
   return {
     loop,
-    start: () => loop.start(),
+    start() {
+      // Every channel connects at once, before the first pass reads any bridge: that pass then
+      // plans from their tables and writes over them, instead of dumping and writing with
+      // ovs-ofctl while the channels come up behind it, each asking for a pass of its own. A
+      // close() meanwhile ends the wait (installed.close) and the loop, stopped, never starts.
+      opening ??= ovs
+        .bridgeHints()
+        .then((hints) => installed.expect(hints, CHANNEL_WAIT_MS))
+        .catch((err: unknown) => logger.warn('the OpenFlow channels could not be opened before the first pass', { err: (err as Error).message }))
+        .then(() => loop.start());
+    },
     setIntervalMs(ms) {
       loop.setIntervalMs(ms);
       backstop.setIntervalMs(ms);

@@ -486,6 +486,53 @@ t.test('steady state: the backstop dumps each bridge once per interval, spread o
   t.equal(dp.status().channelDisagreements, 0);
 });
 
+t.test('start: the channels of the rundir’s bridges connect before the first pass, which then dumps nothing', async (t) => {
+  const ovs = new FakeOvs();
+  const vpcs = [vpc(0), vpc(1), vpc(2)];
+  for (const v of vpcs) ovs.addBridge(v.bridge);
+  const peerings = [peering(1, 0, 1), peering(2, 0, 2)];
+  const view = new StateIndex({ vpcs: Object.fromEntries(vpcs.map((v) => [v.id, v])), peerings: Object.fromEntries(peerings.map((p) => [p.id, p])) });
+  const dp = createOvsDataplane({ ovs, view: () => view, cookiePrefix: PREFIX, intervalMs: 3_600_000, logger: silentLogger() });
+  t.teardown(() => dp.close());
+  dp.start();
+  t.equal(await dp.loop.firstCycle, 'converged', 'the first pass converged');
+  t.same(ovs.calls.dumps, [], 'the first pass read every table from its channel: no dump');
+  t.same(ovs.calls.ofctlBundles, [], 'and wrote over the channels: no ovs-ofctl bundle');
+  t.same(ovs.calls.bundles.sort(), ['br-0', 'br-1', 'br-2'], 'one bundle per bridge');
+  t.same([0, 1, 2].map((i) => ovs.ourFlows(`br-${i}`).length), [15, 8, 8], 'every flow in');
+  t.equal(ovs.channels.size, 3, 'one channel per bridge');
+  await dp.close();
+  t.equal(ovs.channels.size, 0, 'close() closes every channel');
+});
+
+t.test('start: a stale socket’s channel holds the first pass back a bounded time only, and is closed once the topology does not list it', async (t) => {
+  const ovs = new FakeOvs();
+  ovs.addBridge('br-0');
+  ovs.staleSockets.add('br-gone');
+  const view = new StateIndex({ vpcs: { 'vpc-0': vpc(0) }, peerings: {} });
+  const dp = createOvsDataplane({ ovs, view: () => view, cookiePrefix: PREFIX, intervalMs: 3_600_000, logger: silentLogger() });
+  t.teardown(() => dp.close());
+  const started = Date.now();
+  dp.start();
+  t.equal(await dp.loop.firstCycle, 'converged');
+  t.ok(Date.now() - started < 3000, `the first pass ended ${Date.now() - started} ms after start`);
+  t.same([...ovs.channels].map((c) => c.bridge), ['br-0'], 'and the channel to nowhere is closed');
+});
+
+t.test('closed while the channels connect: the first pass never runs, nothing is left open', async (t) => {
+  const ovs = new FakeOvs();
+  ovs.addBridge('br-0');
+  ovs.staleSockets.add('br-gone');
+  const view = new StateIndex({ vpcs: { 'vpc-0': vpc(0) }, peerings: {} });
+  const dp = createOvsDataplane({ ovs, view: () => view, cookiePrefix: PREFIX, intervalMs: 3_600_000, logger: silentLogger() });
+  dp.start();
+  await until(() => ovs.channels.size === 2, 'both channels opened');
+  await dp.close();
+  t.equal(await dp.loop.firstCycle, 'stopped');
+  t.equal(ovs.channels.size, 0, 'every channel closed');
+  t.same(ovs.calls.dumps, [], 'no dump');
+});
+
 t.test('a monitor gap: the table is read again over the channel; what comes after is planned from it', async (t) => {
   const { ovs, dp, view } = await rig(t, 3);
   // A monitor that may have missed updates (paused, resumed): br-2's table is read again by flow stats.
