@@ -66,7 +66,8 @@ export interface InstalledFlows {
    * first; at once when closed. A bridge the next follow() does not list has its channel closed.
    */
   expect(bridges: Iterable<string>, waitMs: number): Promise<void>;
-
+  /** Every channel waiting out a reconnect backoff tries now (vswitchd was seen to restart). */
+  kick(): void;
   close(): Promise<void>;
 }
 
@@ -359,6 +360,10 @@ export function createInstalledFlows(opts: InstalledFlowsOptions): InstalledFlow
         const timer = setTimeout(done, waitMs);
         watchers.add(check);
       });
+    },
+
+    kick() {
+      for (const t of tables.values()) t.channel.kick();
     },
 
     close() {

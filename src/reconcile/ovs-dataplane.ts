@@ -123,6 +123,12 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
   /** ovs-vswitchd's pid as last read: a different one means it restarted. */
   let vswitchdPid: number | null = null;
   /**
+   * Without a readable pid: the bridges found without their canary since the restart last
+   * counted. A restart wipes every bridge, and their passes come one by one as their channels
+   * reconnect: a bridge found lost again is a new restart, another bridge lost is the same one.
+   */
+  const lostSinceRestart = new Set<string>();
+  /**
    * Bridges whose backstop read is due (backstop.ts): the next pass that reads one of them in
    * `apply` mode reads it with ovs-ofctl dump-flows, whatever the channel holds, and the flag
    * stays until such a read succeeds.
@@ -584,17 +590,26 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
   }
 
   /**
-   * Counts a restart of ovs-vswitchd once, whatever the number of bridges it wiped: by its pid
-   * changing; when no pid can be read, by a pass finding bridges without their canary.
+   * Counts a restart of ovs-vswitchd once, whatever the number of bridges it wiped and however
+   * many passes find them: by its pid changing; when no pid can be read, by a bridge found
+   * without its canary a second time since the restart last counted (lostSinceRestart). A new
+   * pid also reconnects every channel at once, rather than when its backoff ends.
    */
   async function noteRestart(canaryLost: ReadonlySet<string>): Promise<void> {
     const pid = await ovs.vswitchdPid();
     if (pid !== null) {
+      if (pid !== vswitchdPid) installed.kick();
       if (vswitchdPid !== null && pid !== vswitchdPid) restartsDetected += 1;
       vswitchdPid = pid;
-    } else if (canaryLost.size > 0) {
-      restartsDetected += 1;
+      lostSinceRestart.clear();
+      return;
     }
+    if (canaryLost.size === 0) return;
+    if (lostSinceRestart.size === 0 || [...canaryLost].some((b) => lostSinceRestart.has(b))) {
+      restartsDetected += 1;
+      lostSinceRestart.clear();
+    }
+    for (const b of canaryLost) lostSinceRestart.add(b);
   }
 
   return {

@@ -533,6 +533,38 @@ t.test('closed while the channels connect: the first pass never runs, nothing is
   t.same(ovs.calls.dumps, [], 'no dump');
 });
 
+t.test('without a readable pid, one restart seen by passes one bridge at a time counts once', async (t) => {
+  const { ovs, dp } = await rig(t, 3);
+  ovs.pid = null;
+  for (const restart of [1, 2]) {
+    for (const b of ovs.bridges.values()) b.flows.clear();
+    // The channels come back 40 ms apart: one pass per bridge, each finding its canary lost.
+    const cycles = dp.loop.health().cycles;
+    ovs.dropChannels({ staggerMs: 40 });
+    await until(() => [0, 1, 2].every((i) => ovs.ourFlows(`br-${i}`).length > 0), 'flows again');
+    await dp.loop.idle();
+    t.ok(dp.loop.health().cycles >= cycles + 2, `the bridges came back in passes of their own (${dp.loop.health().cycles - cycles})`);
+    t.equal(dp.status().restartsDetected, restart, `restart ${restart} counted once`);
+  }
+  t.same(Object.values(dp.status().perBridge).map((b) => b.flowsLost), [2, 2, 2], 'each bridge lost its flows twice');
+});
+
+t.test('a new vswitchd pid reconnects every channel at once, instead of at the end of its backoff', async (t) => {
+  const { ovs, dp } = await rig(t, 3);
+  const kicks = ovs.calls.kicks.length;
+  await dp.reconcile({});
+  t.equal(ovs.calls.kicks.length, kicks, 'no kick while the pid stays');
+  for (const b of ovs.bridges.values()) b.flows.clear();
+  ovs.pid = 2;
+  // br-0 reconnects by itself; br-1 and br-2 wait out a long backoff.
+  ovs.dropChannels({ parked: new Set(['br-1', 'br-2']) });
+  await until(() => [0, 1, 2].every((i) => ovs.ourFlows(`br-${i}`).length > 0), 'every bridge replayed');
+  await dp.loop.idle();
+  t.ok(['br-0', 'br-1', 'br-2'].every((b) => ovs.calls.kicks.includes(b)), `every channel kicked (${ovs.calls.kicks.join(' ')})`);
+  t.equal(ovs.connected(), 3, 'all connected');
+  t.equal(dp.status().restartsDetected, 1);
+});
+
 t.test('a monitor gap: the table is read again over the channel; what comes after is planned from it', async (t) => {
   const { ovs, dp, view } = await rig(t, 3);
   // A monitor that may have missed updates (paused, resumed): br-2's table is read again by flow stats.
