@@ -35,8 +35,9 @@ export interface OvsStatus {
   readonly desiredGeneration: number;
   readonly appliedGeneration: number;
   /**
-   * Restarts of ovs-vswitchd seen (its pid changed; without a readable pid, passes that found
-   * bridges without our canary flow): one restart counts once, however many bridges it wiped.
+   * Restarts of ovs-vswitchd seen (its pid changed; without a readable pid, a bridge found
+   * without our canary flow again since the last count): one restart counts once, however many
+   * bridges it wiped and however many passes found them.
    */
   readonly restartsDetected: number;
   /**
