@@ -14,9 +14,16 @@
 //    order. Also the floor of a reconciler that reads before it writes: raw `dump-flows`, then
 //    the same bundle, per bridge.
 // 2. A steady cycle over 100 bridges with nothing to do: the loop's pass over everything (what
-//    the interval runs: `loop.trigger('all')` until idle), and `reconcile` of the whole host (as
-//    reconcile.run does it: topology read first), against one `ovs-ofctl dump-flows BR` per bridge
-//    with the daemon's arguments, same concurrency.
+//    the interval runs: `loop.trigger('all')` until idle; it reads the channels' tables, no dump),
+//    and `reconcile` of the whole host (as reconcile.run does it: topology read first, every
+//    bridge dumped), against one `ovs-ofctl dump-flows BR` per bridge with the daemon's arguments,
+//    same concurrency. Then the steady state itself (issue 12): the data plane running with the
+//    daemon's 5 s interval, its Runner wrapped to count every process it starts, over 3 intervals
+//    from half a backstop slot after a read (so no read sits on the window's edges): processes per
+//    bridge per interval (ovs-ofctl must be 1.0: the backstop's dumps) and the CPU per interval of
+//    this process, where the data plane runs, with its children (the dumps), as a ratio to the same
+//    CPU for just those dumps (N raw `dump-flows` per interval, measured first in the same run);
+//    ovs-vswitchd's CPU beside it, for both.
 // 3. Drift repair: the data plane running (loop, monitors, the daemon's default 5 s interval);
 //    100 times, one steering flow of ours is deleted by `ovs-ofctl --strict del-flows` (a process
 //    of its own), one bridge after another; the latency runs from that process's exit (the flow
@@ -35,10 +42,12 @@
 //    is the converge floor of (1) for the same flows.
 //
 // Prints one JSON line per figure, then a human summary. Run it with
-// `node dist/bench/dataplane.bench.js` after `npm run build` (or through `npm run bench`). Needs
-// root, Open vSwitch and iproute2, like the OVS tests; about 6 minutes on a 2-core VM.
-import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+// `node dist/bench/dataplane.bench.js` after `npm run build` (or through `npm run bench`); one
+// section or a few with `--only=steady` (converge, steady, drift, accept, restart; restart
+// includes the 10k converge, whose floor it needs). Needs root, Open vSwitch and iproute2, like
+// the OVS tests; about 10 minutes on a 2-core VM.
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -47,6 +56,7 @@ import { StateIndex } from '../src/domain/state-index.js';
 import type { Peering, State, Vpc } from '../src/domain/types.js';
 import { silentLogger } from '../src/log/logger.js';
 import { createOvs, type Ovs } from '../src/ovs/ovs.js';
+import { createRunner, type OvsBinary, type Runner } from '../src/ovs/runner.js';
 import { bundleLine } from '../src/ovs/flow.js';
 import type { Unsent } from '../src/ovs/openflow/channel.js';
 import { fromReported } from '../src/ovs/openflow/flows.js';
@@ -106,6 +116,29 @@ export interface SteadyFigure {
   readonly cycleRatio: number;
 }
 
+export interface SteadyStateFigure {
+  readonly bridges: number;
+  readonly flows: number;
+  readonly intervalMs: number;
+  /** Intervals in the measured window. */
+  readonly intervals: number;
+  /** Processes the data plane started in the window, by binary. */
+  readonly processes: Readonly<Partial<Record<OvsBinary, number>>>;
+  /** ovs-ofctl processes per bridge per interval: the backstop's one dump each, so 1.0. */
+  readonly ofctlPerBridgePerInterval: number;
+  /** Every process per bridge per interval (the pass over everything reads the topology with one ovs-vsctl). */
+  readonly processesPerBridgePerInterval: number;
+  /** This process's CPU (the data plane runs in it) plus its children's, per interval (ms). */
+  readonly cpuMsPerInterval: number;
+  /** The same for one raw `dump-flows` per bridge with the daemon's arguments, one after another (ms). */
+  readonly floorCpuMsPerInterval: number;
+  /** cpuMsPerInterval / floorCpuMsPerInterval. */
+  readonly ratio: number;
+  /** ovs-vswitchd's CPU per interval (ms), with the data plane running and for the floor's dumps. */
+  readonly vswitchdCpuMsPerInterval: number;
+  readonly floorVswitchdCpuMsPerInterval: number;
+}
+
 export interface LatencyFigure {
   readonly samples: number;
   readonly p50Ms: number;
@@ -150,12 +183,27 @@ export interface RestartFigure {
   readonly ratio: number;
 }
 
+/** What runDataplaneBench measured: every section, or those asked for (`--only=`). */
 export interface DataplaneBenchResult {
-  readonly converge: readonly ConvergeFigure[];
-  readonly steady: SteadyFigure;
-  readonly drift: DriftFigure;
-  readonly accept: readonly AcceptFigure[];
-  readonly restart: RestartFigure;
+  readonly converge?: readonly ConvergeFigure[];
+  readonly steady?: SteadyFigure;
+  readonly steadyState?: SteadyStateFigure;
+  readonly drift?: DriftFigure;
+  readonly accept?: readonly AcceptFigure[];
+  readonly restart?: RestartFigure;
+}
+
+export const DATAPLANE_SECTIONS = ['converge', 'steady', 'drift', 'accept', 'restart'] as const;
+export type DataplaneSection = (typeof DATAPLANE_SECTIONS)[number];
+
+/** The sections of `--only=a,b` among `argv` (every section without it); throws on a name it does not know. */
+export function sectionsOf(argv: readonly string[]): ReadonlySet<DataplaneSection> {
+  const only = argv.find((a) => a.startsWith('--only='));
+  if (only === undefined) return new Set(DATAPLANE_SECTIONS);
+  const names = only.slice('--only='.length).split(',').filter((n) => n !== '');
+  const unknown = names.filter((n) => !(DATAPLANE_SECTIONS as readonly string[]).includes(n));
+  if (names.length === 0 || unknown.length > 0) throw new Error(`--only takes some of ${DATAPLANE_SECTIONS.join(', ')}; got ${only}`);
+  return new Set(names as DataplaneSection[]);
 }
 
 /** Cleanup that runs pass or fail, newest first (what startOvs needs from a tap test). */
@@ -526,7 +574,8 @@ export async function benchSteady(host: Host, runs: number): Promise<SteadyFigur
       dp.loop.trigger('all');
       await dp.loop.idle();
       pass.push(performance.now() - t1);
-      if (rec.dumps - dumps !== host.bridges.length || dp.status().lastError !== null) throw new Error(`a steady pass dumped ${rec.dumps - dumps} bridges`);
+      // It reads the channels' tables; the hour-long interval's first backstop read is 36 s away.
+      if (rec.dumps !== dumps || dp.status().lastError !== null) throw new Error(`a steady pass dumped ${rec.dumps - dumps} bridges`);
       const t2 = performance.now();
       check(await dp.reconcile({}));
       cycle.push(performance.now() - t2);
@@ -544,6 +593,112 @@ export async function benchSteady(host: Host, runs: number): Promise<SteadyFigur
     ratio: ratio(median(pass), median(floor)),
     cycleRatio: ratio(median(cycle), median(floor)),
   };
+}
+
+/** The Runner the data plane is given, counting the processes it starts by binary. */
+interface CountingRunner {
+  readonly runner: Runner;
+  readonly counts: Map<OvsBinary, number>;
+  /** Told of every process as it starts. */
+  onRun: ((bin: OvsBinary, args: readonly string[]) => void) | null;
+}
+
+function countingRunner(inner: Runner): CountingRunner {
+  const c: CountingRunner = {
+    counts: new Map(),
+    onRun: null,
+    runner: {
+      rundir: inner.rundir,
+      run(bin, args, opts) {
+        c.counts.set(bin, (c.counts.get(bin) ?? 0) + 1);
+        c.onRun?.(bin, args);
+        return inner.run(bin, args, opts);
+      },
+    },
+  };
+  return c;
+}
+
+/** Clock ticks per second of /proc's CPU times. */
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
+
+/** utime + stime of `pid` and of its reaped children (cutime + cstime), from /proc/PID/stat, in ms. */
+async function procCpuMs(pid: number | 'self'): Promise<{ own: number; children: number }> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command (which may hold spaces), from field 3: utime is field 14.
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+  const ms = (ticks: number | undefined): number => ((ticks ?? Number.NaN) * 1000) / CLK_TCK;
+  return { own: ms(f[11]) + ms(f[12]), children: ms(f[13]) + ms(f[14]) };
+}
+
+/** CPU so far (ms): this process (process.cpuUsage, µs precision) with its reaped children, and ovs-vswitchd. */
+async function cpuNow(sb: OvsSandbox): Promise<{ daemon: number; vswitchd: number }> {
+  const { user, system } = process.cpuUsage();
+  const self = await procCpuMs('self');
+  const pid = sb.pids().vswitchd;
+  if (pid === null) throw new Error('ovs-vswitchd is not running');
+  return { daemon: (user + system) / 1000 + self.children, vswitchd: (await procCpuMs(pid)).own };
+}
+
+/**
+ * The steady state over the host's bridges: the floor first (one raw dump per bridge per
+ * "interval", back to back, `intervals` times: CPU only, not time), then the data plane running
+ * with the daemon's interval, measured over `intervals` of them.
+ */
+export async function benchSteadyState(host: Host, intervals: number): Promise<SteadyStateFigure> {
+  const f0 = await cpuNow(host.sb);
+  for (let i = 0; i < intervals; i++) {
+    for (const br of host.bridges) await host.sb.runner.run('ovs-ofctl', ['dump-flows', br, COOKIE_FILTER, '--no-stats', '--no-names']);
+  }
+  const f1 = await cpuNow(host.sb);
+
+  const counting = countingRunner(createRunner({ rundir: host.sb.rundir }));
+  const rec = recording(createOvs({ rundir: host.sb.rundir, logger: silentLogger(), runner: counting.runner }));
+  const dp = dataplaneOn(host, rec, INTERVAL_MS);
+  try {
+    await runConverged(dp, rec, host);
+    // The window opens half a backstop slot after a read of the first bridge: no read sits on its edges.
+    const first = host.bridges[0] as string;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no backstop read of ${first} in ${2 * INTERVAL_MS} ms`)), 2 * INTERVAL_MS);
+      counting.onRun = (bin, args) => {
+        if (bin !== 'ovs-ofctl' || args[0] !== 'dump-flows' || args[1] !== first) return;
+        counting.onRun = null;
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    await delay(INTERVAL_MS / host.bridges.length / 2);
+    const before = new Map(counting.counts);
+    const c0 = await cpuNow(host.sb);
+    await delay(intervals * INTERVAL_MS);
+    const c1 = await cpuNow(host.sb);
+    const processes: Partial<Record<OvsBinary, number>> = {};
+    for (const [bin, n] of counting.counts) if (n > (before.get(bin) ?? 0)) processes[bin] = n - (before.get(bin) ?? 0);
+    const s = dp.status();
+    if (s.lastError !== null || s.channelDisagreements !== 0) throw new Error(`the steady state was not steady: ${JSON.stringify({ lastError: s.lastError, channelDisagreements: s.channelDisagreements })}`);
+    const all = Object.values(processes).reduce((a, b) => a + b, 0);
+    const perBridge = (n: number): number => Math.round((n / host.bridges.length / intervals) * 1000) / 1000;
+    const cpu = (c1.daemon - c0.daemon) / intervals;
+    const floor = (f1.daemon - f0.daemon) / intervals;
+    return {
+      bridges: host.bridges.length,
+      flows: host.flows,
+      intervalMs: INTERVAL_MS,
+      intervals,
+      processes,
+      ofctlPerBridgePerInterval: perBridge(processes['ovs-ofctl'] ?? 0),
+      processesPerBridgePerInterval: perBridge(all),
+      cpuMsPerInterval: round(cpu),
+      floorCpuMsPerInterval: round(floor),
+      ratio: ratio(cpu, floor),
+      vswitchdCpuMsPerInterval: round((c1.vswitchd - c0.vswitchd) / intervals),
+      floorVswitchdCpuMsPerInterval: round((f1.vswitchd - f0.vswitchd) / intervals),
+    };
+  } finally {
+    counting.onRun = null;
+    await dp.close();
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -789,37 +944,51 @@ export async function benchRestart(host: Host, floorMs: number): Promise<Restart
 
 // ---------------------------------------------------------------------------------------------
 
-export function runDataplaneBench(): Promise<DataplaneBenchResult> {
+export function runDataplaneBench(sections: ReadonlySet<DataplaneSection> = new Set(DATAPLANE_SECTIONS)): Promise<DataplaneBenchResult> {
+  const on = (s: DataplaneSection): boolean => sections.has(s);
   return withTeardowns(async (t) => {
-    const small = await buildHost(t, 'dpsmall', 100, ringPairs(100, 10));
-    const converge1k = progress('converge 1k', await benchConverge(small, 3));
-    const steady = progress('steady', await benchSteady(small, 5));
-    const drift = progress('drift', await benchDrift(small));
-    await t.run();
+    const r: { -readonly [K in keyof DataplaneBenchResult]: DataplaneBenchResult[K] } = {};
+    if (on('converge') || on('steady') || on('drift')) {
+      const small = await buildHost(t, 'dpsmall', 100, ringPairs(100, 10));
+      if (on('converge')) r.converge = [progress('converge 1k', await benchConverge(small, 3))];
+      if (on('steady')) {
+        r.steady = progress('steady', await benchSteady(small, 5));
+        r.steadyState = progress('steady state', await benchSteadyState(small, 3));
+      }
+      if (on('drift')) r.drift = progress('drift', await benchDrift(small));
+      await t.run();
+    }
 
-    const accept = [
-      progress('accept, 4 VPCs', await benchAccept(t, 'acctiny', 4, [], Array.from({ length: ACCEPT_SAMPLES }, (_, i): [number, number] => (i % 2 === 0 ? [0, 1] : [2, 3])))),
-    ];
-    await t.run();
-    const loaded = Array.from({ length: ACCEPT_SAMPLES }, (_, i): [number, number] => [i % 100, (i + 11) % 100]);
-    accept.push(progress('accept, 100 VPCs', await benchAccept(t, 'accload', 100, ringPairs(100, 10), loaded)));
-    await t.run();
+    if (on('accept')) {
+      const accept = [
+        progress('accept, 4 VPCs', await benchAccept(t, 'acctiny', 4, [], Array.from({ length: ACCEPT_SAMPLES }, (_, i): [number, number] => (i % 2 === 0 ? [0, 1] : [2, 3])))),
+      ];
+      await t.run();
+      const loaded = Array.from({ length: ACCEPT_SAMPLES }, (_, i): [number, number] => [i % 100, (i + 11) % 100]);
+      accept.push(progress('accept, 100 VPCs', await benchAccept(t, 'accload', 100, ringPairs(100, 10), loaded)));
+      await t.run();
+      r.accept = accept;
+    }
 
-    const large = await buildHost(t, 'dplarge', 142, allPairs(142, 10_000));
-    const converge10k = progress('converge 10k', await benchConverge(large, 1));
-    const restart = progress('restart', await benchRestart(large, converge10k.floor.medianMs));
-    await t.run();
-    return { converge: [converge1k, converge10k], steady, drift, accept, restart };
+    if (on('converge') || on('restart')) {
+      const large = await buildHost(t, 'dplarge', 142, allPairs(142, 10_000));
+      const converge10k = progress('converge 10k', await benchConverge(large, 1));
+      r.converge = [...(r.converge ?? []), converge10k];
+      if (on('restart')) r.restart = progress('restart', await benchRestart(large, converge10k.floor.medianMs));
+      await t.run();
+    }
+    return r;
   });
 }
 
 export function printDataplaneFigures(r: DataplaneBenchResult): void {
-  for (const f of r.converge) console.log(JSON.stringify({ bench: 'dataplane', figure: 'converge-from-empty', ...f }));
-  console.log(JSON.stringify({ bench: 'dataplane', figure: 'steady-cycle', ...r.steady }));
-  console.log(JSON.stringify({ bench: 'dataplane', figure: 'drift-repair', ...r.drift }));
-  for (const a of r.accept) console.log(JSON.stringify({ bench: 'dataplane', figure: 'accept-to-flows', ...a }));
-  console.log(JSON.stringify({ bench: 'dataplane', figure: 'vswitchd-restart', ...r.restart }));
-  for (const f of r.converge) {
+  for (const f of r.converge ?? []) console.log(JSON.stringify({ bench: 'dataplane', figure: 'converge-from-empty', ...f }));
+  if (r.steady) console.log(JSON.stringify({ bench: 'dataplane', figure: 'steady-cycle', ...r.steady }));
+  if (r.steadyState) console.log(JSON.stringify({ bench: 'dataplane', figure: 'steady-state', ...r.steadyState }));
+  if (r.drift) console.log(JSON.stringify({ bench: 'dataplane', figure: 'drift-repair', ...r.drift }));
+  for (const a of r.accept ?? []) console.log(JSON.stringify({ bench: 'dataplane', figure: 'accept-to-flows', ...a }));
+  if (r.restart) console.log(JSON.stringify({ bench: 'dataplane', figure: 'vswitchd-restart', ...r.restart }));
+  for (const f of r.converge ?? []) {
     console.log(
       `dataplane converge ${String(f.peerings).padStart(6)} peerings (${f.bridges} bridges, ${f.flows} flows): ` +
         `installed ${ms(f.installed.medianMs)} (cycle ${ms(f.cycle.medianMs)}), floor ${ms(f.floor.medianMs)}, ratio ${f.ratio}  [target ≤ 1.3]; ` +
@@ -827,26 +996,41 @@ export function printDataplaneFigures(r: DataplaneBenchResult): void {
     );
   }
   const s = r.steady;
-  console.log(
-    `dataplane steady pass, ${s.bridges} bridges (${s.flows} flows): ${ms(s.pass.medianMs)} (reconcile.run ${ms(s.cycle.medianMs)}, ratio ${s.cycleRatio}), ` +
-      `floor ${ms(s.floor.medianMs)}, ratio ${s.ratio}  [target ≤ 1.3]`,
-  );
+  if (s) {
+    console.log(
+      `dataplane steady pass, ${s.bridges} bridges (${s.flows} flows): ${ms(s.pass.medianMs)} from the channels' tables (reconcile.run, which dumps, ${ms(s.cycle.medianMs)}, ratio ${s.cycleRatio}), ` +
+        `floor ${ms(s.floor.medianMs)} (a dump per bridge), ratio ${s.ratio}`,
+    );
+  }
+  const ss = r.steadyState;
+  if (ss) {
+    const procs = Object.entries(ss.processes).map(([bin, n]) => `${n} ${bin}`).join(', ');
+    console.log(
+      `dataplane steady state, ${ss.bridges} bridges, ${ss.intervals} intervals of ${ms(ss.intervalMs)}: ${procs}; ovs-ofctl ${ss.ofctlPerBridgePerInterval.toFixed(2)} per bridge per interval ` +
+        `[target 1.00], all processes ${ss.processesPerBridgePerInterval.toFixed(2)}; CPU ${ms(ss.cpuMsPerInterval)} per interval against ${ms(ss.floorCpuMsPerInterval)} for the dumps alone, ratio ${ss.ratio} ` +
+        `(ovs-vswitchd ${ms(ss.vswitchdCpuMsPerInterval)} against ${ms(ss.floorVswitchdCpuMsPerInterval)})`,
+    );
+  }
   const d = r.drift;
-  console.log(
-    `dataplane drift repair (${d.samples} deletions, ${d.bridges} bridges, the daemon's 5 s interval): p50 ${ms(d.p50Ms)}, p99 ${ms(d.p99Ms)}, max ${ms(d.maxMs)}; ` +
-      `${d.duringFullPass} overlapped a pass over every bridge, the other ${d.quiet.samples}: p50 ${ms(d.quiet.p50Ms)}, p99 ${ms(d.quiet.p99Ms)}  [target p99 < 100 ms]`,
-  );
-  for (const a of r.accept) {
+  if (d) {
+    console.log(
+      `dataplane drift repair (${d.samples} deletions, ${d.bridges} bridges, the daemon's 5 s interval): p50 ${ms(d.p50Ms)}, p99 ${ms(d.p99Ms)}, max ${ms(d.maxMs)}; ` +
+        `${d.duringFullPass} overlapped a pass over every bridge, the other ${d.quiet.samples}: p50 ${ms(d.quiet.p50Ms)}, p99 ${ms(d.quiet.p99Ms)}  [target p99 < 100 ms]`,
+    );
+  }
+  for (const a of r.accept ?? []) {
     console.log(
       `dataplane peering.accept → flows (${a.vpcs} VPCs, ${a.peerings} peerings): p50 ${ms(a.fromCall.p50Ms)} from the call, ` +
         `${ms(a.fromReply.p50Ms)} from the reply (the call ${ms(a.call.p50Ms)}), p99 ${ms(a.fromCall.p99Ms)}; floor p50 ${ms(a.floor.p50Ms)}, ratio ${a.ratio}  [target p50 < 20 ms]`,
     );
   }
   const x = r.restart;
-  console.log(
-    `dataplane vswitchd restart (${x.peerings} peerings, ${x.flows} flows): all back ${ms(x.backMs)} after vswitchd answered ` +
-      `(floor ${ms(x.floorMs)}, ratio ${x.ratio}; kill → answering ${ms(x.vswitchdStartMs)})  [target < 1 s]`,
-  );
+  if (x) {
+    console.log(
+      `dataplane vswitchd restart (${x.peerings} peerings, ${x.flows} flows): all back ${ms(x.backMs)} after vswitchd answered ` +
+        `(floor ${ms(x.floorMs)}, ratio ${x.ratio}; kill → answering ${ms(x.vswitchdStartMs)})  [target < 1 s]`,
+    );
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -909,7 +1093,7 @@ function ms(x: number): string {
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  printDataplaneFigures(await runDataplaneBench());
+  printDataplaneFigures(await runDataplaneBench(sectionsOf(process.argv.slice(2))));
 }
 
 /** The ovs-ofctl bundle line of a flow mod of ours (bundleLine of its canonical flow). */
