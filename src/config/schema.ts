@@ -189,7 +189,10 @@ const ovs = section({
     .describe('Top 16 bits of the cookie of every flow the daemon installs; it never touches a flow without them. Give each controller sharing an OVS its own.'),
   reconcileIntervalMs: int(10, DAY_SECONDS * 1000)
     .default(5000)
-    .describe('Period of the full reconcile (dump, diff, repair) of every local bridge, in ms. State changes also trigger one at once.'),
+    .describe(
+      'Period of the backstop, in ms: each local bridge is read with `ovs-ofctl dump-flows`, diffed and repaired once per interval, the reads spread evenly over it; ' +
+        'and of the pass over everything (topology, desired flows, ports) from the channels’ tables. State changes also trigger a pass at once.',
+    ),
 });
 
 const peering = section({

@@ -163,6 +163,8 @@ t.test('over the socket: dataplane.bridges, peering.flows, reconcile.run changes
   type Dp = { state: string; flows: number; bridges: { bridge: string; patchPort: string; peerPatchPort: string; cookie: string; flows: number }[] };
   const get = async (): Promise<Dp> => (await call<{ dataplane: Dp }>('peering.get', { id })).dataplane;
   t.ok(await until(async () => (await get()).state === 'programmed', 5000), 'programmed');
+  // Start and accept go over the OpenFlow channels; a dry run dumps every bridge with ovs-ofctl.
+  await call('reconcile.run', { dryRun: true });
   t.ok(ofctlCalls().length > 0, 'the shim sees the daemon’s ovs-ofctl calls');
 
   t.test('peering.get: per bridge, the patch port, the cookie and the flows there', async (t) => {
