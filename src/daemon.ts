@@ -239,9 +239,9 @@ export function createDaemon(config: Config, deps: DaemonDeps): Daemon {
       intervalMs: config.ovs.reconcileIntervalMs,
       logger: log.child({ part: 'ovs' }),
       now,
-      onReconciled: (durationMs) => {
+      onReconciled: (durationMs, viewChanged) => {
         metrics.observeReconcile(durationMs);
-        gossip?.dataplaneChanged();
+        if (viewChanged) gossip?.dataplaneChanged();
       },
       unconvergingBridge: deps.unconvergingBridge,
     });

@@ -37,8 +37,12 @@ export interface OvsDataplaneOptions {
   readonly intervalMs: number;
   readonly logger: Logger;
   readonly now?: () => Date;
-  /** Told the duration of every pass that is not a dry run, when it ends (metrics). */
-  readonly onReconciled?: (durationMs: number) => void;
+  /**
+   * Told the duration of every pass that is not a dry run, when it ends (metrics), and whether
+   * it may have changed what peering() shows (a bridge's result, the topology, the desired
+   * flows, OVS's state): the gossip host report is rebuilt only then, not once per backstop read.
+   */
+  readonly onReconciled?: (durationMs: number, viewChanged: boolean) => void;
   /** How long reconcile.run may take before it replies with what is done (RECONCILE_RUN_DEADLINE_MS). */
   readonly runDeadlineMs?: number;
   /**
@@ -112,6 +116,14 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
   const { ovs, logger, cookiePrefix } = opts;
   const now = opts.now ?? (() => new Date());
   const bridges = new Map<string, BridgeResult>();
+  /** Something peering() reads changed since the last onReconciled. */
+  let viewChanged = true;
+  /** Sets a bridge's result, noting whether peering() could see the change (report.ts peeringState). */
+  const setResult = (bridge: string, r: BridgeResult): void => {
+    const was = bridges.get(bridge);
+    viewChanged ||= was === undefined || was.ok !== r.ok || was.reason !== r.reason || was.error !== r.error || was.seq !== r.seq || !sameCounts(was.installed, r.installed);
+    bridges.set(bridge, r);
+  };
   let state: OvsStatus['state'] = 'unavailable';
   let lastError: string | null = null;
   let lastReconcileAt: string | null = null;
@@ -241,6 +253,8 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
   async function cycle(scope: Scope, mode: PassMode, read: TopologyRead, result: Progress): Promise<ReconcileResult & { ok: boolean }> {
     const dryRun = mode === 'dry-run';
     const started = performance.now();
+    const stateBefore = state;
+    const errorBefore = lastError;
     const current: Pass = createPass(mode);
     if (!dryRun) pass = current;
     try {
@@ -385,6 +399,7 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
       }
       result.changes?.ports(created, prep.doomed, prep.topology);
       if (!dryRun) {
+        viewChanged ||= lastDesired !== desired || lastTopology !== final;
         lastDesired = desired;
         lastTopology = final;
         known = final;
@@ -408,7 +423,7 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
       // What the last passes found is no longer known to hold: no bridge stays `ok`.
       if (!dryRun) {
         const at = now().toISOString();
-        for (const [bridge, r] of bridges) bridges.set(bridge, { ...r, ok: false, at, error: err.message, reason: failure.reason });
+        for (const [bridge, r] of bridges) setResult(bridge, { ...r, ok: false, at, error: err.message, reason: failure.reason });
       }
       result.errors.push(failure);
       return { ovs: state, ...sortedResult(result), durationMs: ms(started), ok: false };
@@ -421,7 +436,9 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
       if (!dryRun) {
         lastAttemptAt = now().toISOString();
         lastReconcileDurationMs = ms(started);
-        opts.onReconciled?.(lastReconcileDurationMs);
+        viewChanged ||= state !== stateBefore || lastError !== errorBefore;
+        opts.onReconciled?.(lastReconcileDurationMs, viewChanged);
+        viewChanged = false;
       }
     }
   }
@@ -465,7 +482,7 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
     const want = prep.desired.flows.get(bridge) ?? [];
     const previous = bridges.get(bridge);
     const record = (r: Recorded): void => {
-      bridges.set(bridge, {
+      setResult(bridge, {
         durationMs: ms(started),
         seq: prep.version,
         flowsLost: previous?.flowsLost ?? 0,
@@ -584,7 +601,7 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
   }
 
   function forgetBridge(bridge: string): void {
-    bridges.delete(bridge);
+    viewChanged ||= bridges.delete(bridge);
     guard.forget(bridge);
     retries.clear(bridge);
   }
@@ -781,6 +798,14 @@ function countByCookie(flows: readonly Flow[]): Map<bigint, number> {
 }
 
 /** The flows of a plan that does not converge, for its one log line (LOGGED_FLOWS of each side at most). */
+/** Equal flow counts by cookie; cheap when they are one map (a steady pass keeps its result's). */
+function sameCounts(a: ReadonlyMap<bigint, number>, b: ReadonlyMap<bigint, number>): boolean {
+  if (a === b) return true;
+  if (a.size !== b.size) return false;
+  for (const [cookie, n] of a) if (b.get(cookie) !== n) return false;
+  return true;
+}
+
 function differing(plan: FlowPlan): { wanted: string[]; found: string[]; more: number } {
   const wanted = [...plan.add, ...plan.modify].map(flowText);
   const found = plan.remove.map(flowText);

@@ -486,6 +486,35 @@ t.test('steady state: the backstop dumps each bridge once per interval, spread o
   t.equal(dp.status().channelDisagreements, 0);
 });
 
+t.test('onReconciled says whether peering() may have changed: not for a backstop read or a repaired drift, yes when OVS stops answering', async (t) => {
+  const calls: { viewChanged: boolean; views: string; topologyReads: number }[] = [];
+  let dp: OvsDataplane | null = null;
+  let ovs: FakeOvs | null = null;
+  const peerings = [1, 2, 3].map((i) => peering(i, 0, i));
+  const views = (): string => JSON.stringify(peerings.map((p) => (dp ? [dp.peering(p).state, dp.peering(p).flows, dp.peering(p).error ?? null] : null)));
+  const r = await rig(t, 4, { onReconciled: (_ms, viewChanged) => void calls.push({ viewChanged, views: views(), topologyReads: ovs?.calls.topology ?? 0 }) });
+  dp = r.dp;
+  ovs = r.ovs;
+  const from = calls.length;
+  r.dp.setIntervalMs(200);
+  await until(() => calls.length >= from + 8, 'backstop reads and passes over everything');
+  r.ovs.foreignDelete('br-2', steering);
+  await until(() => r.dp.status().driftRepaired === 1, 'the drift repaired');
+  await r.dp.loop.idle();
+  const quiet = calls.slice(from);
+  // A pass over everything reads a new topology object (equal, but not the same): it may say changed.
+  const oneBridge = quiet.filter((c, i) => c.topologyReads === (i === 0 ? calls[from - 1]?.topologyReads : quiet[i - 1]?.topologyReads));
+  t.ok(oneBridge.length >= 4 && oneBridge.every((c) => !c.viewChanged), `${oneBridge.length} passes of a bridge (of ${quiet.length}), none changing a peering's view`);
+  r.ovs.down = true;
+  r.ovs.dropChannels();
+  r.dp.loop.trigger('all');
+  await until(() => r.dp.status().state === 'unavailable', 'unavailable');
+  const down = calls.slice(from + quiet.length);
+  t.ok(down.some((c) => c.viewChanged), 'the pass that found OVS down said so');
+  // The law the flag stands for: a pass that says no change leaves every peering's view as it was.
+  for (const [i, c] of calls.entries()) if (i > 0 && !c.viewChanged) t.equal(c.views, calls[i - 1]?.views, `pass ${i}: unchanged as it said`);
+});
+
 t.test('start: the channels of the rundir’s bridges connect before the first pass, which then dumps nothing', async (t) => {
   const ovs = new FakeOvs();
   const vpcs = [vpc(0), vpc(1), vpc(2)];
