@@ -3,6 +3,15 @@
 // live instance; domain operations only read it through StateView.
 import { type Mutation, type Peering, type PeeringStatus, PeeringStatuses, type State, type Vpc } from './types.js';
 
+/** The ids of the records put or deleted since a version (either list may repeat an id). */
+export interface StateChanges {
+  readonly vpcIds: readonly string[];
+  readonly peeringIds: readonly string[];
+}
+
+/** How many record changes a StateIndex remembers at least, for changesSince: a reader further behind reads everything again. */
+export const CHANGE_LOG_LENGTH = 4096;
+
 /** Read-only access to the state, as domain operations see it. */
 export interface StateView {
   getVpc(id: string): Vpc | undefined;
@@ -16,6 +25,14 @@ export interface StateView {
   readonly peeringCount: number;
   /** How many peerings are in each status (kept incrementally: `status` reads it often). */
   peeringCountsByStatus(): Record<PeeringStatus, number>;
+  /** Raised by one for every mutation applied; only compared with changesSince's argument. */
+  readonly version: number;
+  /**
+   * The records changed after `version` (a value this view's `version` had), or null when that is
+   * no longer known (too far behind: CHANGE_LOG_LENGTH) or `version` is not one of this view's.
+   * What lets a reader of the state (the desired flows) redo only what changed.
+   */
+  changesSince(version: number): StateChanges | null;
 }
 
 export class StateIndex implements StateView {
@@ -24,6 +41,10 @@ export class StateIndex implements StateView {
   private readonly bridgeMap = new Map<string, Vpc>();
   private readonly byVpc = new Map<string, Map<string, Peering>>();
   private readonly statusCounts = new Map<PeeringStatus, number>();
+  private applied = 0;
+  /** The id changed by each mutation from `logFrom + 1` to `applied`, with whether it is a VPC's. */
+  private log: { readonly vpc: boolean; readonly id: string }[] = [];
+  private logFrom = 0;
 
   constructor(state?: State) {
     if (state) this.apply(StateIndex.mutationsOf(state));
@@ -68,6 +89,21 @@ export class StateIndex implements StateView {
     return out;
   }
 
+  get version(): number {
+    return this.applied;
+  }
+
+  changesSince(version: number): StateChanges | null {
+    if (!Number.isInteger(version) || version < this.logFrom || version > this.applied) return null;
+    const vpcIds: string[] = [];
+    const peeringIds: string[] = [];
+    for (let i = version - this.logFrom; i < this.log.length; i++) {
+      const c = this.log[i] as { vpc: boolean; id: string };
+      (c.vpc ? vpcIds : peeringIds).push(c.id);
+    }
+    return { vpcIds, peeringIds };
+  }
+
   vpcs(): IterableIterator<Vpc> {
     return this.vpcMap.values();
   }
@@ -79,6 +115,7 @@ export class StateIndex implements StateView {
   /** Applies mutations in order, in place. */
   apply(mutations: readonly Mutation[]): void {
     for (const m of mutations) {
+      this.note(m);
       switch (m.op) {
         case 'vpc.put':
           this.deleteVpc(m.vpc.id);
@@ -108,6 +145,17 @@ export class StateIndex implements StateView {
       vpcs: Object.fromEntries(this.vpcMap),
       peerings: Object.fromEntries(this.peeringMap),
     };
+  }
+
+  private note(m: Mutation): void {
+    this.applied += 1;
+    const vpc = m.op === 'vpc.put' || m.op === 'vpc.del';
+    this.log.push({ vpc, id: m.op === 'vpc.put' ? m.vpc.id : m.op === 'peering.put' ? m.peering.id : m.id });
+    // Trimmed by halves, so that a mutation costs O(1) amortised.
+    if (this.log.length >= 2 * CHANGE_LOG_LENGTH) {
+      this.log = this.log.slice(CHANGE_LOG_LENGTH);
+      this.logFrom += CHANGE_LOG_LENGTH;
+    }
   }
 
   private deleteVpc(id: string): void {

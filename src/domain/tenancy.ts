@@ -46,6 +46,10 @@ function checkedOnFirstRead(view: StateView, check: () => void): StateView {
       return read().peeringCount;
     },
     peeringCountsByStatus: () => read().peeringCountsByStatus(),
+    get version() {
+      return read().version;
+    },
+    changesSince: (version) => read().changesSince(version),
   };
 }
 

@@ -242,14 +242,14 @@ function sideFlows(cookie: bigint, ofport: number, local: Side, peer: Side): Flo
  * Entries go with their records (weak keys). Hand the same cache to every call.
  */
 export class DesiredCache {
-  /** Internal to computeDesired. */
+  /** Internal to computeDesired and the desired engine. */
   readonly peerings = new WeakMap<Peering, PeeringParts>();
-  /** Internal to computeDesired. */
+  /** Internal to computeDesired and the desired engine. */
   readonly sides = new WeakMap<Vpc, Side>();
 }
 
 /** Everything about one local active peering that its records and the cookie prefix decide. */
-interface PeeringParts {
+export interface PeeringParts {
   readonly requester: Vpc;
   readonly accepter: Vpc;
   readonly cookie: bigint;
@@ -257,6 +257,8 @@ interface PeeringParts {
   readonly bridges: readonly string[];
   readonly onR: SideParts;
   readonly onA: SideParts;
+  /** The steering pairs it claims, per bridge (the requester's first): what claimPairs takes. */
+  readonly wanted: readonly (readonly [string, readonly string[]])[];
 }
 
 interface SideParts {
@@ -278,14 +280,20 @@ function partsOf(cache: DesiredCache, p: Peering, r: Vpc, a: Vpc, cookie: bigint
   };
   const [sr, sa] = [side(r), side(a)];
   const names = patchPortNames(p.id);
+  const onR: SideParts = { local: sr, peer: sa, pairs: steeringPairs(sr, sa) };
+  const onA: SideParts = { local: sa, peer: sr, pairs: steeringPairs(sa, sr) };
   const parts: PeeringParts = {
     requester: r,
     accepter: a,
     cookie,
     port: { peeringId: p.id, bridge: r.bridge, port: names.requester, peerBridge: a.bridge, peerPort: names.accepter },
     bridges: [r.bridge, a.bridge],
-    onR: { local: sr, peer: sa, pairs: steeringPairs(sr, sa) },
-    onA: { local: sa, peer: sr, pairs: steeringPairs(sa, sr) },
+    onR,
+    onA,
+    wanted: [
+      [r.bridge, onR.pairs],
+      [a.bridge, onA.pairs],
+    ],
   };
   cache.peerings.set(p, parts);
   return parts;
@@ -296,6 +304,111 @@ function renderSide(s: SideParts, cookie: bigint, ofport: number): readonly Flow
   return s.rendered.flows;
 }
 
+// The steps of one active peering, in the order computeDesired takes them; desired-engine.ts
+// takes the same steps for the peerings a change reaches, so the rules live here once.
+
+function failed(reason: DataplaneReason, error: string, bridges: readonly string[] = []): DesiredPeering {
+  return { state: 'error', flows: 0, bridges, error, reason };
+}
+
+/** An active peering's 12-hex suffix and cookie, or why its id cannot have them (PEERING_ID_CLASH). */
+export type Suffixed =
+  | { readonly ok: true; readonly suffix: string; readonly cookie: bigint }
+  | { readonly ok: false; readonly outcome: DesiredPeering };
+
+/** Step 1: the suffix and cookie of `id`; `canary` is canaryCookie(prefix). */
+export function suffixed(id: string, canary: bigint): Suffixed {
+  if (!PEERING_ID_PATTERN.test(id)) {
+    return { ok: false, outcome: failed('PEERING_ID_CLASH', `The peering id ${JSON.stringify(id)} is malformed; it cannot name patch ports.`) };
+  }
+  const suffix = id.slice(4, 4 + SUFFIX_HEX);
+  const cookie = canary | BigInt(`0x${suffix}`);
+  if (cookie === canary) {
+    const error = `The peering ${id} maps to the cookie reserved for the canary flow; delete it and create it again to get a new id.`;
+    return { ok: false, outcome: failed('PEERING_ID_CLASH', error) };
+  }
+  return { ok: true, suffix, cookie };
+}
+
+/** Step 2, lost: the suffix is held by `holder`, the smallest active id with it. */
+export function suffixClash(id: string, holder: string): DesiredPeering {
+  return failed(
+    'PEERING_ID_CLASH',
+    `The peering ${id} shares its patch port names and cookie with ${holder} (same first 12 hex digits); ` +
+      `delete it and create it again to get a new id.`,
+  );
+}
+
+/**
+ * Step 3, for a peering that holds its suffix: settled before the steering claims (a VPC not
+ * known, both on one bridge, a bridge not here), or a contender for its steering pairs.
+ * `on`: the bridges whose presence in the topology decided a settled outcome (not-local), else null.
+ */
+export type Located =
+  | { readonly kind: 'settled'; readonly outcome: DesiredPeering; readonly on: readonly string[] | null }
+  | { readonly kind: 'contender'; readonly parts: PeeringParts };
+
+export function locate(p: Peering, cookie: bigint, view: StateView, topology: Topology, cache: DesiredCache): Located {
+  const r = view.getVpc(p.requesterVpcId);
+  const a = view.getVpc(p.accepterVpcId);
+  if (!r || !a) {
+    const outcome = failed('VPC_NOT_KNOWN', `The VPC ${r ? p.accepterVpcId : p.requesterVpcId} of this peering is not known here yet.`);
+    return { kind: 'settled', outcome, on: null };
+  }
+  if (r.bridge === a.bridge) {
+    // A patch pair on one bridge would be a loop.
+    const outcome = failed('SAME_BRIDGE', `Both VPCs of this peering are on the bridge ${r.bridge}.`, [r.bridge, a.bridge]);
+    return { kind: 'settled', outcome, on: null };
+  }
+  if (!topology.bridges.has(r.bridge) || !topology.bridges.has(a.bridge)) {
+    const bridges = [r.bridge, a.bridge];
+    return { kind: 'settled', outcome: { state: 'not-local', flows: 0, bridges }, on: bridges };
+  }
+  return { kind: 'contender', parts: partsOf(cache, p, r, a, cookie) };
+}
+
+/** A steering pair another peering claimed first on a bridge (claimPairs). */
+export interface Clash {
+  readonly bridge: string;
+  readonly pair: string;
+  readonly owner: string;
+}
+
+/** Step 4, lost: a steering pair of the peering is claimed by a smaller id. */
+export function steeringClash(id: string, clash: Clash, bridges: readonly string[]): DesiredPeering {
+  return failed(
+    'STEERING_CLASH',
+    `The peering ${id} would steer ${clash.pair.replace(' ', ' → ')} on the bridge ${clash.bridge}, ` +
+      `as the peering ${clash.owner} already does; their peer CIDRs overlap.`,
+    bridges,
+  );
+}
+
+/** Step 5, for a peering that won its pairs: its state from its patch ports, and its flows per side once both have an ofport. */
+export interface Programmed {
+  readonly outcome: DesiredPeering;
+  /** The flows on the requester's and the accepter's bridge; null unless ready. */
+  readonly onR: readonly Flow[] | null;
+  readonly onA: readonly Flow[] | null;
+}
+
+export function programmed(parts: PeeringParts, topology: Topology): Programmed {
+  const { port, bridges, cookie } = parts;
+  const rs = sideState(topology, port.bridge, port.port, port.peerPort);
+  const as = sideState(topology, port.peerBridge, port.peerPort, port.port);
+  if (rs.kind === 'ok' && as.kind === 'ok') {
+    const onR = renderSide(parts.onR, cookie, rs.ofport);
+    const onA = renderSide(parts.onA, cookie, as.ofport);
+    return { outcome: { state: 'ready', flows: onR.length + onA.length, bridges }, onR, onA };
+  }
+  if (rs.kind === 'failed' || as.kind === 'failed') {
+    // The pair stays wanted: removing and re-creating it every cycle would not clear the error.
+    const errors = [rs, as].flatMap((s) => (s.kind === 'failed' ? [s.error] : []));
+    return { outcome: failed('PATCH_PORT_FAILED', errors.join('; '), bridges), onR: null, onA: null };
+  }
+  return { outcome: { state: 'pending', flows: 0, bridges }, onR: null, onA: null };
+}
+
 /**
  * The desired patch pairs, flows and per-peering states. Only `active` peerings produce
  * anything. Conflicts are settled by peering id (the smaller wins), so every host settles them
@@ -304,6 +417,7 @@ function renderSide(s: SideParts, cookie: bigint, ofport: number): readonly Flow
  * - two peerings steering the same (local block, peer block) pair on one bridge (SPEC §3 rule 4
  *   forbids it; a gossip race might not) would install one flow twice.
  * The losers get `error` and no patch pair: a pair without its drop flows would join two bridges.
+ * This walks every active peering; desired-engine.ts gives the same result from what changed.
  */
 export function computeDesired(input: DesiredInput): Desired {
   const { view, topology, cookiePrefix } = input;
@@ -320,79 +434,37 @@ export function computeDesired(input: DesiredInput): Desired {
   const bridgeFlows = new Map<string, Flow[]>();
 
   for (const p of active) {
-    const fail = (reason: DataplaneReason, error: string, bridges: readonly string[] = []): void => {
-      peerings.set(p.id, { state: 'error', flows: 0, bridges, error, reason });
-    };
-    if (!PEERING_ID_PATTERN.test(p.id)) {
-      fail('PEERING_ID_CLASH', `The peering id ${JSON.stringify(p.id)} is malformed; it cannot name patch ports.`);
+    const s = suffixed(p.id, canary.cookie);
+    if (!s.ok) {
+      peerings.set(p.id, s.outcome);
       continue;
     }
-    const suffix = p.id.slice(4, 4 + SUFFIX_HEX);
-    const cookie = canary.cookie | BigInt(`0x${suffix}`);
-    if (cookie === canary.cookie) {
-      fail('PEERING_ID_CLASH', `The peering ${p.id} maps to the cookie reserved for the canary flow; delete it and create it again to get a new id.`);
-      continue;
-    }
-    const holder = suffixOwner.get(suffix);
+    const holder = suffixOwner.get(s.suffix);
     if (holder !== undefined) {
-      fail(
-        'PEERING_ID_CLASH',
-        `The peering ${p.id} shares its patch port names and cookie with ${holder} (same first 12 hex digits); ` +
-          `delete it and create it again to get a new id.`,
-      );
+      peerings.set(p.id, suffixClash(p.id, holder));
       continue;
     }
-    suffixOwner.set(suffix, p.id);
-    cookies.set(cookie, p.id);
+    suffixOwner.set(s.suffix, p.id);
+    cookies.set(s.cookie, p.id);
 
-    const r = view.getVpc(p.requesterVpcId);
-    const a = view.getVpc(p.accepterVpcId);
-    if (!r || !a) {
-      fail('VPC_NOT_KNOWN', `The VPC ${r ? p.accepterVpcId : p.requesterVpcId} of this peering is not known here yet.`);
+    const at = locate(p, s.cookie, view, topology, cache);
+    if (at.kind === 'settled') {
+      peerings.set(p.id, at.outcome);
       continue;
     }
-    if (r.bridge === a.bridge) {
-      // A patch pair on one bridge would be a loop.
-      fail('SAME_BRIDGE', `Both VPCs of this peering are on the bridge ${r.bridge}.`, [r.bridge, a.bridge]);
-      continue;
-    }
-    if (!topology.bridges.has(r.bridge) || !topology.bridges.has(a.bridge)) {
-      peerings.set(p.id, { state: 'not-local', flows: 0, bridges: [r.bridge, a.bridge] });
-      continue;
-    }
-
-    const parts = partsOf(cache, p, r, a, cookie);
-    const { bridges, port } = parts;
-    const clash = claimPairs(pairOwner, p.id, [
-      [r.bridge, parts.onR.pairs],
-      [a.bridge, parts.onA.pairs],
-    ]);
+    const { parts } = at;
+    const clash = claimPairs(pairOwner, p.id, parts.wanted);
     if (clash) {
-      fail(
-        'STEERING_CLASH',
-        `The peering ${p.id} would steer ${clash.pair.replace(' ', ' → ')} on the bridge ${clash.bridge}, ` +
-          `as the peering ${clash.owner} already does; their peer CIDRs overlap.`,
-        bridges,
-      );
+      peerings.set(p.id, steeringClash(p.id, clash, parts.bridges));
       continue;
     }
-
-    ports.push(port);
-    const rs = sideState(topology, r.bridge, port.port, port.peerPort);
-    const as = sideState(topology, a.bridge, port.peerPort, port.port);
-    if (rs.kind === 'ok' && as.kind === 'ok') {
-      const onR = renderSide(parts.onR, cookie, rs.ofport);
-      const onA = renderSide(parts.onA, cookie, as.ofport);
-      appendFlows(bridgeFlows, r.bridge, onR, canary);
-      appendFlows(bridgeFlows, a.bridge, onA, canary);
-      peerings.set(p.id, { state: 'ready', flows: onR.length + onA.length, bridges });
-    } else if (rs.kind === 'failed' || as.kind === 'failed') {
-      // The pair stays wanted: removing and re-creating it every cycle would not clear the error.
-      const errors = [rs, as].flatMap((s) => (s.kind === 'failed' ? [s.error] : []));
-      peerings.set(p.id, { state: 'error', flows: 0, bridges, error: errors.join('; '), reason: 'PATCH_PORT_FAILED' });
-    } else {
-      peerings.set(p.id, { state: 'pending', flows: 0, bridges });
+    ports.push(parts.port);
+    const done = programmed(parts, topology);
+    if (done.onR !== null && done.onA !== null) {
+      appendFlows(bridgeFlows, parts.port.bridge, done.onR, canary);
+      appendFlows(bridgeFlows, parts.port.peerBridge, done.onA, canary);
     }
+    peerings.set(p.id, done.outcome);
   }
   return { ports, flows: bridgeFlows, peerings, cookies };
 }
@@ -402,11 +474,11 @@ export function computeDesired(input: DesiredInput): Desired {
  * clash with a peering that claimed earlier, or null. Only steering flows can clash: every
  * other flow carries the peering's own patch ofport in `in_port`.
  */
-function claimPairs(
+export function claimPairs(
   owners: Map<string, Map<string, string>>,
   peeringId: string,
   wanted: readonly (readonly [string, readonly string[]])[],
-): { bridge: string; pair: string; owner: string } | null {
+): Clash | null {
   for (const [bridge, pairs] of wanted) {
     const claimed = owners.get(bridge);
     for (const pair of pairs) {
