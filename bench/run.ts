@@ -3,6 +3,7 @@
 import { printAntiEntropyFigures, runAntiEntropyBench } from './anti-entropy.bench.js';
 import { printClusterAcceptFigures, runClusterAcceptBench } from './cluster-accept.bench.js';
 import { printDataplaneFigures, runDataplaneBench } from './dataplane.bench.js';
+import { printDesiredFigures, runDesiredBench } from './desired.bench.js';
 import { printBlackholeFigures, runBlackholeBench } from './gossip-blackhole.bench.js';
 import { printMetricsFigures, runMetricsBench } from './metrics.bench.js';
 import { printPortsFigures, runPortsBench } from './ports.bench.js';
@@ -17,6 +18,7 @@ printMetricsFigures(await runMetricsBench());
 printGossipFigures([await runGossipSim(100), await runGossipSim(1000), await runGossipSim(10_000)]);
 printBlackholeFigures(await runBlackholeBench());
 printAntiEntropyFigures(await runAntiEntropyBench());
+printDesiredFigures(await runDesiredBench());
 printDataplaneFigures(await runDataplaneBench());
 printClusterAcceptFigures(await runClusterAcceptBench());
 printPortsFigures(await runPortsBench());

@@ -293,10 +293,12 @@ function step(k: Known, cache: DesiredCache, peeringIds: readonly string[], vpcI
         k.onBridge.delete(bridge);
         continue;
       }
+      // Whole arrays at a time: this runs cold in the daemon, where a loop per flow is interpreted.
       const list: Flow[] = [k.canary];
       for (const id of ids) {
-        const side = (entries.get(id) as Entry).flows?.find(([b]) => b === bridge);
-        if (side) for (const f of side[1]) list.push(f);
+        const sides = (entries.get(id) as Entry).flows ?? [];
+        const side = sides[0]?.[0] === bridge ? sides[0] : sides[1];
+        if (side) list.push(...side[1]);
       }
       m.set(bridge, list);
     }
@@ -477,17 +479,24 @@ function removeSorted(ids: string[], id: string): void {
   if (ids[i] === id) ids.splice(i, 1);
 }
 
-/** `ports` without those of `gone`, with `added` merged in, in peering-id order. */
-function mergePorts(ports: readonly DesiredPort[], gone: ReadonlySet<string>, added: DesiredPort[]): DesiredPort[] {
-  added.sort((a, b) => byId(a.peeringId, b.peeringId));
-  const out: DesiredPort[] = [];
-  let i = 0;
-  for (const p of ports) {
-    if (gone.has(p.peeringId)) continue;
-    while (i < added.length && (added[i] as DesiredPort).peeringId < p.peeringId) out.push(added[i++] as DesiredPort);
-    out.push(p);
+/** `ports` without those of `gone`, with `added` put in, in peering-id order (by splices: builtins, not a loop per port). */
+function mergePorts(ports: readonly DesiredPort[], gone: ReadonlySet<string>, added: readonly DesiredPort[]): DesiredPort[] {
+  const out = ports.slice();
+  const at = (id: string): number => {
+    let lo = 0;
+    let hi = out.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((out[mid] as DesiredPort).peeringId < id) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+  for (const id of gone) {
+    const i = at(id);
+    if (out[i]?.peeringId === id) out.splice(i, 1);
   }
-  while (i < added.length) out.push(added[i++] as DesiredPort);
+  for (const p of added) out.splice(at(p.peeringId), 0, p);
   return out;
 }
 

@@ -17,7 +17,8 @@ import type { PortInfo, Topology } from '../ovs/topology-parser.js';
 import { createBackstop } from './backstop.js';
 import { createChangeLog, type ChangeLog, type Detail } from './changes.js';
 import { type BridgeStatus, type Dataplane, DataplaneError, type OvsStatus, type ReconcileRequest, type ReconcileResult } from './dataplane.js';
-import { canaryCookie, canaryFlow, computeDesired, type Desired, DesiredCache, isOurPort, peeringCookie } from './desired.js';
+import { canaryCookie, canaryFlow, type Desired, isOurPort, peeringCookie } from './desired.js';
+import { createDesiredEngine } from './desired-engine.js';
 import { createConvergenceGuard, REPAIRS_BEFORE_GUARD } from './guard.js';
 import { createInstalledFlows, type Dumped, type FlowSource } from './installed.js';
 import { createReconcileLoop, type ReconcileLoop, type Scope } from './loop.js';
@@ -156,7 +157,8 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
   let lastDesired: Desired | null = null;
   let lastTopology: Topology | null = null;
   let desiredGeneration = 0;
-  const cache = new DesiredCache();
+  /** The desired flows, redone from what changed since the last compute (desired-engine.ts). */
+  const engine = createDesiredEngine();
   let appliedGeneration = 0;
   /**
    * The topology as last read, or as our own port changes left it. A cycle of some bridges (a
@@ -226,9 +228,12 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
     return computed;
   }
 
-  /** computeDesired, plus the test hook's flow (unconvergingBridge) when it is set. */
+  /**
+   * computeDesired's result (from the engine: the cost of what changed since the last call, the
+   * planned topology of prepare() included), plus the test hook's flow (unconvergingBridge).
+   */
   function desiredOf(topology: Topology): Desired {
-    const desired = computeDesired({ view: opts.view(), topology, cookiePrefix, cache });
+    const desired = engine.compute({ view: opts.view(), topology, cookiePrefix });
     const hooked = opts.unconvergingBridge;
     if (hooked === undefined || hookFlow === null || !topology.bridges.has(hooked)) return desired;
     const flows = new Map(desired.flows);

@@ -137,14 +137,29 @@ export function withRequestedOfports(add: readonly DesiredPort[], topology: Topo
   }));
 }
 
-/** The topology as it will be once the doomed ports are gone and the pairs exist. */
+/**
+ * The topology as it will be once the doomed ports are gone and the pairs exist. A bridge they
+ * do not touch is the same object as in `topology` (the desired engine then skips it).
+ */
 export function plannedTopology(topology: Topology, pairs: readonly PatchPair[], doomed: readonly PortRef[]): Topology {
   if (pairs.length === 0 && doomed.length === 0) return topology;
-  const bridges = new Map([...topology.bridges].map(([name, b]) => [name, { name, ports: new Map(b.ports) }]));
-  for (const d of doomed) bridges.get(d.bridge)?.ports.delete(d.port);
+  const bridges = new Map(topology.bridges);
+  const copied = new Map<string, Map<string, PortInfo>>();
+  /** The ports of a touched bridge, copied on its first change. */
+  const ports = (bridge: string): Map<string, PortInfo> | undefined => {
+    const b = topology.bridges.get(bridge);
+    if (b === undefined) return undefined;
+    let mine = copied.get(bridge);
+    if (mine === undefined) {
+      copied.set(bridge, (mine = new Map(b.ports)));
+      bridges.set(bridge, { name: bridge, ports: mine });
+    }
+    return mine;
+  };
+  for (const d of doomed) ports(d.bridge)?.delete(d.port);
   const put = (bridge: string, port: string, peer: string, ofport: number | undefined): void => {
     const info: PortInfo = { name: port, ofport: ofport ?? null, type: 'patch', peer, error: null };
-    bridges.get(bridge)?.ports.set(port, info);
+    ports(bridge)?.set(port, info);
   };
   for (const p of pairs) {
     put(p.bridge, p.port, p.peerPort, p.ofport);
