@@ -512,7 +512,8 @@ t.test('onReconciled says whether peering() may have changed: not for a backstop
   const down = calls.slice(from + quiet.length);
   t.ok(down.some((c) => c.viewChanged), 'the pass that found OVS down said so');
   // The law the flag stands for: a pass that says no change leaves every peering's view as it was.
-  for (const [i, c] of calls.entries()) if (i > 0 && !c.viewChanged) t.equal(c.views, calls[i - 1]?.views, `pass ${i}: unchanged as it said`);
+  // (From the first pass after the rig is built: before it, `dp` is not there to be asked.)
+  for (const [i, c] of calls.entries()) if (i > from && !c.viewChanged) t.equal(c.views, calls[i - 1]?.views, `pass ${i}: unchanged as it said`);
 });
 
 t.test('start: the channels of the rundir’s bridges connect before the first pass, which then dumps nothing', async (t) => {
