@@ -1,14 +1,18 @@
-// The daemon's view of Open vSwitch: the commands it needs, each one child process through the
-// runner. Names are checked here (a bad name is a bug of the caller: it throws at once); what
-// OVS answers is parsed by the pure parsers; OVS faults come back as OvsError.
+// The daemon's view of Open vSwitch: flows through ovs-ofctl processes (the runner) and the
+// bridges' OpenFlow channels, ports and the topology through one kept OVSDB connection
+// (ovsdb/client.ts) with a monitor of the rows they read. Names are checked here (a bad name is a
+// bug of the caller: it throws at once); what OVS answers is parsed by the pure parsers; OVS
+// faults come back as OvsError.
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import { compareFlows, type Flow } from './flow.js';
 import { dumpLines, parseDumpFlows } from './dump-parser.js';
 import { createOfChannel, type OfChannel, type OfChannelEvents } from './openflow/channel.js';
+import { createOvsdbClient } from './ovsdb/client.js';
+import { deletePortsTxn, type PatchSide, patchPortsTxn } from './ovsdb/transactions.js';
 import { createRunner, DEFAULT_TIMEOUT_MS, type OvsBinary, type RunOptions, type Runner } from './runner.js';
-import { parseTopology, TOPOLOGY_ARGS, type Topology } from './topology-parser.js';
+import { type Topology, topologyFromRows } from './topology-parser.js';
 
 export { OvsError, type OvsErrorKind } from './runner.js';
 export type { BridgeInfo, PortInfo, Topology } from './topology-parser.js';
@@ -34,7 +38,10 @@ export interface PortRef {
 }
 
 export interface Ovs {
-  /** Every bridge with its ports, from one ovsdb snapshot. */
+  /**
+   * Every bridge with its ports, from one ovsdb snapshot at least as new as the call (the
+   * monitor's rows after one round trip). The same object while those rows do not change.
+   */
   topology(): Promise<Topology>;
   /**
    * The flows whose cookie matches `cookie/mask`, canonical, sorted (table, priority desc, match).
@@ -52,9 +59,13 @@ export interface Ovs {
    * or none. A line OVS would silently broaden ("normalization changed") fails it as a whole.
    */
   applyBundle(bridge: string, lines: readonly string[]): Promise<void>;
-  /** Creates (or repairs) patch pairs, both sides, in one ovsdb transaction; waits for vswitchd. */
+  /**
+   * Creates (or repairs) patch pairs, both sides, in one ovsdb transaction; waits for vswitchd,
+   * so a topology() that follows shows their ofports. OvsError 'failed' for a port of that name
+   * on another bridge, 'no-such-bridge' for a missing bridge.
+   */
   addPatchPairs(pairs: readonly PatchPair[]): Promise<void>;
-  /** Deletes ports (absent ones are fine) in one ovsdb transaction. */
+  /** Deletes ports (absent ones are fine) in one ovsdb transaction; waits for vswitchd. */
   deletePorts(ports: readonly PortRef[]): Promise<void>;
   /**
    * The bridge's OpenFlow channel over its management socket (`<rundir>/<bridge>.mgmt`): one
@@ -73,6 +84,8 @@ export interface Ovs {
    * /proc/PID, so it needs vswitchd's /proc entry visible (no ProtectProc=invisible as non-root).
    */
   vswitchdPid(): Promise<number | null>;
+  /** Closes the OVSDB connection (the OpenFlow channels are their owners' to close). Idempotent. */
+  close(): void;
 }
 
 export interface OvsOptions {
@@ -81,6 +94,8 @@ export interface OvsOptions {
   readonly timeoutMs?: number;
   /** Starts the tools; default createRunner({rundir, timeoutMs}). Tests pass a fake one. */
   readonly runner?: Runner;
+  /** ovsdb-server's socket; default `<rundir>/db.sock`. */
+  readonly dbSocket?: string;
 }
 
 /**
@@ -94,7 +109,6 @@ export const EXACT_COOKIE_MASK = (1n << 64n) - 1n;
 /** The highest OpenFlow port number a port can have (0xff00 and up are reserved). */
 const OFPORT_MAX = 0xfeff;
 const PROBE_TIMEOUT_MS = 2_000;
-const TOPOLOGY_TIMEOUT_FACTOR = 3;
 /**
  * Fields whose value, in the spellings given, never decides whether OVS must normalise a match
  * (see flowShape). An address with a zero-length prefix is not among them: it matches nothing, so
@@ -121,6 +135,9 @@ export function createOvs(opts: OvsOptions): Ovs {
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const runner = opts.runner ?? createRunner({ rundir: opts.rundir, timeoutMs });
   const log = opts.logger.child({ component: 'ovs' });
+  const db = createOvsdbClient({ path: opts.dbSocket ?? join(opts.rundir, 'db.sock'), logger: opts.logger, requestTimeoutMs: timeoutMs });
+  /** The topology of the monitor's rows at a generation: rebuilt only when they changed. */
+  let built: { readonly generation: number; readonly topology: Topology } | null = null;
 
   const run = async (bin: OvsBinary, args: readonly string[], runOpts?: RunOptions): Promise<string> => {
     const r = await runner.run(bin, args, runOpts);
@@ -135,9 +152,9 @@ export function createOvs(opts: OvsOptions): Ovs {
 
   return {
     async topology() {
-      // The read grows with the ports of the host (1.6 s for 20,000 patch ports on a 2-core VM,
-      // more under load): it gets TOPOLOGY_TIMEOUT_FACTOR times the timeout of other calls.
-      const topology = parseTopology(await run('ovs-vsctl', TOPOLOGY_ARGS, { timeoutMs: TOPOLOGY_TIMEOUT_FACTOR * timeoutMs }));
+      const { rows, generation } = await db.sync();
+      if (built?.generation !== generation) built = { generation, topology: topologyFromRows(rows) };
+      const { topology } = built;
       for (const bridge of lastDumps.keys()) if (!topology.bridges.has(bridge)) lastDumps.delete(bridge);
       return topology;
     },
@@ -193,41 +210,30 @@ export function createOvs(opts: OvsOptions): Ovs {
     },
 
     async addPatchPairs(pairs) {
-      const adds: string[][] = [];
-      const sets: string[][] = [];
+      const sides: PatchSide[] = [];
       for (const p of pairs) {
-        const sides = [
-          [p.bridge, p.port, p.peerPort, p.ofport],
-          [p.peerBridge, p.peerPort, p.port, p.peerOfport],
-        ] as const;
-        for (const [bridge, port, peer, ofport] of sides) {
-          checkName(bridge, 'bridge');
-          checkName(port, 'port');
-          checkName(peer, 'port');
-          if (ofport !== undefined && !(Number.isInteger(ofport) && ofport >= 1 && ofport <= OFPORT_MAX)) {
-            throw new Error(`invalid ofport ${ofport} for ${port}: 1-${OFPORT_MAX}`);
-          }
-          adds.push(['--may-exist', 'add-port', bridge, port]);
-          // `set interface` after --may-exist also repairs a port whose type or peer was changed.
-          sets.push(['set', 'interface', port, 'type=patch', `options:peer=${peer}`, ...(ofport === undefined ? [] : [`ofport_request=${ofport}`])]);
+        sides.push(
+          { bridge: p.bridge, port: p.port, peer: p.peerPort, ...(p.ofport === undefined ? {} : { ofport: p.ofport }) },
+          { bridge: p.peerBridge, port: p.peerPort, peer: p.port, ...(p.peerOfport === undefined ? {} : { ofport: p.peerOfport }) },
+        );
+      }
+      for (const { bridge, port, peer, ofport } of sides) {
+        checkName(bridge, 'bridge');
+        checkName(port, 'port');
+        checkName(peer, 'port');
+        if (ofport !== undefined && !(Number.isInteger(ofport) && ofport >= 1 && ofport <= OFPORT_MAX)) {
+          throw new Error(`invalid ofport ${ofport} for ${port}: 1-${OFPORT_MAX}`);
         }
       }
-      // Every add-port before every set, in one transaction: ovs-vsctl reloads all ports of the
-      // database for an add-port that follows a `set`, which makes an interleaved transaction
-      // quadratic (500 pairs on a host of 2,000 ports: 7.3 s interleaved, 1.2 s grouped).
-      const args = [...adds, ...sets].flatMap((command, i) => (i === 0 ? command : ['--', ...command]));
-      if (args.length > 0) await run('ovs-vsctl', args);
+      if (sides.length > 0) await db.commit((rows) => patchPortsTxn(rows, sides));
     },
 
     async deletePorts(ports) {
-      const args: string[] = [];
       for (const { bridge, port } of ports) {
         checkName(bridge, 'bridge');
         checkName(port, 'port');
-        if (args.length > 0) args.push('--');
-        args.push('--if-exists', 'del-port', bridge, port);
       }
-      if (args.length > 0) await run('ovs-vsctl', args);
+      if (ports.length > 0) await db.commit((rows) => deletePortsTxn(rows, ports));
     },
 
     openFlow(bridge, events) {
@@ -268,6 +274,10 @@ export function createOvs(opts: OvsOptions): Ovs {
       if (!/^\d+\s*$/.test(text)) return null;
       const pid = Number(text.trim());
       return (await isRunning(pid)) ? pid : null;
+    },
+
+    close() {
+      db.close();
     },
   };
 }

@@ -36,6 +36,7 @@ export async function chooseDataplane(opts: DataplaneChoiceOptions): Promise<Dat
   if (enabled === false) return noop('ovs.enabled is false');
   const ovs = connect({ rundir, logger: log });
   if (enabled === 'auto' && (await ovs.probe()) === 'down') {
+    ovs.close();
     return noop(`ovs.enabled is "auto" and no Open vSwitch answers at ${rundir}`);
   }
   const dataplane = createOvsDataplane({ ...rest, ovs, logger: log });

@@ -741,6 +741,8 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
       backstop.close();
       await loop.stop();
       await installed.close();
+      // The OVSDB connection is the data plane's alone (chooseDataplane builds the Ovs for it).
+      ovs.close();
     },
   };
 }

@@ -60,6 +60,7 @@ t.test('generated blocks: what OVS dumps equals what the daemon wants', async (t
   const brR = await sandbox.addBridge('r');
   const brA = await sandbox.addBridge('a');
   const ovs = createOvs({ rundir: sandbox.rundir, logger: silentLogger(), timeoutMs: 10_000 });
+  t.teardown(() => ovs.close());
   const ours = BigInt(PREFIX) << 48n;
   let flowsChecked = 0;
   let peeringsChecked = 0;

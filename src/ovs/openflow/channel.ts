@@ -16,6 +16,7 @@
 // with no error for it.
 import { createConnection, type Socket } from 'node:net';
 import type { Logger } from '../../log/logger.js';
+import { type Backoff, createKeepAlive, discardSocket, reconnectDelayMs } from '../link.js';
 import { decodeMessage, encodeMessage, frameLength } from './codec.js';
 import {
   type BundleControlType,
@@ -72,7 +73,7 @@ export interface OfChannelOptions {
   /** Bytes that may wait in the socket's buffer to be written: the send queue's bound. */
   readonly maxQueuedBytes?: number;
   /** Reconnect delay: from minMs, doubled per failure, at most maxMs (ms). */
-  readonly backoff?: { readonly minMs: number; readonly maxMs: number };
+  readonly backoff?: Backoff;
 }
 
 export interface OfChannelEvents {
@@ -150,7 +151,6 @@ export function createOfChannel(opts: OfChannelOptions, events: OfChannelEvents 
   let closed = false;
   let failures = 0;
   let retryTimer: NodeJS.Timeout | null = null;
-  let echoTimer: NodeJS.Timeout | null = null;
   let lastXid = 0;
   let inbound: Buffer = Buffer.alloc(0);
   /** In the order sent: a reply settles every reply-less entry before it. */
@@ -230,17 +230,12 @@ export function createOfChannel(opts: OfChannelOptions, events: OfChannelEvents 
     sendAll([{ msg, replies, ...(inOrder ? { inOrder } : {}) }])[0] as Promise<OfMessage[]>;
 
   /** Idle for an interval: an echo; nothing at all back within another interval: the link is dead. */
-  const armEcho = (): void => {
-    if (echoTimer) clearTimeout(echoTimer);
-    if (!ready) return;
-    echoTimer = setTimeout(() => {
-      // Its outcome does not matter: any byte that comes back re-arms this timer.
-      enqueue({ type: 'echo_request', data: Buffer.alloc(0) }, true).catch(() => undefined);
-      echoTimer = setTimeout(() => dropLink(new OfChannelError('timeout', `no echo reply from ${opts.path} in ${echoIntervalMs} ms`)), echoIntervalMs);
-      echoTimer.unref();
-    }, echoIntervalMs);
-    echoTimer.unref();
-  };
+  const keepAlive = createKeepAlive(
+    echoIntervalMs,
+    // Its outcome does not matter: any byte that comes back counts as the answer.
+    () => void enqueue({ type: 'echo_request', data: Buffer.alloc(0) }, true).catch(() => undefined),
+    () => dropLink(new OfChannelError('timeout', `no echo reply from ${opts.path} in ${echoIntervalMs} ms`)),
+  );
 
   const dropLink = (err: Error): void => {
     const s = socket;
@@ -248,12 +243,9 @@ export function createOfChannel(opts: OfChannelOptions, events: OfChannelEvents 
     socket = null;
     const wasReady = ready;
     ready = false;
-    if (echoTimer) clearTimeout(echoTimer);
-    echoTimer = null;
+    keepAlive.stop();
     inbound = Buffer.alloc(0);
-    s.removeAllListeners();
-    s.on('error', () => undefined);
-    s.destroy();
+    discardSocket(s);
     failAll(new OfChannelError(closed ? 'closed' : 'disconnected', `the OpenFlow link to ${opts.path} dropped: ${err.message}`));
     if (wasReady) {
       log.warn('OpenFlow link dropped', { err: err.message });
@@ -265,8 +257,7 @@ export function createOfChannel(opts: OfChannelOptions, events: OfChannelEvents 
   const scheduleConnect = (): void => {
     if (closed || retryTimer || socket) return;
     failures++;
-    // reconcile/retry.ts's backoffDelayMs, which the layers (eslint.config.js) keep out of src/ovs/.
-    const delay = Math.min(backoff.maxMs, backoff.minMs * 2 ** (failures - 1));
+    const delay = reconnectDelayMs(failures, backoff);
     retryTimer = setTimeout(() => {
       retryTimer = null;
       connect();
@@ -285,7 +276,7 @@ export function createOfChannel(opts: OfChannelOptions, events: OfChannelEvents 
     }
     ready = true;
     failures = 0;
-    armEcho();
+    keepAlive.heard();
     events.onConnect?.();
   };
 
@@ -324,7 +315,7 @@ export function createOfChannel(opts: OfChannelOptions, events: OfChannelEvents 
 
   const onData = (chunk: Buffer): void => {
     inbound = inbound.length === 0 ? chunk : Buffer.concat([inbound, chunk]);
-    armEcho();
+    if (ready) keepAlive.heard();
     while (socket) {
       let length: number | null;
       try {

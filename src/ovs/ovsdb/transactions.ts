@@ -160,12 +160,12 @@ export function deletePortsTxn(rows: Rows, refs: readonly PortOnBridge[]): TxnPl
 }
 
 /**
- * What a `transact` reply says (§4.1.3): one result per operation, then one more when the commit
- * itself failed; the first with an `error` names why. Throws OvsError 'bad-output' on a reply of
- * another shape.
+ * What a `transact` reply says (§4.1.3): one result per operation (null for those after a failed
+ * one), then one more when the commit itself failed; the first with an `error` names why.
+ * Throws OvsError 'bad-output' on a reply of another shape.
  */
 export function txnOutcome(ops: readonly Json[], result: unknown): { ok: true; results: readonly unknown[] } | { ok: false; error: string; details: string | null; op: Json | null } {
-  if (!Array.isArray(result) || result.length < ops.length) throw new OvsError('bad-output', `a transact reply of ${Array.isArray(result) ? `${result.length} results for ${ops.length} operations` : 'no array'}`);
+  if (!Array.isArray(result)) throw new OvsError('bad-output', 'a transact reply that is not an array');
   for (let i = 0; i < result.length; i++) {
     const r: unknown = result[i];
     if (typeof r === 'object' && r !== null && 'error' in r) {
@@ -173,6 +173,7 @@ export function txnOutcome(ops: readonly Json[], result: unknown): { ok: true; r
       return { ok: false, error: String(error), details: typeof details === 'string' ? details : null, op: ops[i] ?? null };
     }
   }
+  if (result.length < ops.length) throw new OvsError('bad-output', `a transact reply of ${result.length} results for ${ops.length} operations, none an error`);
   return { ok: true, results: result };
 }
 

@@ -48,7 +48,9 @@ const SHAPES: Flow[] = [
 async function bridgeWithOvs(t: Test): Promise<{ sb: OvsSandbox; ovs: Ovs; br: string }> {
   const sb = await startOvs(t);
   const br = await sb.addBridge('a');
-  return { sb, ovs: createOvs({ rundir: sb.rundir, logger: silentLogger() }), br };
+  const ovs = createOvs({ rundir: sb.rundir, logger: silentLogger() });
+  t.teardown(() => ovs.close());
+  return { sb, ovs, br };
 }
 
 function assertSameFlows(t: Test, got: readonly Flow[], want: readonly Flow[]): void {

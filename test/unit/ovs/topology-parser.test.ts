@@ -1,79 +1,71 @@
-// The topology parser against `ovs-vsctl --format=json` output captured from OVS 3.1
-// (test/fixtures/ovs/README.md), then against malformed documents.
-import { readFileSync } from 'node:fs';
+// The topology from the monitored rows (src/ovs/topology-parser.ts), read from the monitor reply
+// and updates captured from OVS 3.1 (test/fixtures/ovsdb/), then from rows that do not hold together.
 import t from 'tap';
-import { OvsError } from '../../../src/ovs/runner.js';
-import { parseTopology, type Topology } from '../../../src/ovs/topology-parser.js';
-
-const fixture = (name: string): string => readFileSync(new URL(`../../fixtures/ovs/${name}`, import.meta.url), 'utf8');
+import { MonitorCache } from '../../../src/ovs/ovsdb/monitor-cache.js';
+import { type Topology, topologyFromRows } from '../../../src/ovs/topology-parser.js';
+import { initialRows, updatesOf } from '../../helpers/ovsdb-wire.js';
 
 /** Bridges → port name → port, as plain objects for t.same. */
 function plain(topo: Topology): Record<string, Record<string, unknown>> {
   return Object.fromEntries([...topo.bridges].map(([name, b]) => [name, Object.fromEntries(b.ports)]));
 }
 
-t.test('bridges, internal ports, a system port, a patch pair, a port in error, a bond', (t) => {
-  const topo = parseTopology(fixture('topology.txt'));
+const internal = (name: string): unknown => ({ name, ofport: 65534, type: 'internal', peer: null, error: null });
+
+t.test('bridges, internal ports, a veth, a patch pair, a port in error, a bond', (t) => {
+  const cache = new MonitorCache();
+  cache.replace(initialRows());
+  const topo = topologyFromRows(cache.rows);
   t.same(plain(topo), {
-    'br-a': {
-      'br-a': { name: 'br-a', ofport: 65534, type: 'internal', peer: null, error: null },
-      vi1: { name: 'vi1', ofport: 2, type: '', peer: null, error: null },
-      'pcx-a': { name: 'pcx-a', ofport: 1, type: 'patch', peer: 'pcx-b', error: null },
+    bra: {
+      bra: internal('bra'),
+      'vvi-be654': { name: 'vvi-be654', ofport: 1, type: '', peer: null, error: null },
+      'pcx-a': { name: 'pcx-a', ofport: 4000, type: 'patch', peer: 'pcx-b', error: null },
     },
-    'br-b': {
-      'br-b': { name: 'br-b', ofport: 65534, type: 'internal', peer: null, error: null },
-      'pcx-b': { name: 'pcx-b', ofport: 1, type: 'patch', peer: 'pcx-a', error: null },
+    brb: {
+      brb: internal('brb'),
+      'pcx-b': { name: 'pcx-b', ofport: 4001, type: 'patch', peer: 'pcx-a', error: null },
       // ofport -1: vswitchd could not set it up; the error column says why.
       nodev: { name: 'nodev', ofport: null, type: '', peer: null, error: 'could not open network device nodev (No such device)' },
       bond0: { name: 'bond0', ofport: null, type: 'bond', peer: null, error: null },
     },
     // A bridge with one port: OVSDB writes a one-element set as the bare uuid.
-    'br-c': { 'br-c': { name: 'br-c', ofport: 65534, type: 'internal', peer: null, error: null } },
+    brc: { brc: internal('brc') },
   });
-  t.equal(topo.bridges.get('br-a')?.name, 'br-a');
+  t.equal(topo.bridges.get('bra')?.name, 'bra');
   t.end();
 });
 
-t.test('a port added while vswitchd is down has no ofport yet (the empty set)', (t) => {
-  const topo = parseTopology(fixture('topology-vswitchd-down.txt'));
-  t.same(topo.bridges.get('br-c')?.ports.get('pending'), { name: 'pending', ofport: null, type: 'internal', peer: null, error: null });
+t.test('after the captured changes: the pair made by transact, a port added while vswitchd is down', (t) => {
+  const cache = new MonitorCache();
+  cache.replace(initialRows());
+  for (const name of ['update-add-pair', 'update-modify', 'update-delete', 'transact-applied', 'transact-wait-failed', 'update-vswitchd-down'] as const) {
+    for (const u of updatesOf(name)) cache.apply(u);
+  }
+  const topo = topologyFromRows(cache.rows);
+  t.same(topo.bridges.get('bra')?.ports.get('pxc'), { name: 'pxc', ofport: 6000, type: 'patch', peer: 'pxd', error: null });
+  t.same(topo.bridges.get('brc')?.ports.get('pxd'), { name: 'pxd', ofport: 6001, type: 'patch', peer: 'pxc', error: null });
+  t.match(topo.bridges.get('brb')?.ports.get('pxb'), { type: 'patch', peer: 'pxa', error: /No usable peer/ }, 'its peer deleted');
+  t.same(topo.bridges.get('brc')?.ports.get('pending'), { name: 'pending', ofport: null, type: 'internal', peer: null, error: null });
   t.end();
 });
 
 t.test('no bridges', (t) => {
-  t.equal(parseTopology(fixture('topology-empty.txt')).bridges.size, 0);
+  t.equal(topologyFromRows(new MonitorCache().rows).bridges.size, 0);
   t.end();
 });
 
-t.test('malformed output is bad-output', (t) => {
-  const [bridges = '', ports = '', ifaces = ''] = fixture('topology.txt').trim().split('\n');
-  const swap = (doc: string, from: string, to: string): string => {
-    if (!doc.includes(from)) throw new Error(`fixture lacks ${from}`);
-    return doc.replace(from, to);
-  };
-  const cases: Record<string, string> = {
-    'two documents': `${bridges}\n${ports}\n`,
-    'not JSON': `${bridges}\n${ports}\n{"data":[\n`,
-    'a document that is not an object': `${bridges}\n${ports}\n[]\n`,
-    'wrong headings': `${bridges}\n${ports}\n${swap(ifaces, '"error"]', '"other"]')}\n`,
-    'a short row': `${bridges}\n${swap(ports, '"bond0",', '')}\n${ifaces}\n`,
-    'a bad uuid': `${swap(bridges, '"uuid","37dd21db', '"uuid","XXXXXXXX')}\n${ports}\n${ifaces}\n`,
-    'a named-uuid where a uuid belongs': `${swap(bridges, '["uuid","37dd21db', '["named-uuid","37dd21db')}\n${ports}\n${ifaces}\n`,
-    'a dangling port reference': `${swap(bridges, '37dd21db-d2f9-46bd-b919-92f7b15aaa19', '00000000-0000-0000-0000-000000000000')}\n${ports}\n${ifaces}\n`,
-    'a dangling interface reference': `${bridges}\n${swap(ports, '755c4e4b-f624-401d-9695-9867651527a9', '00000000-0000-0000-0000-000000000000')}\n${ifaces}\n`,
-    'options that are not a map': `${bridges}\n${ports}\n${swap(ifaces, '["map",[["peer","pcx-b"]]]', '["set",[]]')}\n`,
-    'an ofport that is not a number': `${bridges}\n${ports}\n${swap(ifaces, '"pcx-a",1,', '"pcx-a","1",')}\n`,
-    'an ofport out of range': `${bridges}\n${ports}\n${swap(ifaces, '"pcx-a",1,', '"pcx-a",70000,')}\n`,
-    'an optional column holding two values': `${bridges}\n${ports}\n${swap(ifaces, '"pcx-a",1,', '"pcx-a",["set",[1,2]],')}\n`,
-    'a name that is not a string': `${bridges}\n${ports}\n${swap(ifaces, '"pcx-a",1,', '7,1,')}\n`,
-  };
-  for (const [name, text] of Object.entries(cases)) {
-    try {
-      parseTopology(text);
-      t.fail(`${name}: accepted`);
-    } catch (err) {
-      t.ok(err instanceof OvsError && err.kind === 'bad-output', name);
-    }
-  }
+t.test('rows that refer to rows the snapshot lacks, or an ofport out of range: bad-output', (t) => {
+  const cache = new MonitorCache();
+  cache.replace(initialRows());
+  const [portUuid] = [...cache.rows.Port].find(([, p]) => p.name === 'pcx-a') ?? [];
+  const [ifaceUuid] = [...cache.rows.Interface].find(([, i]) => i.name === 'pcx-a') ?? [];
+  const without = (m: ReadonlyMap<string, unknown>, key: string | undefined): Map<string, never> => new Map([...m].filter(([k]) => k !== key)) as Map<string, never>;
+  const cases: [Parameters<typeof topologyFromRows>[0], string][] = [
+    [{ ...cache.rows, Port: without(cache.rows.Port, portUuid) }, 'a missing port'],
+    [{ ...cache.rows, Interface: without(cache.rows.Interface, ifaceUuid) }, 'a missing interface'],
+    [{ ...cache.rows, Interface: new Map([...cache.rows.Interface].map(([k, i]) => [k, k === ifaceUuid ? { ...i, ofport: 70000 } : i])) }, 'ofport 70000'],
+  ];
+  for (const [rows, what] of cases) t.throws(() => topologyFromRows(rows), { name: 'OvsError', kind: 'bad-output' }, what);
   t.end();
 });

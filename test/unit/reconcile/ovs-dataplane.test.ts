@@ -72,6 +72,8 @@ class FakeOvs implements Ovs {
   down = false;
   /** Bridges whose bundles OVS refuses. */
   readonly refuse = new Set<string>();
+  /** close() was called (the data plane closes its Ovs last). */
+  closed = false;
 
   addBridge(name: string): void {
     this.bridges.set(name, { ports: new Map([['vm', { name: 'vm', ofport: 1, type: '', peer: null, error: null }]]), flows: new Map() });
@@ -146,6 +148,10 @@ class FakeOvs implements Ovs {
 
   async deletePorts(ports: readonly PortRef[]): Promise<void> {
     for (const p of ports) this.bridges.get(p.bridge)?.ports.delete(p.port);
+  }
+
+  close(): void {
+    this.closed = true;
   }
 
   openFlow(bridge: string, events: OfChannelEvents): OfChannel {
@@ -794,4 +800,12 @@ t.test('a bridge whose bundles OVS refuses is retried on its own, with backoff, 
   ovs.refuse.delete('br-1');
   await until(() => dp.status().perBridge['br-1']?.ok === true, 'br-1 retried by its own timer', 5000);
   t.equal(dp.peering(peering(1, 0, 1)).state, 'programmed', 'and its peering programmed');
+});
+
+t.test('close: the channels, then the Ovs (its OVSDB connection)', async (t) => {
+  const { ovs, dp } = await rig(t, 2);
+  t.notOk(ovs.closed);
+  await dp.close();
+  t.ok([...ovs.channels].every((ch) => ch.closed), 'every channel closed');
+  t.ok(ovs.closed, 'the Ovs closed');
 });

@@ -114,7 +114,8 @@ t.test('transact replies as ovsdb-server sent them', (t) => {
   t.match(unique, { ok: false, error: 'constraint violation', op: null }, 'a commit failure: one result more than operations');
   t.ok(retryable('timed out') && retryable('constraint violation'), 'a stale snapshot');
   t.notOk(retryable('referential integrity violation'), 'anything else is not');
-  t.throws(() => txnOutcome([{}, {}], [{}]), { name: 'OvsError', kind: 'bad-output' }, 'fewer results than operations');
+  t.throws(() => txnOutcome([{}, {}], [{}]), { name: 'OvsError', kind: 'bad-output' }, 'fewer results than operations, none an error');
+  t.match(txnOutcome([{}, {}], [{ error: 'timed out' }]), { ok: false, error: 'timed out' }, 'an error without the nulls after it');
   t.throws(() => txnOutcome([{}], { rows: [] }), { name: 'OvsError', kind: 'bad-output' }, 'not an array');
   t.throws(() => nextCfgOf([{ rows: [] }]), { name: 'OvsError', kind: 'bad-output' }, 'no Open_vSwitch row');
   t.end();
