@@ -1,38 +1,34 @@
-// What ports cost through `ovs-vsctl` (issue #12, part 3), against a private userspace Open
-// vSwitch (test/helpers/ovs.ts), each figure next to a floor measured in the same run: the same
-// transaction sent as OVSDB `transact` over `<rundir>/db.sock` by a client that keeps its
-// connection and a monitor open (bench/ovsdb-client.ts), as OVN and Neutron's native interface do.
+// What ports cost through the daemon's OVSDB client (src/ovs/ovsdb: one kept connection to
+// `<rundir>/db.sock` with a monitor, as OVN and Neutron's native interface do) against the
+// `ovs-vsctl` commands the daemon ran before it (issue #12, part 3), on a private userspace Open
+// vSwitch (test/helpers/ovs.ts), both measured in the same run.
 //
 // Three hosts, built one after the other in one sandbox (netdev bridges, fail_mode=secure):
 //   1. 2 bridges, no other port;
 //   2. 100 bridges;
 //   3. 100 bridges and 2,000 patch ports (1,000 pairs: the accept bench's 100-VPC/1,000-peering
-//      host), made in one OVSDB transaction.
+//      host), made by one addPatchPairs.
 // On each, interleaved so both see the same load:
 // (50 samples on hosts 1 and 2, 15 on host 3; 3 untimed rounds first)
-//   - the daemon's path: `createOvs(...).addPatchPairs([pair])` (one `ovs-vsctl`: two
-//     `--may-exist add-port`, two `set interface ... type=patch options:peer=... ofport_request=...`;
-//     it waits for vswitchd), then `deletePorts` of both sides (one `ovs-vsctl`, waits too);
-//   - the floor: one `transact` inserting both Interface rows (type patch, options:peer,
-//     ofport_request) and Port rows, `mutate` of each Bridge's ports, `next_cfg += 1`; then the
-//     monitor is waited on until vswitchd's `cur_cfg` has caught up and both interfaces show an
-//     ofport (what ovs-vsctl waits for); the delete is a `mutate` removing both ports from their
-//     bridges, `next_cfg += 1`, wait for `cur_cfg`.
-// On hosts 2 and 3, `topology()` (one `ovs-vsctl list` of Bridge, Port, Interface) against one
-// `transact` selecting the same columns (a client with a monitor has it for nothing). And
+//   - the daemon's path: `createOvs(...).addPatchPairs([pair])` (one OVSDB transaction: both
+//     Interface and Port rows, each Bridge's ports, `next_cfg += 1`; it resolves once the monitor
+//     shows vswitchd's `cur_cfg` and the ofports), then `deletePorts` of both sides (waits too);
+//   - ovs-vsctl as the daemon ran it before: one process with two `--may-exist add-port` and two
+//     `set interface ... type=patch options:peer=... ofport_request=...` (it waits for vswitchd),
+//     then one with two `--if-exists del-port`.
+// On hosts 2 and 3, `topology()` (the monitor's rows after one echo round trip) against one
+// `ovs-vsctl --format=json list` of Bridge, Port and Interface, what topology() ran before. And
 // `ovs-vsctl --version` through the daemon's runner: a process start that never talks to OVS.
 //
 // Prints one JSON line per figure, then a human summary. Run it with
 // `node dist/bench/ports.bench.js` after `npm run build` (or through `npm run bench`). Needs root
 // and Open vSwitch, like the OVS tests; about 50 s on a 2-core VM.
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { silentLogger } from '../src/log/logger.js';
 import { createOvs, type Ovs, type PatchPair } from '../src/ovs/ovs.js';
 import { type OvsSandbox, startOvs } from '../test/helpers/ovs.js';
 import { type LatencyFigure, latency, ratio, withTeardowns } from './dataplane.bench.js';
-import { connectOvsdb, type Json, type OvsdbClient } from './ovsdb-client.js';
 
 const SAMPLES = 50;
 /** On the 2,000-port host a pair through ovs-vsctl takes ~0.5 s each way: fewer samples keep the bench under a minute. */
@@ -43,7 +39,6 @@ const BIG_TOPOLOGY_SAMPLES = 10;
 const WARMUP = 3;
 const BRIDGES = 100;
 const BIG_PAIRS = 1000;
-const WAIT_MS = 10_000;
 const BIG_WAIT_MS = 120_000;
 /** ofport_request of the measured pair: far above those of the preloaded ports. */
 const OFPORT = 60_000;
@@ -57,9 +52,9 @@ export interface PortsHostFigure {
   readonly host: string;
   readonly bridges: number;
   readonly patchPorts: number;
-  /** The daemon's createOvs(): addPatchPairs of one pair, deletePorts of its two ports. */
+  /** The ovs-vsctl commands of the daemon before the OVSDB client: one process to add a pair, one to delete it. */
   readonly vsctl: PortOpFigures;
-  /** The same over a kept OVSDB connection, waiting as ovs-vsctl waits. */
+  /** The daemon's createOvs(): addPatchPairs of one pair, deletePorts of its two ports, over its OVSDB connection. */
   readonly ovsdb: PortOpFigures;
   /** vsctl / ovsdb, p50 and p99. */
   readonly ratio: { readonly addP50: number; readonly addP99: number; readonly deleteP50: number; readonly deleteP99: number };
@@ -72,72 +67,23 @@ export interface PortsBenchResult {
   readonly version: LatencyFigure;
 }
 
-/** Waits until vswitchd has applied configuration `cfg` (cur_cfg, as ovs-vsctl waits). */
-function waitCfg(db: OvsdbClient, cfg: number, timeoutMs = WAIT_MS): Promise<void> {
-  return db.waitFor(`cur_cfg ${cfg}`, () => [...db.rows('Open_vSwitch').values()].some((r) => typeof r.cur_cfg === 'number' && r.cur_cfg >= cfg), timeoutMs);
+/** What addPatchPairs ran before the OVSDB client: every add-port, then every set interface, in one ovs-vsctl. */
+function vsctlAddArgs(p: Required<PatchPair>): string[] {
+  const sides = [
+    [p.bridge, p.port, p.peerPort, p.ofport],
+    [p.peerBridge, p.peerPort, p.port, p.peerOfport],
+  ] as const;
+  const adds = sides.map(([br, port]) => ['--may-exist', 'add-port', br, port]);
+  const sets = sides.map(([, port, peer, ofport]) => ['set', 'interface', port, 'type=patch', `options:peer=${peer}`, `ofport_request=${ofport}`]);
+  return [...adds, ...sets].flatMap((command, i) => (i === 0 ? command : ['--', ...command]));
 }
 
-/** `next_cfg += 1` and the new value read back, as the last two operations of a transaction. */
-const BUMP_CFG: readonly Json[] = [
-  { op: 'mutate', table: 'Open_vSwitch', where: [], mutations: [['next_cfg', '+=', 1]] },
-  { op: 'select', table: 'Open_vSwitch', where: [], columns: ['next_cfg'] },
+/** What topology() ran before the OVSDB client. */
+const VSCTL_TOPOLOGY = [
+  '--format=json', '--columns=name,ports', 'list', 'Bridge', '--',
+  '--columns=_uuid,name,interfaces', 'list', 'Port', '--',
+  '--columns=_uuid,name,ofport,type,options,error', 'list', 'Interface',
 ];
-
-function nextCfg(results: readonly Json[]): number {
-  const sel = results[results.length - 1] as { rows?: { next_cfg?: number }[] };
-  const cfg = sel.rows?.[0]?.next_cfg;
-  if (typeof cfg !== 'number') throw new Error(`no next_cfg in ${JSON.stringify(sel)}`);
-  return cfg;
-}
-
-function uuidOf(result: Json | undefined): string {
-  const u = (result as { uuid?: [string, string] } | undefined)?.uuid;
-  if (u?.[0] !== 'uuid') throw new Error(`not an insert result: ${JSON.stringify(result)}`);
-  return u[1];
-}
-
-/** Insert operations for one side of a patch pair (interface, port, the bridge's ports). */
-function sideOps(tag: string, bridge: string, port: string, peer: string, ofport: number): Json[] {
-  return [
-    { op: 'insert', table: 'Interface', 'uuid-name': `i${tag}`, row: { name: port, type: 'patch', options: ['map', [['peer', peer]]], ofport_request: ofport } },
-    { op: 'insert', table: 'Port', 'uuid-name': `p${tag}`, row: { name: port, interfaces: ['named-uuid', `i${tag}`] } },
-    { op: 'mutate', table: 'Bridge', where: [['name', '==', bridge]], mutations: [['ports', 'insert', ['set', [['named-uuid', `p${tag}`]]]]] },
-  ];
-}
-
-/**
- * The floor of addPatchPairs([pair]): one transaction, then the monitor until vswitchd applied it
- * and both interfaces have an ofport. Returns the two Port uuids (what a deletion names).
- */
-async function ovsdbAddPair(db: OvsdbClient, p: Required<PatchPair>): Promise<[string, string]> {
-  const results = await db.transact([...sideOps('a', p.bridge, p.port, p.peerPort, p.ofport), ...sideOps('b', p.peerBridge, p.peerPort, p.port, p.peerOfport), ...BUMP_CFG]);
-  const ifaces = [uuidOf(results[0]), uuidOf(results[3])];
-  await waitCfg(db, nextCfg(results));
-  const iface = db.rows('Interface');
-  const ofports = ifaces.map((u) => iface.get(u)?.ofport);
-  if (ofports[0] !== p.ofport || ofports[1] !== p.peerOfport) throw new Error(`patch pair ${p.port}/${p.peerPort}: ofports ${JSON.stringify(ofports)}`);
-  return [uuidOf(results[1]), uuidOf(results[4])];
-}
-
-/** The floor of deletePorts of both sides: the ports out of their bridges (OVSDB collects the rows), then wait. */
-async function ovsdbDeletePair(db: OvsdbClient, p: PatchPair, ports: readonly [string, string]): Promise<void> {
-  const results = await db.transact([
-    { op: 'mutate', table: 'Bridge', where: [['name', '==', p.bridge]], mutations: [['ports', 'delete', ['set', [['uuid', ports[0]]]]]] },
-    { op: 'mutate', table: 'Bridge', where: [['name', '==', p.peerBridge]], mutations: [['ports', 'delete', ['set', [['uuid', ports[1]]]]]] },
-    ...BUMP_CFG,
-  ]);
-  await waitCfg(db, nextCfg(results));
-}
-
-/** The floor of topology(): one select of the columns TOPOLOGY_ARGS lists. */
-async function ovsdbTopology(db: OvsdbClient): Promise<number> {
-  const results = await db.transact([
-    { op: 'select', table: 'Bridge', where: [], columns: ['name', 'ports'] },
-    { op: 'select', table: 'Port', where: [], columns: ['_uuid', 'name', 'interfaces'] },
-    { op: 'select', table: 'Interface', where: [], columns: ['_uuid', 'name', 'ofport', 'type', 'options', 'error'] },
-  ]);
-  return (results[2] as { rows: unknown[] }).rows.length;
-}
 
 /** The named netdev bridges (fail_mode=secure), 50 per ovs-vsctl transaction, as the other benches make them. */
 async function addBridges(sb: OvsSandbox, names: readonly string[]): Promise<void> {
@@ -147,24 +93,27 @@ async function addBridges(sb: OvsSandbox, names: readonly string[]): Promise<voi
   }
 }
 
-/** `pairs` patch pairs between the bridges (ring neighbours at growing distance), one transaction. */
-async function addPatchLoad(db: OvsdbClient, bridges: readonly string[], pairs: number): Promise<void> {
-  const ops: Json[] = [];
+/** `pairs` patch pairs between the bridges (ring neighbours at growing distance), one addPatchPairs. */
+async function addPatchLoad(sb: OvsSandbox, bridges: readonly string[], pairs: number): Promise<void> {
   const next = new Map<string, number>();
   const ofport = (br: string): number => {
     const n = next.get(br) ?? 32768;
     next.set(br, n + 1);
     return n;
   };
+  const load: PatchPair[] = [];
   for (let n = 0; n < pairs; n++) {
     const a = bridges[n % bridges.length] as string;
     const b = bridges[(n + 1 + Math.floor(n / bridges.length)) % bridges.length] as string;
-    const pa = `la${n.toString(16)}`;
-    const pb = `lb${n.toString(16)}`;
-    ops.push(...sideOps(`${n}a`, a, pa, pb, ofport(a)), ...sideOps(`${n}b`, b, pb, pa, ofport(b)));
+    load.push({ bridge: a, port: `la${n.toString(16)}`, peerBridge: b, peerPort: `lb${n.toString(16)}`, ofport: ofport(a), peerOfport: ofport(b) });
   }
-  const results = await db.transact([...ops, ...BUMP_CFG]);
-  await waitCfg(db, nextCfg(results), BIG_WAIT_MS);
+  // vswitchd takes a while to set up 2,000 ports: a client with a longer timeout than the daemon's.
+  const loader = createOvs({ rundir: sb.rundir, logger: silentLogger(), timeoutMs: BIG_WAIT_MS });
+  try {
+    await loader.addPatchPairs(load);
+  } finally {
+    loader.close();
+  }
 }
 
 async function timeIt(fn: () => Promise<unknown>): Promise<number> {
@@ -182,23 +131,24 @@ interface HostRun {
   readonly topologySamples: number;
 }
 
-async function benchHost(sb: OvsSandbox, ovs: Ovs, db: OvsdbClient, { host, bridges, patchPorts, samples, topologySamples }: HostRun): Promise<PortsHostFigure> {
+async function benchHost(sb: OvsSandbox, ovs: Ovs, { host, bridges, patchPorts, samples, topologySamples }: HostRun): Promise<PortsHostFigure> {
   const pair: Required<PatchPair> = { bridge: bridges[0] as string, port: 'pxa-bench', peerBridge: bridges[1] as string, peerPort: 'pxb-bench', ofport: OFPORT, peerOfport: OFPORT + 1 };
   const refs = [
     { bridge: pair.bridge, port: pair.port },
     { bridge: pair.peerBridge, port: pair.peerPort },
   ];
+  const runVsctl = (args: string[]): Promise<unknown> => sb.runner.run('ovs-vsctl', args, { timeoutMs: BIG_WAIT_MS });
+  const delArgs = ['--if-exists', 'del-port', pair.bridge, pair.port, '--', '--if-exists', 'del-port', pair.peerBridge, pair.peerPort];
   const vAdd: number[] = [];
   const vDel: number[] = [];
   const dAdd: number[] = [];
   const dDel: number[] = [];
   for (let i = 0; i < WARMUP + samples; i++) {
     const keep = i >= WARMUP;
-    const a = await timeIt(() => ovs.addPatchPairs([pair]));
-    const d = await timeIt(() => ovs.deletePorts(refs));
-    let ports: [string, string] = ['', ''];
-    const oa = await timeIt(async () => (ports = await ovsdbAddPair(db, pair)));
-    const od = await timeIt(() => ovsdbDeletePair(db, pair, ports));
+    const a = await timeIt(() => runVsctl(vsctlAddArgs(pair)));
+    const d = await timeIt(() => runVsctl(delArgs));
+    const oa = await timeIt(() => ovs.addPatchPairs([pair]));
+    const od = await timeIt(() => ovs.deletePorts(refs));
     if (keep) {
       vAdd.push(a);
       vDel.push(d);
@@ -206,22 +156,28 @@ async function benchHost(sb: OvsSandbox, ovs: Ovs, db: OvsdbClient, { host, brid
       dDel.push(od);
     }
   }
-  // Both paths really did the work: the pair is gone, and ovs-vsctl's pair had its ofports (checked once).
+  // Both paths really did the work (checked once): the client's pair has its ofports, in its
+  // topology and as ovs-vsctl reads them; the pair is gone after each delete.
   await ovs.addPatchPairs([pair]);
+  const seen = (await ovs.topology()).bridges.get(pair.bridge)?.ports.get(pair.port)?.ofport;
   const got = (await sb.vsctl('get', 'interface', pair.port, 'ofport')).trim();
-  if (got !== String(OFPORT)) throw new Error(`ovs-vsctl's patch port got ofport ${got}, want ${OFPORT}`);
+  if (seen !== OFPORT || got !== String(OFPORT)) throw new Error(`the client's patch port: ofport ${seen} in its topology, ${got} by ovs-vsctl, want ${OFPORT}`);
   await ovs.deletePorts(refs);
+  if ((await sb.vsctl('--if-exists', 'get', 'interface', pair.port, 'ofport')).trim() !== '') throw new Error('the pair was not deleted');
 
   let topology: PortsHostFigure['topology'] = null;
   if (topologySamples > 0) {
     const tv: number[] = [];
     const td: number[] = [];
     for (let i = 0; i < WARMUP + topologySamples; i++) {
+      let listed = 0;
+      const v = await timeIt(async () => {
+        const { stdout } = await sb.runner.run('ovs-vsctl', VSCTL_TOPOLOGY, { timeoutMs: BIG_WAIT_MS });
+        listed = ((JSON.parse(stdout.split('\n')[2] ?? '{}') as { data?: unknown[] }).data ?? []).length;
+      });
       let seen = 0;
-      const v = await timeIt(async () => (seen = [...(await ovs.topology()).bridges.values()].reduce((n, b) => n + b.ports.size, 0)));
-      let rows = 0;
-      const o = await timeIt(async () => (rows = await ovsdbTopology(db)));
-      if (seen !== rows) throw new Error(`topology: ovs-vsctl saw ${seen} ports, the select ${rows} interfaces`);
+      const o = await timeIt(async () => (seen = [...(await ovs.topology()).bridges.values()].reduce((n, b) => n + b.ports.size, 0)));
+      if (seen !== listed) throw new Error(`topology: the client saw ${seen} ports, ovs-vsctl listed ${listed} interfaces`);
       if (i >= WARMUP) {
         tv.push(v);
         td.push(o);
@@ -255,18 +211,17 @@ async function benchHost(sb: OvsSandbox, ovs: Ovs, db: OvsdbClient, { host, brid
 export function runPortsBench(): Promise<PortsBenchResult> {
   return withTeardowns(async (t) => {
     const sb = await startOvs(t, { name: 'ports' });
+    // The daemon's client, with its default timeout: part of what is measured.
     const ovs = createOvs({ rundir: sb.rundir, logger: silentLogger() });
-    const db = await connectOvsdb(join(sb.rundir, 'db.sock'));
-    t.teardown(() => db.close());
-    await db.monitor({ Open_vSwitch: ['cur_cfg'], Interface: ['ofport'] });
+    t.teardown(() => ovs.close());
 
     const bridges = Array.from({ length: BRIDGES }, (_, i) => sb.name(`b${i}`));
     await addBridges(sb, bridges.slice(0, 2));
-    const hosts = [await benchHost(sb, ovs, db, { host: '2 bridges', bridges: bridges.slice(0, 2), patchPorts: 0, samples: SAMPLES, topologySamples: 0 })];
+    const hosts = [await benchHost(sb, ovs, { host: '2 bridges', bridges: bridges.slice(0, 2), patchPorts: 0, samples: SAMPLES, topologySamples: 0 })];
     await addBridges(sb, bridges.slice(2));
-    hosts.push(await benchHost(sb, ovs, db, { host: '100 bridges', bridges, patchPorts: 0, samples: SAMPLES, topologySamples: TOPOLOGY_SAMPLES }));
-    await addPatchLoad(db, bridges, BIG_PAIRS);
-    hosts.push(await benchHost(sb, ovs, db, { host: '100 bridges, 2,000 patch ports', bridges, patchPorts: 2 * BIG_PAIRS, samples: BIG_SAMPLES, topologySamples: BIG_TOPOLOGY_SAMPLES }));
+    hosts.push(await benchHost(sb, ovs, { host: '100 bridges', bridges, patchPorts: 0, samples: SAMPLES, topologySamples: TOPOLOGY_SAMPLES }));
+    await addPatchLoad(sb, bridges, BIG_PAIRS);
+    hosts.push(await benchHost(sb, ovs, { host: '100 bridges, 2,000 patch ports', bridges, patchPorts: 2 * BIG_PAIRS, samples: BIG_SAMPLES, topologySamples: BIG_TOPOLOGY_SAMPLES }));
 
     const version: number[] = [];
     for (let i = 0; i < WARMUP + SAMPLES; i++) {
@@ -283,11 +238,11 @@ export function printPortsFigures(r: PortsBenchResult): void {
   const pp = (f: LatencyFigure): string => `p50 ${f.p50Ms.toFixed(1)} ms, p99 ${f.p99Ms.toFixed(1)} ms`;
   for (const h of r.hosts) {
     console.log(
-      `ports ${h.host}: add pair ovs-vsctl ${pp(h.vsctl.add)} vs OVSDB ${pp(h.ovsdb.add)} (ratio p50 ${h.ratio.addP50}, p99 ${h.ratio.addP99}); ` +
-        `delete ovs-vsctl ${pp(h.vsctl.delete)} vs OVSDB ${pp(h.ovsdb.delete)} (ratio p50 ${h.ratio.deleteP50}, p99 ${h.ratio.deleteP99})`,
+      `ports ${h.host}: add pair ovs-vsctl ${pp(h.vsctl.add)} vs the OVSDB client ${pp(h.ovsdb.add)} (ratio p50 ${h.ratio.addP50}, p99 ${h.ratio.addP99}); ` +
+        `delete ovs-vsctl ${pp(h.vsctl.delete)} vs the OVSDB client ${pp(h.ovsdb.delete)} (ratio p50 ${h.ratio.deleteP50}, p99 ${h.ratio.deleteP99})`,
     );
     if (h.topology !== null) {
-      console.log(`ports ${h.host}: topology() ovs-vsctl ${pp(h.topology.vsctl)} vs one OVSDB select ${pp(h.topology.ovsdb)} (ratio p50 ${h.topology.ratioP50}; a monitor: 0)`);
+      console.log(`ports ${h.host}: topology ovs-vsctl list ${pp(h.topology.vsctl)} vs the client's topology() ${pp(h.topology.ovsdb)} (ratio p50 ${h.topology.ratioP50})`);
     }
   }
   console.log(`ports ovs-vsctl --version (a process start): ${pp(r.version)}`);
