@@ -570,8 +570,8 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
   }
 
   /**
-   * Resolves when `bridge` is on this host: in the known topology, or in a fresh read (ovs-vsctl,
-   * so no ovs-ofctl is ever started for a bridge known to be absent). If OVS does not answer,
+   * Resolves when `bridge` is on this host: in the known topology, or in a fresh read (the OVSDB
+   * monitor's rows, so no ovs-ofctl is ever started for a bridge known to be absent). If OVS does not answer,
    * the pass that follows reports that.
    */
   async function requireBridge(bridge: string): Promise<void> {
@@ -748,7 +748,7 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
 }
 
 function bridgeNotFound(bridge: string): DataplaneError {
-  return new DataplaneError('BRIDGE_NOT_FOUND', `The bridge ${bridge} is not on this host (ovs-vsctl list-br does not show it).`);
+  return new DataplaneError('BRIDGE_NOT_FOUND', `The bridge ${bridge} is not on this host (Open vSwitch's database lists no bridge of that name).`);
 }
 
 function ms(since: number): number {
