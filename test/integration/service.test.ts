@@ -2,8 +2,8 @@
 // and the first reconcile has ended, STATUS= updates, WATCHDOG=1 pings that stop when the
 // reconcile loop is wedged, STOPPING=1 and a clean exit on SIGTERM with no acknowledged write
 // lost, SIGHUP reloads, and the metrics endpoint.
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
@@ -49,38 +49,32 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 const pings = (n: NotifySocket, since: number): number => n.messages.filter((m) => m.fields.WATCHDOG === '1' && m.at >= since).length;
 
 /**
- * Fake OVS tools on a PATH of their own. They fail at once like an absent OVS, or, while the
- * file `wedge` exists, hang: a background child keeps their output pipes open after the runner's
- * timeout kills them, so the daemon never sees them end — a reconcile cycle that never returns.
- * The pids of those children are kept to be killed when the test ends.
+ * An OVS that is absent (no `<rundir>/db.sock`: every call fails at once), until wedge() makes
+ * it an ovsdb-server that accepts connections and never answers: the reconcile cycle then waits
+ * on its monitor request for the whole request timeout (5 s), long past the test's stuck-cycle
+ * threshold. Closed, with every connection it took, when the test ends.
  */
-function fakeOvsTools(t: Test, dir: string): { path: string; wedge(): void } {
-  const bin = join(dir, 'bin');
-  mkdirSync(bin);
-  const flag = join(dir, 'wedge');
-  const pids = join(dir, 'hung.pids');
-  const script = [
-    '#!/bin/sh',
-    `if [ -e '${flag}' ]; then sleep 300 & echo $! >> '${pids}'; wait; fi`,
-    `echo "$(basename "$0"): unix:${dir}/none/db.sock: database connection failed (No such file or directory)" >&2`,
-    'exit 1',
-    '',
-  ].join('\n');
-  for (const tool of ['ovs-vsctl', 'ovs-ofctl', 'ovs-appctl']) {
-    writeFileSync(join(bin, tool), script);
-    chmodSync(join(bin, tool), 0o755);
-  }
-  t.teardown(() => {
-    if (!existsSync(pids)) return;
-    for (const pid of readFileSync(pids, 'utf8').split('\n').filter(Boolean)) {
-      try {
-        process.kill(Number(pid), 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
+function silentOvsdb(t: Test, dir: string): { rundir: string; wedge(): Promise<void> } {
+  const rundir = join(dir, 'none');
+  const held = new Set<Socket>();
+  const server = createServer((socket) => {
+    held.add(socket);
+    socket.on('close', () => held.delete(socket));
+    socket.on('error', () => undefined);
   });
-  return { path: `${bin}:${process.env.PATH ?? ''}`, wedge: () => writeFileSync(flag, '') };
+  t.teardown(() => {
+    for (const socket of held) socket.destroy();
+    server.close();
+  });
+  return {
+    rundir,
+    wedge: () =>
+      new Promise((resolve, reject) => {
+        mkdirSync(rundir, { recursive: true });
+        server.once('error', reject);
+        server.listen(join(rundir, 'db.sock'), () => resolve());
+      }),
+  };
 }
 
 t.test('no-op mode: STATUS while starting, READY=1 once the socket accepts, watchdog pings, STOPPING=1', async (t) => {
@@ -112,15 +106,15 @@ t.test('no-op mode: STATUS while starting, READY=1 once the socket accepts, watc
 });
 
 t.test('OVS mode: READY=1 waits for the first reconcile; the watchdog stops while a cycle is stuck', async (t) => {
-  t.test('a first cycle that never ends: the socket accepts, READY=1 never comes, pings stop', async (t) => {
+  t.test('a first cycle that hangs: the socket accepts, READY=1 does not come, pings stop', async (t) => {
     const dir = tempDir(t);
-    const tools = fakeOvsTools(t, dir);
-    tools.wedge();
+    const ovsdb = silentOvsdb(t, dir);
+    await ovsdb.wedge();
     const notify = await listenNotify(t, dir);
     const d = await startDaemon(t, {
       dir,
-      config: { ovs: { enabled: true, rundir: './none', reconcileIntervalMs: 100 } },
-      env: { NOTIFY_SOCKET: notify.path, WATCHDOG_USEC, PATH: tools.path, VPC_PEERD_TEST_HOOKS: '1', VPC_PEERD_TEST_STUCK_CYCLE_MS: '500' },
+      config: { ovs: { enabled: true, rundir: ovsdb.rundir, reconcileIntervalMs: 100 } },
+      env: { NOTIFY_SOCKET: notify.path, WATCHDOG_USEC, VPC_PEERD_TEST_HOOKS: '1', VPC_PEERD_TEST_STUCK_CYCLE_MS: '500' },
     });
     const admin = await d.admin();
     t.match(await admin.call('status', {}), { ovs: { state: 'unavailable' } }, 'the API answers');
@@ -134,22 +128,22 @@ t.test('OVS mode: READY=1 waits for the first reconcile; the watchdog stops whil
 
   t.test('a cycle stuck later: pings until then, none after', async (t) => {
     const dir = tempDir(t);
-    const tools = fakeOvsTools(t, dir);
+    const ovsdb = silentOvsdb(t, dir);
     const notify = await listenNotify(t, dir);
     const d = await startDaemon(t, {
       dir,
-      config: { ovs: { enabled: true, rundir: './none', reconcileIntervalMs: 100 } },
-      env: { NOTIFY_SOCKET: notify.path, WATCHDOG_USEC, PATH: tools.path, VPC_PEERD_TEST_HOOKS: '1', VPC_PEERD_TEST_STUCK_CYCLE_MS: '500' },
+      config: { ovs: { enabled: true, rundir: ovsdb.rundir, reconcileIntervalMs: 100 } },
+      env: { NOTIFY_SOCKET: notify.path, WATCHDOG_USEC, VPC_PEERD_TEST_HOOKS: '1', VPC_PEERD_TEST_STUCK_CYCLE_MS: '500' },
     });
     // OVS "down": the first cycle fails at once, and the daemon serves, reporting it unavailable.
     const ready = await notify.waitFor('READY', { value: '1' });
-    t.match(ready.fields.STATUS, /^serving; OVS unavailable: ovs-vsctl /);
+    t.match(ready.fields.STATUS, /^serving; OVS unavailable: cannot reach ovsdb-server /);
     const since = Date.now();
     await sleep(600);
     t.ok(pings(notify, since) >= 3, 'WATCHDOG=1 while cycles keep failing (that is not wedged)');
 
     const from = notify.messages.length;
-    tools.wedge(); // the next retry (backoff ≤ 1 s) hangs
+    await ovsdb.wedge(); // the next retry (backoff ≤ 1 s) hangs
     const unhealthy = await notify.waitFor('STATUS', { value: /^UNHEALTHY: reconcile cycle stuck for/, from });
     const quiet = Date.now();
     await sleep(1000);
