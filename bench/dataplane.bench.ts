@@ -6,9 +6,11 @@
 //    up, not measured: bridges (netdev, fail_mode=secure), the patch ports with the names and
 //    ofports the daemon asks for (made with OVSDB `create` in transactions of 2,000 ports), VPCs
 //    and active peerings in an in-memory StateView. Then all flows are deleted (`del-flows BR`,
-//    as after a vswitchd restart) and one `reconcile` of a fresh `createOvsDataplane` (a real
-//    `createOvs`, as the daemon builds it) is timed: a daemon starting on a host whose flows are
-//    gone, cold caches; "installed" is until its last bundle ended. Floor: `ovs-ofctl --no-names
+//    as after a vswitchd restart) and the start of a fresh `createOvsDataplane` (a real
+//    `createOvs`, as the daemon builds it) is timed, `start()` to its first pass's end: a daemon
+//    starting on a host whose flows are gone, cold caches, its OpenFlow channels and OVSDB
+//    connection made first; "installed" is until its last bundle ended, and the OVS tool
+//    processes it ran are counted. Floor: `ovs-ofctl --no-names
 //    --bundle add-flows BR FILE` of the very lines the daemon sends, one process per bridge, as
 //    many at once as the data plane works on (BRIDGE_CONCURRENCY), bridges in the same (sorted)
 //    order. Also the floor of a reconciler that reads before it writes: raw `dump-flows`, then
@@ -89,9 +91,9 @@ export interface ConvergeFigure {
   readonly peerings: number;
   readonly bridges: number;
   readonly flows: number;
-  /** The data plane's cycle until its last bundle ended (everything installed). */
+  /** From start() until the first pass's last bundle ended (everything installed). */
   readonly installed: Timed;
-  /** The whole cycle (reconcile call), monitors started included. */
+  /** From start() until the first pass ended, the channels' connects included. */
   readonly cycle: Timed;
   readonly floor: Timed;
   readonly ratio: number;
@@ -99,6 +101,10 @@ export interface ConvergeFigure {
   readonly readFloor: Timed;
   /** installed / readFloor (medians). */
   readonly readRatio: number;
+  /** OVS tool processes the start ran (the most of any run): 0 when all went over the channels and OVSDB. */
+  readonly processes: number;
+  /** ovs-vswitchd's CPU (ms, medians) during the floor and during the start: how much of either is the switch's own work. */
+  readonly vswitchdCpuMs: { readonly floor: number; readonly start: number };
   readonly setupMs: number;
 }
 
@@ -511,23 +517,35 @@ export async function benchConverge(host: Host, runs: number): Promise<ConvergeF
   const readFloor: number[] = [];
   const installed: number[] = [];
   const cycle: number[] = [];
+  let processes = 0;
+  /** ovs-vswitchd's CPU (ms) during each floor and each start. */
+  const vswitchdFloor: number[] = [];
+  const vswitchdStart: number[] = [];
   for (let run = 0; run < runs; run++) {
     await deleteAllFlows(host);
+    const f0 = await cpuNow(host.sb);
     floor.push(await floorInstall(host, files, false));
+    vswitchdFloor.push((await cpuNow(host.sb)).vswitchd - f0.vswitchd);
     if (run === 0) await checkInstalled(host);
     await deleteAllFlows(host);
     readFloor.push(await floorInstall(host, files, true));
     await deleteAllFlows(host);
-    const rec = recording(ovsOf(host));
+    const counting = countingRunner(createRunner({ rundir: host.sb.rundir }));
+    const rec = recording(createOvs({ rundir: host.sb.rundir, logger: silentLogger(), runner: counting.runner }));
     const dp = dataplaneOn(host, rec);
     try {
+      // As a daemon starts: the channels of the rundir's bridges first, then the first pass.
+      const c0 = await cpuNow(host.sb);
       const t0 = performance.now();
-      const result = await dp.reconcile({});
+      dp.start();
+      const outcome = await dp.loop.firstCycle;
       const t1 = performance.now();
-      if (result.errors.length > 0) throw new Error(`reconcile failed: ${JSON.stringify(result.errors[0])}`);
-      if (result.added !== host.flows) throw new Error(`reconcile added ${result.added} flows, want ${host.flows}`);
+      vswitchdStart.push((await cpuNow(host.sb)).vswitchd - c0.vswitchd);
+      if (outcome !== 'converged') throw new Error(`the first pass ended ${outcome}: ${String(dp.status().lastError)}`);
+      if (rec.bundles.size !== host.bridges.length) throw new Error(`bundles on ${rec.bundles.size} bridges, want ${host.bridges.length}`);
       cycle.push(t1 - t0);
       installed.push(Math.max(...rec.bundles.values()) - t0);
+      processes = Math.max(processes, [...counting.counts.values()].reduce((a, b) => a + b, 0));
     } finally {
       await dp.close();
     }
@@ -543,6 +561,8 @@ export async function benchConverge(host: Host, runs: number): Promise<ConvergeF
     ratio: ratio(median(installed), median(floor)),
     readFloor: timed(readFloor),
     readRatio: ratio(median(installed), median(readFloor)),
+    processes,
+    vswitchdCpuMs: { floor: median(vswitchdFloor), start: median(vswitchdStart) },
     setupMs: host.setupMs,
   };
 }
@@ -992,7 +1012,7 @@ export function printDataplaneFigures(r: DataplaneBenchResult): void {
     console.log(
       `dataplane converge ${String(f.peerings).padStart(6)} peerings (${f.bridges} bridges, ${f.flows} flows): ` +
         `installed ${ms(f.installed.medianMs)} (cycle ${ms(f.cycle.medianMs)}), floor ${ms(f.floor.medianMs)}, ratio ${f.ratio}  [${f.peerings < 10_000 ? 'target ≤ 0.5' : 'report'}]; ` +
-        `read-then-write floor ${ms(f.readFloor.medianMs)}, ratio ${f.readRatio}`,
+        `read-then-write floor ${ms(f.readFloor.medianMs)}, ratio ${f.readRatio}; ${f.processes} OVS tool processes; ovs-vswitchd CPU ${ms(f.vswitchdCpuMs.start)} (floor's ${ms(f.vswitchdCpuMs.floor)})`,
     );
   }
   const s = r.steady;

@@ -211,8 +211,8 @@ export function createOfChannel(opts: OfChannelOptions, events: OfChannelEvents 
     if (s.writableLength + total > maxQueuedBytes) {
       return refuse(new OfChannelError('queue_full', `${s.writableLength} bytes already wait to be written to ${opts.path}, ${total} more do not fit (limit ${maxQueuedBytes})`));
     }
-    return frames.map(
-      ({ xid, bytes, replies, inOrder }) =>
+    const settled = frames.map(
+      ({ xid, replies, inOrder }) =>
         new Promise<OfMessage[]>((resolve, reject) => {
           const p: Pending = { xid, replies, parts: [], resolve, reject, inOrder, timer: null };
           pending.set(xid, p);
@@ -221,9 +221,11 @@ export function createOfChannel(opts: OfChannelOptions, events: OfChannelEvents 
             p.timer = setTimeout(() => settle(p, new OfChannelError('timeout', `no reply from ${opts.path} in ${requestTimeoutMs} ms`)), requestTimeoutMs);
             p.timer.unref();
           }
-          s.write(bytes);
         }),
     );
+    // One write for the batch: a write per message was an eighth of a 14,000-flow start's CPU.
+    s.write(frames.length === 1 ? (frames[0] as (typeof frames)[number]).bytes : Buffer.concat(frames.map((f) => f.bytes), total));
+    return settled;
   };
 
   const enqueue = (msg: Unsent, replies: boolean, inOrder?: (parts: OfMessage[]) => void): Promise<OfMessage[]> =>
