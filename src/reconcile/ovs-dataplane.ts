@@ -641,11 +641,19 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
       // plans from their tables and writes over them, instead of dumping and writing with
       // ovs-ofctl while the channels come up behind it, each asking for a pass of its own. A
       // close() meanwhile ends the wait (installed.close) and the loop, stopped, never starts.
-      opening ??= ovs
+      // Meanwhile the OVSDB connection is made and the desired flows computed from its topology:
+      // the first pass finds both done (the same topology object, so compute() reuses them) unless
+      // something changed. If OVS does not answer, the first pass says so.
+      if (opening) return;
+      const channels = ovs
         .bridgeHints()
         .then((hints) => installed.expect(hints, CHANNEL_WAIT_MS))
-        .catch((err: unknown) => logger.warn('the OpenFlow channels could not be opened before the first pass', { err: (err as Error).message }))
-        .then(() => loop.start());
+        .catch((err: unknown) => logger.warn('the OpenFlow channels could not be opened before the first pass', { err: (err as Error).message }));
+      const desired = ovs
+        .topology()
+        .then((topology) => void compute(topology, true))
+        .catch((err: unknown) => logger.debug('no desired flows before the first pass', { err: (err as Error).message }));
+      opening = Promise.all([channels, desired]).then(() => loop.start());
     },
     setIntervalMs(ms) {
       loop.setIntervalMs(ms);

@@ -522,6 +522,22 @@ t.test('onReconciled says whether peering() may have changed: not for a backstop
   for (const [i, c] of calls.entries()) if (i > from && !c.viewChanged) t.equal(c.views, calls[i - 1]?.views, `pass ${i}: unchanged as it said`);
 });
 
+t.test('start with OVS down: the topology read ahead of the first pass fails quietly, the loop starts, and OVS is programmed once it answers', async (t) => {
+  const ovs = new FakeOvs();
+  const vpcs = [vpc(0), vpc(1)];
+  for (const v of vpcs) ovs.addBridge(v.bridge);
+  const p = peering(1, 0, 1);
+  const view = new StateIndex({ vpcs: Object.fromEntries(vpcs.map((v) => [v.id, v])), peerings: { [p.id]: p } });
+  ovs.down = true;
+  const dp = createOvsDataplane({ ovs, view: () => view, cookiePrefix: PREFIX, intervalMs: 3_600_000, logger: silentLogger() });
+  t.teardown(() => dp.close());
+  dp.start();
+  t.equal(await dp.loop.firstCycle, 'failed', 'the first pass ran, and found OVS down');
+  t.equal(dp.status().state, 'unavailable');
+  ovs.down = false;
+  await until(() => dp.peering(p).state === 'programmed', 'programmed once OVS answers');
+});
+
 t.test('start: the channels of the rundir’s bridges connect before the first pass, which then dumps nothing', async (t) => {
   const ovs = new FakeOvs();
   const vpcs = [vpc(0), vpc(1), vpc(2)];
