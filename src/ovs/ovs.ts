@@ -3,11 +3,13 @@
 // (ovsdb/client.ts) with a monitor of the rows they read. Names are checked here (a bad name is a
 // bug of the caller: it throws at once); what OVS answers is parsed by the pure parsers; OVS
 // faults come back as OvsError.
+import { type FSWatcher, watch } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import { compareFlows, type Flow } from './flow.js';
 import { dumpLines, parseDumpFlows } from './dump-parser.js';
+import type { Backoff } from './link.js';
 import { createOfChannel, type OfChannel, type OfChannelEvents } from './openflow/channel.js';
 import { createOvsdbClient } from './ovsdb/client.js';
 import { deletePortsTxn, type PatchSide, patchPortsTxn } from './ovsdb/transactions.js';
@@ -69,7 +71,8 @@ export interface Ovs {
   deletePorts(ports: readonly PortRef[]): Promise<void>;
   /**
    * The bridge's OpenFlow channel over its management socket (`<rundir>/<bridge>.mgmt`): one
-   * persistent OpenFlow 1.4 connection that reconnects by itself until closed (channel.ts).
+   * persistent OpenFlow 1.4 connection that reconnects by itself until closed (channel.ts), and
+   * at once when the socket is made again in the rundir (vswitchd started: inotify, not the backoff).
    */
   openFlow(bridge: string, events: OfChannelEvents): OfChannel;
   /**
@@ -94,6 +97,8 @@ export interface OvsOptions {
   readonly timeoutMs?: number;
   /** Starts the tools; default createRunner({rundir, timeoutMs}). Tests pass a fake one. */
   readonly runner?: Runner;
+  /** The OpenFlow channels' reconnect backoff (channel.ts's default: 50 ms doubling to 1 s). */
+  readonly channelBackoff?: Backoff;
   /** ovsdb-server's socket; default `<rundir>/db.sock`. */
   readonly dbSocket?: string;
 }
@@ -135,6 +140,31 @@ export function createOvs(opts: OvsOptions): Ovs {
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const runner = opts.runner ?? createRunner({ rundir: opts.rundir, timeoutMs });
   const log = opts.logger.child({ component: 'ovs' });
+  /** The open channels by bridge, kicked when the bridge's socket appears in the rundir. */
+  const channels = new Map<string, Set<OfChannel>>();
+  let watcher: FSWatcher | null = null;
+  /**
+   * Watches the rundir once a channel is open: vswitchd makes `BRIDGE.mgmt` as it starts, and the
+   * bridge's channel connects then, not at the end of a reconnect backoff of up to a second.
+   * Without the folder (or inotify) the backoff alone reconnects.
+   */
+  const watchRundir = (): void => {
+    if (watcher) return;
+    try {
+      watcher = watch(opts.rundir, { persistent: false }, (_event, name) => {
+        if (typeof name !== 'string' || !name.endsWith('.mgmt')) return;
+        for (const ch of channels.get(name.slice(0, -5)) ?? []) ch.kick();
+      });
+      watcher.on('error', (err) => {
+        log.debug('rundir watch ended', { err: err.message });
+        watcher?.close();
+        watcher = null;
+      });
+    } catch (err) {
+      log.debug('rundir not watched', { err: (err as Error).message });
+      watcher = null;
+    }
+  };
   const db = createOvsdbClient({ path: opts.dbSocket ?? join(opts.rundir, 'db.sock'), logger: opts.logger, requestTimeoutMs: timeoutMs });
   /** The topology of the monitor's rows at a generation: rebuilt only when they changed. */
   let built: { readonly generation: number; readonly topology: Topology } | null = null;
@@ -238,7 +268,31 @@ export function createOvs(opts: OvsOptions): Ovs {
 
     openFlow(bridge, events) {
       checkName(bridge, 'bridge');
-      return createOfChannel({ path: join(opts.rundir, `${bridge}.mgmt`), logger: opts.logger, requestTimeoutMs: timeoutMs }, events);
+      const ch = createOfChannel(
+        { path: join(opts.rundir, `${bridge}.mgmt`), logger: opts.logger, requestTimeoutMs: timeoutMs, ...(opts.channelBackoff ? { backoff: opts.channelBackoff } : {}) },
+        events,
+      );
+      const mine = channels.get(bridge) ?? new Set<OfChannel>();
+      channels.set(bridge, mine.add(ch));
+      watchRundir();
+      return {
+        get connected() {
+          return ch.connected;
+        },
+        get unreachable() {
+          return ch.unreachable;
+        },
+        request: (msg) => ch.request(msg),
+        flowStats: (cookie, mask, inOrder) => ch.flowStats(cookie, mask, inOrder),
+        monitor: (m, inOrder) => ch.monitor(m, inOrder),
+        bundle: (mods, inOrder) => ch.bundle(mods, inOrder),
+        kick: () => ch.kick(),
+        close: () => {
+          mine.delete(ch);
+          if (mine.size === 0) channels.delete(bridge);
+          ch.close();
+        },
+      };
     },
 
     async bridgeHints() {
@@ -278,6 +332,8 @@ export function createOvs(opts: OvsOptions): Ovs {
 
     close() {
       db.close();
+      watcher?.close();
+      watcher = null;
     },
   };
 }

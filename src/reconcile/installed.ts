@@ -263,6 +263,13 @@ export function createInstalledFlows(opts: InstalledFlowsOptions): InstalledFlow
   return {
     read(bridge, source) {
       const t = tables.get(bridge);
+      if (t && !t.channel.connected && t.channel.unreachable) {
+        // vswitchd is not there (dead, restarting, the bridge going): ovs-ofctl would fail the
+        // same way at the cost of a process per bridge per retry. The retry asks the channel to
+        // connect now instead of at the end of its backoff; once it does, its onConnect replays.
+        t.channel.kick();
+        return Promise.resolve({ flows: null, err: new OvsError('unavailable', `${bridge}: its OpenFlow management socket does not accept a connection`) });
+      }
       const held = t?.flows && t.channel.connected ? { table: t, flows: sortedOf(t as Table & { flows: Map<string, Flow> }), epoch: t.epoch } : null;
       if (held !== null && source === 'trusted') return Promise.resolve({ flows: held.flows, err: null });
       return ovs.dumpFlows(bridge, cookie, mask).then(

@@ -551,7 +551,9 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
       return { added, removed, unchanged: plan.unchanged, error: null, lostAll, plan };
     } catch (err) {
       // A bridge deleted between the topology read and the dump is not an error: it is not here.
-      if (err instanceof OvsError && err.kind === 'no-such-bridge') {
+      // Its channel's link drops as it goes ('unavailable', like a dead vswitchd): the database,
+      // read again, tells the two apart, so one bridge going does not fail the pass.
+      if (err instanceof OvsError && (err.kind === 'no-such-bridge' || (err.kind === 'unavailable' && (await bridgeGone(bridge))))) {
         forgetBridge(bridge);
         installed.distrust(bridge);
         known = null;
@@ -566,6 +568,15 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
         record({ ok: false, at: now().toISOString(), added: 0, removed: 0, error, reason: 'OVS_COMMAND_FAILED', want: [], converged: null, installed: previous?.installed ?? new Map(), retryAt });
       }
       return { added: 0, removed: 0, unchanged: 0, error: { reason: 'OVS_COMMAND_FAILED', error }, lostAll: false, plan: null };
+    }
+  }
+
+  /** Whether a fresh topology read no longer lists `bridge`; false when OVS does not answer. */
+  async function bridgeGone(bridge: string): Promise<boolean> {
+    try {
+      return !(await ovs.topology()).bridges.has(bridge);
+    } catch {
+      return false;
     }
   }
 

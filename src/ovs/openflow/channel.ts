@@ -88,6 +88,13 @@ export interface OfChannelEvents {
 export interface OfChannel {
   readonly connected: boolean;
   /**
+   * The switch is not there: the last attempt to connect failed, or the link dropped, for a
+   * reason of the socket (no such socket, refused, reset, closed, no echo reply). False while
+   * connected, before the first attempt ends, and after a switch answered but could not be
+   * spoken to (no OpenFlow 1.4, a corrupt stream): another client might still manage.
+   */
+  readonly unreachable: boolean;
+  /**
    * Sends a request with a reply (echo, barrier, bundle control, flow stats, flow monitor) and
    * resolves with every part of the reply, in order. Rejects with OfErrorReply when the switch
    * refuses it, OfChannelError when not connected (requests are not kept for a later link), on
@@ -148,6 +155,7 @@ export function createOfChannel(opts: OfChannelOptions, events: OfChannelEvents 
 
   let socket: Socket | null = null;
   let ready = false;
+  let unreachable = false;
   let closed = false;
   let failures = 0;
   let retryTimer: NodeJS.Timeout | null = null;
@@ -245,6 +253,7 @@ export function createOfChannel(opts: OfChannelOptions, events: OfChannelEvents 
     socket = null;
     const wasReady = ready;
     ready = false;
+    unreachable = !(err instanceof OfChannelError && (err.kind === 'refused' || err.kind === 'protocol'));
     keepAlive.stop();
     inbound = Buffer.alloc(0);
     discardSocket(s);
@@ -277,6 +286,7 @@ export function createOfChannel(opts: OfChannelOptions, events: OfChannelEvents 
       return;
     }
     ready = true;
+    unreachable = false;
     failures = 0;
     keepAlive.heard();
     events.onConnect?.();
@@ -365,6 +375,9 @@ export function createOfChannel(opts: OfChannelOptions, events: OfChannelEvents 
       : enqueue(msg, true);
 
   return {
+    get unreachable() {
+      return unreachable;
+    },
     get connected() {
       return ready;
     },

@@ -93,6 +93,7 @@ t.test('a switch without OpenFlow 1.4 is refused, told why, and retried', async 
   const retried = await until(async () => sw.connections.length >= 2, 5_000);
   t.ok(retried.ok, 'it reconnects with backoff');
   t.notOk(ch.connected, 'and never counts the link as up');
+  t.notOk(ch.unreachable, 'a switch that answers is not unreachable, only unfit');
   const first = sw.received[0] ?? [];
   t.same(
     first.map((m) => m.type),
@@ -165,6 +166,25 @@ t.test('a bundle: open, adds, close, commit; a refused add discards it and names
   await ch.request({ type: 'bundle_control', bundleId: 1, control: 'open_request', atomic: true, ordered: true });
   const afterCodec = (sw.received[0] ?? []).slice(sentBefore).map((m) => (m.type === 'bundle_control' ? m.control : m.type));
   t.same(afterCodec, ['open_request'], 'nothing of it reached the switch, no discard either (only the probe that follows)');
+});
+
+t.test('unreachable: no socket, or a switch that went away; not once it answers', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'vpc-peerd-ofch-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const none = createOfChannel({ path: join(dir, 'gone.mgmt'), logger, backoff: { minMs: 10, maxMs: 50 } });
+  t.teardown(() => none.close());
+  t.notOk(none.unreachable, 'not before the first attempt ends');
+  const failed = await until(async () => none.unreachable, 5_000);
+  t.ok(failed.ok && !none.connected, 'no such socket: unreachable');
+  const sw = await fakeSwitch(t, HELLO);
+  const ch = channel(t, sw);
+  await connected(t, ch);
+  t.notOk(ch.unreachable, 'connected: reachable');
+  for (const c of sw.connections) c.destroy();
+  const gone = await until(async () => ch.unreachable, 5_000);
+  t.ok(gone.ok, 'the switch closed the link: unreachable until it answers again');
+  const back = await until(async () => ch.connected && !ch.unreachable, 5_000);
+  t.ok(back.ok, 'reconnected: reachable again');
 });
 
 t.test('a silent switch: echo, then the link is dropped and made again', async (t) => {

@@ -1,8 +1,15 @@
 // What the OVS adapter refuses before starting any process: names and values that are not
 // ours to pass (misuse throws a plain Error, never an OvsError), and a missing binary.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { silentLogger } from '../../../src/log/logger.js';
+import { encodeMessage } from '../../../src/ovs/openflow/codec.js';
+import { OFP14_VERSION } from '../../../src/ovs/openflow/messages.js';
 import { createOvs, flowShape } from '../../../src/ovs/ovs.js';
+import { until } from '../../helpers/poll.js';
 import { createRunner, OvsError } from '../../../src/ovs/runner.js';
 
 // No OVS answers here: a call that got as far as starting a process would fail differently.
@@ -89,4 +96,30 @@ t.test('flowShape: addresses, ports, cookie, table and priority do not make a ne
   ];
   for (const [a, b, what] of differ) t.not(shape(a), shape(b), what);
   t.end();
+});
+
+t.test('a channel connects as soon as its bridge socket appears in the rundir, not at the end of its backoff', async (t) => {
+  const rundir = mkdtempSync(join(tmpdir(), 'vpc-peerd-rundir-'));
+  t.teardown(() => rmSync(rundir, { recursive: true, force: true }));
+  // A backoff longer than the test: only the rundir watch can make it connect.
+  const watched = createOvs({ rundir, logger: silentLogger(), channelBackoff: { minMs: 60_000, maxMs: 60_000 } });
+  t.teardown(() => watched.close());
+  let connects = 0;
+  const ch = watched.openFlow('br0', { onConnect: () => void connects++ });
+  t.teardown(() => ch.close());
+  const failed = await until(async () => ch.unreachable, 5_000);
+  t.ok(failed.ok, 'no socket yet: the first attempt failed');
+  const conns: Socket[] = [];
+  const server = createServer((c) => {
+    conns.push(c);
+    c.on('error', () => undefined);
+    c.write(encodeMessage({ type: 'hello', xid: 1, versions: [OFP14_VERSION], headerVersion: OFP14_VERSION }));
+  });
+  t.teardown(() => {
+    for (const c of conns) c.destroy();
+    server.close();
+  });
+  await new Promise<void>((resolve) => server.listen(join(rundir, 'br0.mgmt'), resolve));
+  const up = await until(async () => ch.connected, 5_000);
+  t.ok(up.ok && connects === 1, `connected ${up.ms} ms after the socket appeared`);
 });

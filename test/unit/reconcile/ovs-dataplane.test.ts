@@ -49,6 +49,8 @@ interface FakeChannel {
   closed: boolean;
   /** Dropped and waiting out a long backoff: it connects again only when kicked. */
   parked: boolean;
+  /** The last attempt failed or the link dropped (OfChannel.unreachable). */
+  unreachable: boolean;
 }
 
 /**
@@ -70,6 +72,8 @@ class FakeOvs implements Ovs {
   onDump: ((bridge: string, count: number) => void) | null = null;
   /** Set while ovsdb-server and ovs-vswitchd do not answer. */
   down = false;
+  /** Set while ovs-vswitchd does not answer (its database does): no channel, no ovs-ofctl. */
+  vswitchdDown = false;
   /** Bridges whose bundles OVS refuses. */
   readonly refuse = new Set<string>();
   /** close() was called (the data plane closes its Ovs last). */
@@ -77,6 +81,18 @@ class FakeOvs implements Ovs {
 
   addBridge(name: string): void {
     this.bridges.set(name, { ports: new Map([['vm', { name: 'vm', ofport: 1, type: '', peer: null, error: null }]]), flows: new Map() });
+  }
+
+  /** `ovs-vsctl del-br`: the bridge, its ports and flows go; its channels' links drop. */
+  deleteBridge(name: string): void {
+    this.bridges.delete(name);
+    for (const ch of this.channels) {
+      if (ch.bridge !== name || !ch.connected) continue;
+      ch.connected = false;
+      ch.unreachable = true;
+      ch.events.onDisconnect?.(new OfChannelError('disconnected', 'the switch closed the connection'));
+      this.connectLater(ch);
+    }
   }
 
   async topology(): Promise<Topology> {
@@ -91,7 +107,7 @@ class FakeOvs implements Ovs {
     this.onDump?.(bridge, this.calls.dumps.length);
     if (this.dumpDelayMs > 0) await new Promise((r) => setTimeout(r, this.dumpDelayMs));
     const b = this.bridges.get(bridge);
-    if (!b || this.down) throw new OvsError('unavailable', `ovs-ofctl: ${bridge} is not a bridge or a socket`);
+    if (!b || this.down || this.vswitchdDown) throw new OvsError('unavailable', `ovs-ofctl: ${bridge} is not a bridge or a socket`);
     // Sorted, as Ovs.dumpFlows promises.
     return [...b.flows.values()].filter((f) => (f.cookie & mask) === (cookie & mask)).sort(compareFlows);
   }
@@ -103,7 +119,7 @@ class FakeOvs implements Ovs {
   async applyBundle(bridge: string, lines: readonly string[]): Promise<void> {
     await Promise.resolve();
     const b = this.bridges.get(bridge);
-    if (!b || this.down) throw new OvsError('unavailable', `ovs-ofctl: ${bridge} is not a bridge or a socket`);
+    if (!b || this.down || this.vswitchdDown) throw new OvsError('unavailable', `ovs-ofctl: ${bridge} is not a bridge or a socket`);
     if (this.refuse.has(bridge)) throw new OvsError('failed', `ovs-ofctl: ${bridge}: OFPT_ERROR: OFPBMC_BAD_FIELD`);
     this.calls.bundles.push(bridge);
     this.calls.ofctlBundles.push(bridge);
@@ -155,7 +171,7 @@ class FakeOvs implements Ovs {
   }
 
   openFlow(bridge: string, events: OfChannelEvents): OfChannel {
-    const ch: FakeChannel = { bridge, events, connected: false, closed: false, parked: false };
+    const ch: FakeChannel = { bridge, events, connected: false, closed: false, parked: false, unreachable: false };
     this.channels.add(ch);
     this.connectLater(ch);
     const ours = (cookie: bigint, mask: bigint): Flow[] => [...(this.bridges.get(bridge)?.flows.values() ?? [])].filter((f) => (f.cookie & mask) === (cookie & mask));
@@ -165,6 +181,9 @@ class FakeOvs implements Ovs {
     return {
       get connected() {
         return ch.connected;
+      },
+      get unreachable() {
+        return ch.unreachable;
       },
       request: () => Promise.reject(new Error('FakeOvs: request() is not used by the data plane')),
       flowStats: async (cookie, mask, inOrder) => {
@@ -222,11 +241,13 @@ class FakeOvs implements Ovs {
   private connectLater(ch: FakeChannel, afterMs = 1): void {
     setTimeout(() => {
       if (ch.closed || ch.connected || ch.parked) return;
-      if (this.down || !this.bridges.has(ch.bridge)) {
+      if (this.down || this.vswitchdDown || !this.bridges.has(ch.bridge)) {
+        ch.unreachable = true;
         this.connectLater(ch);
         return;
       }
       ch.connected = true;
+      ch.unreachable = false;
       ch.events.onConnect?.();
     }, afterMs);
   }
@@ -260,6 +281,7 @@ class FakeOvs implements Ovs {
     const dropped = [...this.channels].filter((ch) => ch.connected).sort((a, b) => a.bridge.localeCompare(b.bridge));
     dropped.forEach((ch, i) => {
       ch.connected = false;
+      ch.unreachable = true;
       ch.events.onDisconnect?.(new OfChannelError('disconnected', 'the switch closed the connection'));
       if (opts.parked?.has(ch.bridge)) ch.parked = true;
       else this.connectLater(ch, 1 + i * (opts.staggerMs ?? 0));
@@ -536,6 +558,42 @@ t.test('start with OVS down: the topology read ahead of the first pass fails qui
   t.equal(dp.status().state, 'unavailable');
   ovs.down = false;
   await until(() => dp.peering(p).state === 'programmed', 'programmed once OVS answers');
+});
+
+t.test('vswitchd down, its database up: the retries start no ovs-ofctl and kick the channels; the flows are replayed once it is back', async (t) => {
+  const { ovs, dp } = await rig(t, 3);
+  const before = { dumps: ovs.calls.dumps.length, ofctl: ovs.calls.ofctlBundles.length, kicks: ovs.calls.kicks.length };
+  ovs.vswitchdDown = true;
+  for (const b of ovs.bridges.values()) b.flows.clear();
+  ovs.dropChannels();
+  dp.loop.trigger('all');
+  await until(() => dp.status().state === 'unavailable', 'unavailable');
+  await until(() => dp.loop.health().consecutiveFailures >= 3, 'three retries');
+  t.same(ovs.calls.dumps.slice(before.dumps), [], 'no dump while the switch is away');
+  t.same(ovs.calls.ofctlBundles.slice(before.ofctl), [], 'no ovs-ofctl bundle either');
+  t.ok(ovs.calls.kicks.length > before.kicks, `the retries kick the channels (${ovs.calls.kicks.length - before.kicks} kicks)`);
+  ovs.vswitchdDown = false;
+  await until(() => dp.status().state === 'enabled' && [0, 1, 2].every((i) => ovs.ourFlows(`br-${i}`).length > 0), 'every bridge replayed');
+  t.same(ovs.calls.ofctlBundles.slice(before.ofctl), [], 'replayed over the channels');
+});
+
+t.test('a bridge deleted under a pass is not an OVS outage: the others stay ok, OVS stays enabled', async (t) => {
+  const { ovs, dp } = await rig(t, 4);
+  const states: string[] = [];
+  ovs.onDump = () => void states.push(dp.status().state);
+  // An OVS taken for down keeps the loop retrying: idle within a deadline, or fail.
+  const idle = (): Promise<void> =>
+    Promise.race([dp.loop.idle(), new Promise<void>((_, reject) => setTimeout(() => reject(new Error('the loop did not go idle within 3 s')), 3000).unref())]);
+  ovs.deleteBridge('br-3');
+  dp.loop.trigger(['br-3', 'br-2']);
+  await idle();
+  dp.loop.trigger('all');
+  await idle();
+  t.equal(dp.status().state, 'enabled', 'OVS enabled throughout');
+  t.equal(dp.status().lastError, null);
+  t.notOk('br-3' in dp.status().perBridge, 'the bridge is forgotten');
+  t.ok(Object.values(dp.status().perBridge).every((b) => b.ok), 'every other bridge ok');
+  t.notOk(states.includes('unavailable'));
 });
 
 t.test('start: the channels of the rundir’s bridges connect before the first pass, which then dumps nothing', async (t) => {
