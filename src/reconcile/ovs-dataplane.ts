@@ -641,6 +641,8 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
     if (lostSinceRestart.size === 0 || [...canaryLost].some((b) => lostSinceRestart.has(b))) {
       restartsDetected += 1;
       lostSinceRestart.clear();
+      // Counted: the new vswitchd's pid, once its pidfile names it, is not a second restart.
+      vswitchdPid = null;
     }
     for (const b of canaryLost) lostSinceRestart.add(b);
   }

@@ -659,6 +659,22 @@ t.test('without a readable pid, one restart seen by passes one bridge at a time 
   t.same(Object.values(dp.status().perBridge).map((b) => b.flowsLost), [2, 2, 2], 'each bridge lost its flows twice');
 });
 
+t.test('a restart whose pidfile names the new vswitchd only after the replay counts once', async (t) => {
+  const { ovs, dp } = await rig(t, 2);
+  t.equal(dp.status().restartsDetected, 0);
+  // The old pid is gone and the new one not written yet when the channels reconnect.
+  ovs.pid = null;
+  for (const b of ovs.bridges.values()) b.flows.clear();
+  ovs.dropChannels();
+  await until(() => [0, 1].every((i) => ovs.ourFlows(`br-${i}`).length > 0), 'flows again');
+  await dp.loop.idle();
+  t.equal(dp.status().restartsDetected, 1, 'counted by the lost canaries');
+  ovs.pid = 2;
+  dp.loop.trigger('all');
+  await dp.loop.idle();
+  t.equal(dp.status().restartsDetected, 1, 'the new pid, read later, is the same restart');
+});
+
 t.test('a new vswitchd pid reconnects every channel at once, instead of at the end of its backoff', async (t) => {
   const { ovs, dp } = await rig(t, 3);
   const kicks = ovs.calls.kicks.length;
