@@ -656,17 +656,18 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
       // close() meanwhile ends the wait (installed.close) and the loop, stopped, never starts.
       // Meanwhile the OVSDB connection is made and the desired flows computed from its topology:
       // the first pass finds both done (the same topology object, so compute() reuses them) unless
-      // something changed. If OVS does not answer, the first pass says so.
+      // something changed. The loop does not wait for it: a database that hangs is the first
+      // pass's to hang on, where the watchdog sees it. If OVS does not answer, that pass says so.
       if (opening) return;
       const channels = ovs
         .bridgeHints()
         .then((hints) => installed.expect(hints, CHANNEL_WAIT_MS))
         .catch((err: unknown) => logger.warn('the OpenFlow channels could not be opened before the first pass', { err: (err as Error).message }));
-      const desired = ovs
+      void ovs
         .topology()
         .then((topology) => void compute(topology, true))
         .catch((err: unknown) => logger.debug('no desired flows before the first pass', { err: (err as Error).message }));
-      opening = Promise.all([channels, desired]).then(() => loop.start());
+      opening = channels.then(() => loop.start());
     },
     setIntervalMs(ms) {
       loop.setIntervalMs(ms);
