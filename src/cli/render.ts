@@ -315,6 +315,7 @@ export function renderStatus(s: Json, ctx: RenderContext): string {
     } else ovsLines.push(`last reconcile ${when(ovs.lastReconcileAt, ctx.now)}${took}; ${drift}`);
     const behind = num(ovs.desiredGeneration) - num(ovs.appliedGeneration);
     if (behind > 0) ovsLines.push(style.warn(`catching up: ${count(behind, 'change')} not yet on OVS`));
+    if (num(ovs.portsRepaired) > 0) ovsLines.push(`patch ports repaired: ${num(ovs.portsRepaired)} (deleted or changed by someone else, made again)`);
     if (num(ovs.restartsDetected) > 0) ovsLines.push(`ovs-vswitchd restarts seen: ${num(ovs.restartsDetected)} (flows re-installed each time)`);
     // The bridges whose flows are programmed and watched over their OpenFlow channel; the others take ovs-ofctl.
     if (bridges.length > 0) {

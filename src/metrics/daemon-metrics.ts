@@ -53,6 +53,9 @@ export function createDaemonMetrics(sources: MetricsSources): DaemonMetrics {
   registry.collected('vpc_peerd_drift_repaired_flows_total', 'Flows added or removed to repair drift: changes made to our flows by someone else, or lost by OVS.', 'counter', () =>
     one(sources.ovs()?.driftRepaired),
   );
+  registry.collected('vpc_peerd_patch_ports_repaired_total', 'Sides of our patch pairs made again after someone else deleted or changed them (a new peering\'s first ports not counted).', 'counter', () =>
+    one(sources.ovs()?.portsRepaired),
+  );
   registry.collected('vpc_peerd_ovs_restarts_detected_total', 'Restarts of ovs-vswitchd seen (each counted once, however many bridges lost their flows).', 'counter', () =>
     one(sources.ovs()?.restartsDetected),
   );

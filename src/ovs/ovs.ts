@@ -46,6 +46,15 @@ export interface Ovs {
    */
   topology(): Promise<Topology>;
   /**
+   * Calls `listener` synchronously, with no argument and no I/O, after the OVSDB monitor applied
+   * a change of a Bridge, Port or Interface row (a bridge or port added, deleted or changed, an
+   * ofport assigned), or a reconnect's initial reply: a topology() that follows returns a new
+   * object. Changes made by addPatchPairs and deletePorts are announced too. It hears the
+   * connection the other calls keep (opened by the first of them) and opens none. Returns the
+   * function that removes the listener (idempotent).
+   */
+  watchTopology(listener: () => void): () => void;
+  /**
    * The flows whose cookie matches `cookie/mask`, canonical, sorted (table, priority desc, match).
    * A dump that prints exactly what the previous one of the bridge printed returns the same
    * (frozen) array: callers may compare by identity to know nothing changed.
@@ -187,6 +196,10 @@ export function createOvs(opts: OvsOptions): Ovs {
       const { topology } = built;
       for (const bridge of lastDumps.keys()) if (!topology.bridges.has(bridge)) lastDumps.delete(bridge);
       return topology;
+    },
+
+    watchTopology(listener) {
+      return db.watch(listener);
     },
 
     async dumpFlows(bridge, cookie, mask) {

@@ -30,6 +30,11 @@ export interface OvsStatus {
   readonly lastAttemptAt: string | null;
   readonly lastReconcileDurationMs: number | null;
   readonly driftRepaired: number;
+  /**
+   * Sides of our patch pairs made again after someone else deleted or changed them (a port a
+   * pass had left in place; a new peering's first ports are not counted).
+   */
+  readonly portsRepaired: number;
   readonly lastError: string | null;
   /** Data-plane changes asked for by the store, and how many of them are on the wire. */
   readonly desiredGeneration: number;
@@ -179,6 +184,7 @@ export function createDisabledDataplane(reason: string): Dataplane {
       lastAttemptAt: null,
       lastReconcileDurationMs: null,
       driftRepaired: 0,
+      portsRepaired: 0,
       lastError: null,
       desiredGeneration: 0,
       appliedGeneration: 0,

@@ -20,7 +20,7 @@
 import type { StateView } from '../domain/state-index.js';
 import type { Peering } from '../domain/types.js';
 import type { Flow } from '../ovs/flow.js';
-import type { PortInfo, Topology } from '../ovs/topology-parser.js';
+import type { Topology } from '../ovs/topology-parser.js';
 import {
   type Clash,
   canaryFlow,
@@ -39,6 +39,7 @@ import {
   suffixClash,
   suffixed,
 } from './desired.js';
+import { diffTopology } from './topology-diff.js';
 
 export interface DesiredEngine {
   /**
@@ -392,31 +393,6 @@ function settleClaims(k: Known, reached: ReadonlySet<string>, pre: ReadonlyMap<s
   const out = new Map<string, Clash | null>();
   for (const id of [...component.keys()].sort(byId)) out.set(id, claimPairs(k.owners, id, (component.get(id) as PeeringParts).wanted));
   return out;
-}
-
-/**
- * Calls `bridge` for each bridge that appeared or went, `port` for each port name whose port
- * appeared, went or changed on a bridge in both. Cheap where the topologies share objects.
- */
-function diffTopology(a: Topology, b: Topology, bridge: (name: string) => void, port: (name: string) => void): void {
-  for (const name of a.bridges.keys()) if (!b.bridges.has(name)) bridge(name);
-  for (const [name, bb] of b.bridges) {
-    const ba = a.bridges.get(name);
-    if (ba === undefined) bridge(name);
-    else if (ba !== bb && ba.ports !== bb.ports) {
-      let matched = 0;
-      for (const [n, p] of bb.ports) {
-        const q = ba.ports.get(n);
-        if (q !== undefined) matched += 1;
-        if (q !== p && (q === undefined || !samePort(q, p))) port(n);
-      }
-      if (matched < ba.ports.size) for (const n of ba.ports.keys()) if (!bb.ports.has(n)) port(n);
-    }
-  }
-}
-
-function samePort(a: PortInfo, b: PortInfo): boolean {
-  return a.ofport === b.ofport && a.type === b.type && a.peer === b.peer && a.error === b.error;
 }
 
 function sameOutcome(a: DesiredPeering, b: DesiredPeering): boolean {

@@ -41,7 +41,7 @@ export interface ReconcileLoop {
   trigger(bridges: 'all' | Iterable<string>): void;
   /** Runs `fn` while no cycle runs, and holds cycles off until it is done (reconcile.run). */
   exclusive<T>(fn: () => Promise<T>): Promise<T>;
-  /** Resolves once no cycle is running or pending. */
+  /** Resolves once no cycle is running or pending and no exclusive() call holds or waits for its turn. */
   idle(): Promise<void>;
   health(): LoopHealth;
   /** Settles once, when the first cycle ends (or the loop stops before one does); never rejects. */
@@ -67,6 +67,8 @@ export function createReconcileLoop(opts: LoopOptions): ReconcileLoop {
   let cycleStartedAt: number | null = null;
   let lastCycleEndedAt: number | null = null;
   let lock: Promise<unknown> = Promise.resolve();
+  /** exclusive() calls not yet ended: idle() waits for them too (what they trigger is work). */
+  let exclusives = 0;
   let idleWaiters: (() => void)[] = [];
   let endFirstCycle!: (outcome: CycleOutcome) => void;
   const firstCycle = new Promise<CycleOutcome>((resolve) => (endFirstCycle = resolve));
@@ -134,7 +136,7 @@ export function createReconcileLoop(opts: LoopOptions): ReconcileLoop {
   }
 
   function wakeIdle(): void {
-    if (running || scheduled || hasWork()) return;
+    if (running || scheduled || exclusives > 0 || hasWork()) return;
     for (const w of idleWaiters) w();
     idleWaiters = [];
   }
@@ -165,15 +167,21 @@ export function createReconcileLoop(opts: LoopOptions): ReconcileLoop {
       if (failures === 0) schedule(0);
     },
     async exclusive(fn) {
-      const release = await acquire();
+      exclusives += 1;
       try {
-        return await fn();
+        const release = await acquire();
+        try {
+          return await fn();
+        } finally {
+          release();
+        }
       } finally {
-        release();
+        exclusives -= 1;
+        wakeIdle();
       }
     },
     idle() {
-      if (!running && !scheduled && !hasWork()) return Promise.resolve();
+      if (!running && !scheduled && exclusives === 0 && !hasWork()) return Promise.resolve();
       return new Promise((resolve) => idleWaiters.push(resolve));
     },
     health: () => ({

@@ -11,13 +11,13 @@ import type { StateView } from '../domain/state-index.js';
 import type { Mutation } from '../domain/types.js';
 import type { Logger } from '../log/logger.js';
 import { type Flow, flowText, sameFlows } from '../ovs/flow.js';
-import { EXACT_COOKIE_MASK, type Ovs, type PatchPair } from '../ovs/ovs.js';
+import { EXACT_COOKIE_MASK, type Ovs, type PatchPair, type PortRef } from '../ovs/ovs.js';
 import { OvsError } from '../ovs/runner.js';
-import type { PortInfo, Topology } from '../ovs/topology-parser.js';
+import type { Topology } from '../ovs/topology-parser.js';
 import { createBackstop } from './backstop.js';
 import { createChangeLog, type ChangeLog, type Detail } from './changes.js';
 import { type BridgeStatus, type Dataplane, DataplaneError, type OvsStatus, type ReconcileRequest, type ReconcileResult } from './dataplane.js';
-import { canaryCookie, canaryFlow, type Desired, isOurPort, peeringCookie } from './desired.js';
+import { canaryCookie, canaryFlow, type Desired, peeringCookie } from './desired.js';
 import { createDesiredEngine } from './desired-engine.js';
 import { createConvergenceGuard, REPAIRS_BEFORE_GUARD } from './guard.js';
 import { createInstalledFlows, type Dumped, type FlowSource } from './installed.js';
@@ -27,6 +27,7 @@ import { BRIDGE_CONCURRENCY, createPass, drain, type Pass, type PassMode, type P
 import { type FlowPlan, planFlows, plannedTopology, planPorts, type PortPlan, sameOfports, withRequestedOfports } from './plan.js';
 import { localBridges, peeringBridges } from './peering-detail.js';
 import { type BridgeResult, CommitSeqs, peeringState } from './report.js';
+import { samePort, topologyChange } from './topology-diff.js';
 
 export { BRIDGE_CONCURRENCY } from './pass.js';
 
@@ -131,6 +132,7 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
   let lastAttemptAt: string | null = null;
   let lastReconcileDurationMs: number | null = null;
   let driftRepaired = 0;
+  let portsRepaired = 0;
   let restartsDetected = 0;
   let channelDisagreements = 0;
   /** ovs-vswitchd's pid as last read: a different one means it restarted. */
@@ -166,6 +168,18 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
    * over everything reads it (see cycle), so ports changed by someone else are seen by the next.
    */
   let known: Topology | null = null;
+  /**
+   * The topology as the last pass left it by its own account (what it read, with the ports it
+   * deleted and made), or as the last look after an OVSDB change read it (inspectTopology): a
+   * change that differs from it is someone else's, or one a pass did not see. A read made after
+   * our own transaction equals it, so our own changes never start a pass of their own.
+   */
+  let expected: Topology | null = null;
+  /** Set by watchTopology: removes our listener (close). */
+  let unwatch: (() => void) | null = null;
+  /** A look at the topology after an OVSDB change is queued or running; `movedAgain`: another change came since it read. */
+  let inspecting = false;
+  let movedAgain = false;
   /**
    * The seq of the last store commit announced (onCommit): the desired flows of an unchanged
    * state and topology are reused, and a bridge's result records the seq its flows reflect.
@@ -395,6 +409,10 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
         const safe = pairs.filter((p) => !failed.has(p.bridge) && !failed.has(p.peerBridge));
         if (safe.length > 0) await ovs.addPatchPairs(safe);
         created = safe;
+        for (const side of repairedSides(safe, prep.topology, lastTopology)) {
+          portsRepaired += 1;
+          logger.info('patch port repaired', { bridge: side.bridge, port: side.port });
+        }
         final = await ovs.topology();
         if (!sameOfports(pairs, final)) {
           // vswitchd gave other numbers than asked: the next cycle renders flows for the real ones.
@@ -408,6 +426,7 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
         lastDesired = desired;
         lastTopology = final;
         known = final;
+        expected = created.length === pairs.length ? prep.planned : plannedTopology(prep.topology, created, prep.doomed);
         installed.follow(final);
         backstop.setBridges(final.bridges.keys());
         for (const bridge of [...bridges.keys()]) if (!final.bridges.has(bridge)) forgetBridge(bridge);
@@ -581,21 +600,65 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
   }
 
   /**
+   * After an OVSDB change (watchTopology): once no pass runs (a pass's own transactions end
+   * before it does), reads the topology and passes again the bridges that differ from what the
+   * last pass expected (topologyChange): a bridge that appeared or went changes peerings on
+   * other bridges too, so that is a pass over everything; a port of ours changed is a pass of
+   * its bridge, whose port plan pulls in the peer bridge of a pair it makes again. Changes that
+   * come while it waits are one look; one that comes after its read, another.
+   */
+  function onTopologyMoved(): void {
+    movedAgain = true;
+    if (inspecting) return;
+    inspecting = true;
+    void (async () => {
+      try {
+        while (movedAgain && unwatch !== null) await loop.exclusive(inspectTopology);
+      } catch (err) {
+        logger.error('looking at a changed topology failed', { err: err instanceof Error ? err.message : String(err) });
+      } finally {
+        inspecting = false;
+      }
+    })();
+  }
+
+  async function inspectTopology(): Promise<void> {
+    movedAgain = false;
+    const topology = await topologyIfUp();
+    // OVS does not answer: the loop is retrying (or will be, at its next pass), and repairs then.
+    if (topology === null) return;
+    const before = expected;
+    // Kept current for other ports too: a pass of some bridges plans from it (new pairs' ofports).
+    known = topology;
+    // No pass has completed yet: the first (or its retry) reads the topology itself.
+    if (before === null) return;
+    expected = topology;
+    const change = topologyChange(before, topology);
+    if (change.bridges.length > 0) loop.trigger('all');
+    else if (change.ourPorts.length > 0) loop.trigger(change.ourPorts);
+  }
+
+  /**
    * Resolves when `bridge` is on this host: in the known topology, or in a fresh read (the OVSDB
    * monitor's rows, so no ovs-ofctl is ever started for a bridge known to be absent). If OVS does not answer,
    * the pass that follows reports that.
    */
   async function requireBridge(bridge: string): Promise<void> {
     if (known?.bridges.has(bridge)) return;
-    let topology: Topology;
-    try {
-      topology = await ovs.topology();
-    } catch (err) {
-      if (err instanceof OvsError) return;
-      throw err;
-    }
+    const topology = await topologyIfUp();
+    if (topology === null) return;
     known = topology;
     if (!topology.bridges.has(bridge)) throw bridgeNotFound(bridge);
+  }
+
+  /** The topology, or null when OVS does not answer (OvsError). */
+  async function topologyIfUp(): Promise<Topology | null> {
+    try {
+      return await ovs.topology();
+    } catch (err) {
+      if (err instanceof OvsError) return null;
+      throw err;
+    }
   }
 
   /**
@@ -659,6 +722,7 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
       // something changed. The loop does not wait for it: a database that hangs is the first
       // pass's to hang on, where the watchdog sees it. If OVS does not answer, that pass says so.
       if (opening) return;
+      unwatch = ovs.watchTopology(onTopologyMoved);
       const channels = ovs
         .bridgeHints()
         .then((hints) => installed.expect(hints, CHANNEL_WAIT_MS))
@@ -700,6 +764,7 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
       lastAttemptAt,
       lastReconcileDurationMs,
       driftRepaired,
+      portsRepaired,
       desiredGeneration,
       appliedGeneration,
       restartsDetected,
@@ -759,6 +824,8 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
       return { id: p.id, bridges: dumped.filter((d) => d !== null) };
     },
     async close() {
+      unwatch?.();
+      unwatch = null;
       retries.close();
       backstop.close();
       await loop.stop();
@@ -778,24 +845,35 @@ function ms(since: number): number {
 }
 
 /**
- * Whether two preparations make the same changes: same bridges, same ports of ours (all that the
- * desired flows and the port plan read from a topology), no port change, same desired flows.
+ * The sides of `pairs` that are repairs: ports the last pass left in place (`last`, its final
+ * topology) that `now` lacks or holds otherwise (deleted, or its peer changed, by someone else).
+ * A new peering's ports were in no earlier topology: their first creation is not one.
  */
-function sameOutcome(a: Prepared, b: Prepared): boolean {
-  if (a.pairs.length + b.pairs.length > 0 || a.topology.bridges.size !== b.topology.bridges.size) return false;
-  for (const [name, ba] of a.topology.bridges) {
-    const bb = b.topology.bridges.get(name);
-    if (bb === undefined || !sameOurPorts(ba.ports, bb.ports) || !sameOurPorts(bb.ports, ba.ports)) return false;
-    if (!sameFlows(a.desired.flows.get(name) ?? [], b.desired.flows.get(name) ?? [])) return false;
+export function repairedSides(pairs: readonly PatchPair[], now: Topology, last: Topology | null): PortRef[] {
+  if (last === null) return [];
+  const out: PortRef[] = [];
+  const check = (bridge: string, port: string): void => {
+    const was = last.bridges.get(bridge)?.ports.get(port);
+    const is = now.bridges.get(bridge)?.ports.get(port);
+    if (was !== undefined && (is === undefined || !samePort(was, is))) out.push({ bridge, port });
+  };
+  for (const p of pairs) {
+    check(p.bridge, p.port);
+    check(p.peerBridge, p.peerPort);
   }
-  return true;
+  return out;
 }
 
-function sameOurPorts(a: ReadonlyMap<string, PortInfo>, b: ReadonlyMap<string, PortInfo>): boolean {
-  for (const [name, p] of a) {
-    if (!isOurPort(name)) continue;
-    const q = b.get(name);
-    if (q === undefined || q.ofport !== p.ofport || q.type !== p.type || q.peer !== p.peer || q.error !== p.error) return false;
+/**
+ * Whether two preparations make the same changes: no port change, the same bridges and ports of
+ * ours (all that the desired flows and the port plan read from a topology), the same desired flows.
+ */
+function sameOutcome(a: Prepared, b: Prepared): boolean {
+  if (a.pairs.length + b.pairs.length > 0) return false;
+  const change = topologyChange(a.topology, b.topology);
+  if (change.bridges.length + change.ourPorts.length > 0) return false;
+  for (const name of a.topology.bridges.keys()) {
+    if (!sameFlows(a.desired.flows.get(name) ?? [], b.desired.flows.get(name) ?? [])) return false;
   }
   return true;
 }

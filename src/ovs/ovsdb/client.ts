@@ -63,6 +63,14 @@ export interface OvsdbClient {
    * 'failed' (refused), 'unavailable', 'timeout', 'bad-output', or what `build` throws.
    */
   commit(build: (rows: Rows) => TxnPlan | null): Promise<void>;
+  /**
+   * Calls `listener` (synchronously, no argument) each time the cache applied a change that
+   * raised `generation`: an update, or a link's initial monitor reply (which replaces the rows
+   * whole, so it counts as a change even when they came back the same). Changes made by our own
+   * transactions included. Nothing is opened for it: it hears the link that the calls keep. What
+   * a listener throws is logged and goes no further. Returns the function that removes it.
+   */
+  watch(listener: () => void): () => void;
   /** Closes the link for good; calls waiting fail with 'unavailable'. Idempotent. */
   close(): void;
 }
@@ -108,6 +116,8 @@ export function createOvsdbClient(opts: OvsdbClientOptions): OvsdbClient {
   const linkWaiters = new Set<{ readonly resolve: () => void; readonly reject: (err: Error) => void }>();
   /** Calls waiting for the cache to reach a state (vswitchd's cur_cfg). */
   const waiters = new Set<Waiter>();
+  /** watch()'s listeners. */
+  const watchers = new Set<() => void>();
 
   /** The socket holds the process only while someone waits on it. */
   const updateRef = (): void => {
@@ -141,6 +151,18 @@ export function createOvsdbClient(opts: OvsdbClientOptions): OvsdbClient {
   const notifyWaiters = (): void => {
     for (const w of [...waiters]) if (w.check()) waiters.delete(w);
     updateRef();
+  };
+
+  /** Tells the watchers when the cache's generation moved past `before`. */
+  const announce = (before: number): void => {
+    if (cache.generation === before) return;
+    for (const listener of [...watchers]) {
+      try {
+        listener();
+      } catch (err) {
+        log.error('a topology watcher threw', { err: err instanceof Error ? err.message : String(err) });
+      }
+    }
   };
 
   /** Idle for an interval: an echo; nothing at all back within another: the link is dead. */
@@ -193,8 +215,10 @@ export function createOvsdbClient(opts: OvsdbClientOptions): OvsdbClient {
     if (msg.kind === 'update') {
       if (!ready) throw new OvsdbProtocolError('bad-message', 'an update before the monitor replied');
       if (msg.monitorId !== MONITOR_ID) throw new OvsdbProtocolError('bad-message', 'an update of a monitor that is not ours');
+      const before = cache.generation;
       cache.apply(msg.updates);
       notifyWaiters();
+      announce(before);
       return;
     }
     const p = pending.get(msg.id);
@@ -234,6 +258,7 @@ export function createOvsdbClient(opts: OvsdbClientOptions): OvsdbClient {
       request('monitor', [DB, MONITOR_ID, monitorRequests()], performance.now() + requestTimeoutMs).then(
         (initial) => {
           if (socket !== s) return;
+          const before = cache.generation;
           try {
             cache.replace(initial);
           } catch (err) {
@@ -249,6 +274,7 @@ export function createOvsdbClient(opts: OvsdbClientOptions): OvsdbClient {
           for (const w of [...linkWaiters]) w.resolve();
           linkWaiters.clear();
           notifyWaiters();
+          announce(before);
         },
         (err: Error) => {
           if (socket === s) dropLink(err);
@@ -360,9 +386,16 @@ export function createOvsdbClient(opts: OvsdbClientOptions): OvsdbClient {
       }
     },
 
+    watch(listener) {
+      const own = (): void => listener();
+      watchers.add(own);
+      return () => void watchers.delete(own);
+    },
+
     close() {
       if (closed) return;
       closed = true;
+      watchers.clear();
       if (retryTimer) clearTimeout(retryTimer);
       retryTimer = null;
       if (started) dropLink(new Error('closed'));

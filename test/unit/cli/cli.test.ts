@@ -63,7 +63,7 @@ export const STATUS = {
   },
   ovs: {
     state: 'enabled', reason: null, bridges: ['br-a', 'br-b', 'br-c'], lastReconcileAt: '2026-01-01T01:02:04.000Z',
-    lastReconcileDurationMs: 12.4, driftRepaired: 2, lastError: 'br-c: ovs-ofctl: br-c is not a bridge or a socket',
+    lastReconcileDurationMs: 12.4, driftRepaired: 2, portsRepaired: 1, lastError: 'br-c: ovs-ofctl: br-c is not a bridge or a socket',
     desiredGeneration: 41, appliedGeneration: 40, restartsDetected: 1, channelsSynced: 2, channelDisagreements: 1,
     perBridge: {
       'br-a': { ok: true, at: '2026-01-01T01:02:04.000Z', durationMs: 4, added: 0, removed: 0, error: null },

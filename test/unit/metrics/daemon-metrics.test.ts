@@ -18,7 +18,7 @@ function bridge(flowsDoNotConverge: number): BridgeStatus {
 
 const ovs: OvsStatus = {
   state: 'enabled', reason: null, bridges: ['br-a', 'br-b'], lastReconcileAt: AT, lastAttemptAt: AT,
-  lastReconcileDurationMs: 3, driftRepaired: 5, lastError: null, desiredGeneration: 2, appliedGeneration: 2,
+  lastReconcileDurationMs: 3, driftRepaired: 5, portsRepaired: 4, lastError: null, desiredGeneration: 2, appliedGeneration: 2,
   restartsDetected: 1, channelDisagreements: 3, channelsSynced: 2, perBridge: { 'br-a': bridge(0), 'br-b': bridge(2) },
 };
 
@@ -50,6 +50,8 @@ t.test('every family of the daemon collects, with per-bridge labels, as JSON and
   );
   const disagreements = families.find((f) => f.name === 'vpc_peerd_openflow_disagreements_total')?.samples[0];
   t.equal(disagreements && 'value' in disagreements ? disagreements.value : undefined, 3, 'the channel/dump disagreements');
+  const ports = families.find((f) => f.name === 'vpc_peerd_patch_ports_repaired_total')?.samples[0];
+  t.equal(ports && 'value' in ports ? ports.value : undefined, 4, 'the patch ports repaired');
   const parsed = parsePrometheusText(await metrics.text());
   for (const name of ['vpc_peerd_flows_do_not_converge_total', 'vpc_peerd_ovs_state', 'vpc_peerd_store_records', 'vpc_peerd_rpc_duration_seconds']) {
     t.ok(parsed.has(name), `${name} in the text`);

@@ -7,7 +7,7 @@
 import t, { type Test } from 'tap';
 import { StateIndex } from '../../../src/domain/state-index.js';
 import type { Peering, Vpc } from '../../../src/domain/types.js';
-import { silentLogger } from '../../../src/log/logger.js';
+import { createLogger, silentLogger } from '../../../src/log/logger.js';
 import { type OfChannel, OfChannelError, type OfChannelEvents, OfErrorReply } from '../../../src/ovs/openflow/channel.js';
 import { encodeMatchFields } from '../../../src/ovs/openflow/codec.js';
 import { fromReported, toOfFlow } from '../../../src/ovs/openflow/flows.js';
@@ -78,9 +78,29 @@ class FakeOvs implements Ovs {
   readonly refuse = new Set<string>();
   /** close() was called (the data plane closes its Ovs last). */
   closed = false;
+  /** watchTopology's listeners: told of every change of bridges and ports, ours included, as the OVSDB monitor tells. */
+  readonly watchers = new Set<() => void>();
 
   addBridge(name: string): void {
     this.bridges.set(name, { ports: new Map([['vm', { name: 'vm', ofport: 1, type: '', peer: null, error: null }]]), flows: new Map() });
+    this.topologyChanged();
+  }
+
+  watchTopology(listener: () => void): () => void {
+    const own = (): void => listener();
+    this.watchers.add(own);
+    return () => void this.watchers.delete(own);
+  }
+
+  /** What the monitor's update does: every listener hears it. */
+  topologyChanged(): void {
+    for (const w of [...this.watchers]) w();
+  }
+
+  /** Someone else deletes a port (ovs-vsctl del-port). */
+  foreignDeletePort(bridge: string, port: string): void {
+    if (!this.bridges.get(bridge)?.ports.delete(port)) throw new Error(`no port ${port} on ${bridge}`);
+    this.topologyChanged();
   }
 
   /** `ovs-vsctl del-br`: the bridge, its ports and flows go; its channels' links drop. */
@@ -153,6 +173,13 @@ class FakeOvs implements Ovs {
     }
   }
 
+  /** The patch port of ours on `bridge` (the first, by name). */
+  patchPort(bridge: string): PortInfo {
+    const port = [...(this.bridges.get(bridge)?.ports.values() ?? [])].sort((a, b) => a.name.localeCompare(b.name)).find((p) => p.type === 'patch');
+    if (!port) throw new Error(`no patch port on ${bridge}`);
+    return port;
+  }
+
   putPort(bridge: string, port: string, peer: string, ofport?: number): void {
     const ports = this.bridges.get(bridge)?.ports;
     if (!ports) return;
@@ -160,10 +187,12 @@ class FakeOvs implements Ovs {
     let n = ofport ?? 100;
     while (ofport === undefined && used.has(n)) n++;
     ports.set(port, { name: port, ofport: n, type: 'patch', peer, error: null });
+    this.topologyChanged();
   }
 
   async deletePorts(ports: readonly PortRef[]): Promise<void> {
     for (const p of ports) this.bridges.get(p.bridge)?.ports.delete(p.port);
+    if (ports.length > 0) this.topologyChanged();
   }
 
   close(): void {
@@ -898,4 +927,107 @@ t.test('close: the channels, then the Ovs (its OVSDB connection)', async (t) => 
   await dp.close();
   t.ok([...ovs.channels].every((ch) => ch.closed), 'every channel closed');
   t.ok(ovs.closed, 'the Ovs closed');
+});
+
+/** A logger whose lines (parsed) the test reads. */
+function capturingLogger(): { logger: ReturnType<typeof silentLogger>; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const logger = createLogger({ level: 'info', sink: { write: (text: string) => void lines.push(JSON.parse(text) as Record<string, unknown>) } });
+  return { logger, lines };
+}
+
+/** Cycles the loop ran after `from`, once it is idle and a moment more has shown no other. */
+async function settledCycles(dp: OvsDataplane, from: number): Promise<number> {
+  await dp.loop.idle();
+  await new Promise((r) => setTimeout(r, 30));
+  await dp.loop.idle();
+  return dp.loop.health().cycles - from;
+}
+
+t.test('a patch port deleted by hand: a pass of its bridge starts at once (no timer), makes it again, and counts and logs a repair', async (t) => {
+  const log = capturingLogger();
+  const { ovs, dp } = await rig(t, 3, { logger: log.logger });
+  t.equal(dp.status().portsRepaired, 0, 'the first creation of the ports is no repair');
+  const port = ovs.patchPort('br-2');
+  const cycles = dp.loop.health().cycles;
+  const started = Date.now();
+  ovs.foreignDeletePort('br-2', port.name);
+  await until(() => ovs.bridges.get('br-2')?.ports.has(port.name) === true, 'the port back', 1000);
+  t.ok(Date.now() - started < 500, `made again ${Date.now() - started} ms after (the interval is an hour)`);
+  t.match(ovs.bridges.get('br-2')?.ports.get(port.name), { type: 'patch', peer: port.peer, ofport: port.ofport }, 'as it was');
+  t.equal(await settledCycles(dp, cycles), 1, 'one pass, and none after it: its own transaction started nothing');
+  t.equal(dp.status().portsRepaired, 1, 'one side repaired (its peer side was fine)');
+  t.match(log.lines.filter((l) => l.msg === 'patch port repaired'), [{ level: 'info', bridge: 'br-2', port: port.name }]);
+  t.equal(dp.peering(peering(2, 0, 2)).state, 'programmed');
+});
+
+t.test('a patch port whose peer is changed by hand is made again, counted', async (t) => {
+  const { ovs, dp } = await rig(t, 3);
+  const port = ovs.patchPort('br-1');
+  const cycles = dp.loop.health().cycles;
+  if (port.peer === null) throw new Error('a patch port without a peer');
+  ovs.putPort('br-1', port.name, 'bogus', port.ofport ?? undefined);
+  await until(() => ovs.bridges.get('br-1')?.ports.get(port.name)?.peer === port.peer, 'the peer corrected', 1000);
+  t.ok((await settledCycles(dp, cycles)) <= 2, 'a pass or two, then quiet');
+  t.equal(dp.status().portsRepaired, 1);
+});
+
+t.test('a port of someone else coming and going starts no pass', async (t) => {
+  const { ovs, dp } = await rig(t, 2);
+  const cycles = dp.loop.health().cycles;
+  ovs.bridges.get('br-1')?.ports.set('vm2', { name: 'vm2', ofport: 2, type: '', peer: null, error: null });
+  ovs.topologyChanged();
+  ovs.foreignDeletePort('br-1', 'vm2');
+  t.equal(await settledCycles(dp, cycles), 0);
+});
+
+t.test('a bridge appearing: its peerings are programmed without waiting for the interval; then quiet', async (t) => {
+  const { ovs, dp, view } = await rig(t, 2);
+  const v = vpc(9);
+  const p = peering(9, 0, 9);
+  view.apply([{ op: 'vpc.put', vpc: v }, { op: 'peering.put', peering: p }]);
+  dp.onCommit([{ op: 'vpc.put', vpc: v }, { op: 'peering.put', peering: p }], ++commitSeq);
+  await dp.loop.idle();
+  t.equal(dp.peering(p).state, 'not-local', 'br-9 is not here yet');
+  const cycles = dp.loop.health().cycles;
+  const started = Date.now();
+  ovs.addBridge('br-9');
+  await until(() => dp.peering(p).state === 'programmed', 'programmed', 1000);
+  t.ok(Date.now() - started < 500, `programmed ${Date.now() - started} ms after the bridge appeared`);
+  t.equal(ovs.ourFlows('br-9').length, 8, 'its flows');
+  t.equal(ovs.ourFlows('br-0').length, 15, 'and the flows of the peer side');
+  t.ok((await settledCycles(dp, cycles)) <= 2, 'a pass or two, then quiet: the pairs it made start nothing');
+  t.equal(dp.status().portsRepaired, 0, 'new ports, not repairs');
+});
+
+t.test('a bridge going: the peer side loses its flows and port at once', async (t) => {
+  const { ovs, dp } = await rig(t, 3);
+  const gone = ovs.patchPort('br-2');
+  ovs.bridges.delete('br-2');
+  ovs.topologyChanged();
+  await until(() => dp.peering(peering(2, 0, 2)).state === 'not-local', 'not-local', 1000);
+  await dp.loop.idle();
+  t.notOk(ovs.bridges.get('br-0')?.ports.has(gone.peer ?? ''), 'the peer port on br-0 deleted');
+  t.equal(ovs.ourFlows('br-0').length, 8, 'and its flows');
+});
+
+t.test('our own pairs and deletions: each commit is one pass, with no pass after it', async (t) => {
+  const { ovs, dp, view } = await rig(t, 4);
+  for (let round = 0; round < 3; round++) {
+    const p = peering(20 + round, 1, 2 + (round % 2));
+    const cycles = dp.loop.health().cycles;
+    view.apply([{ op: 'peering.put', peering: p }]);
+    dp.onCommit([{ op: 'peering.put', peering: p }], ++commitSeq);
+    t.equal(await settledCycles(dp, cycles), 1, `create ${round}: one pass`);
+    t.equal(dp.peering(p).state, 'programmed');
+    const stopped = { ...p, status: 'deleted' as const };
+    const before = dp.loop.health().cycles;
+    view.apply([{ op: 'peering.put', peering: stopped }]);
+    dp.onCommit([{ op: 'peering.put', peering: stopped }], ++commitSeq);
+    t.equal(await settledCycles(dp, before), 1, `delete ${round}: one pass`);
+  }
+  t.equal(dp.status().portsRepaired, 0);
+  t.ok(ovs.watchers.size > 0);
+  await dp.close();
+  t.equal(ovs.watchers.size, 0, 'close() stops listening');
 });

@@ -276,3 +276,29 @@ t.test('close: what waits fails unavailable, later calls too; nothing reconnects
   await new Promise((r) => setTimeout(r, 50));
   t.equal(srv.conns.length, 1, 'no new link');
 });
+
+t.test('watch: told of every change of a topology row and of a reconnect\'s rows, not of Open_vSwitch alone; unwatched, no more', async (t) => {
+  const srv = await scriptedServer(t);
+  const c = client(t, srv.path);
+  let heard = 0;
+  const unwatch = c.watch(() => (heard += 1));
+  c.watch(() => {
+    throw new Error('a listener that throws');
+  });
+  await c.sync();
+  t.equal(heard, 1, 'the initial rows');
+  const conn = srv.conns[0] as Conn;
+  conn.send({ id: null, method: 'update', params: ['vpc-peerd', { Open_vSwitch: { [OVS]: { old: { cur_cfg: 1 }, new: { cur_cfg: 2, next_cfg: 2 } } } }] });
+  await c.sync();
+  t.equal(heard, 1, 'cur_cfg alone is no topology change');
+  conn.send({ id: null, method: 'update', params: ['vpc-peerd', { Bridge: { [BR]: { old: { name: 'br0' }, new: { name: 'br1' } } } }] });
+  await c.sync();
+  t.equal(heard, 2, 'a bridge renamed; the throwing listener did not stop it');
+  conn.socket.destroy();
+  await until(() => heard === 3, 'the reconnect\'s initial rows');
+  unwatch();
+  unwatch();
+  srv.conns[1]?.send({ id: null, method: 'update', params: ['vpc-peerd', { Bridge: { [BR]: { old: { name: 'br0' }, new: { name: 'br2' } } } }] });
+  t.same(bridgeNames(await c.sync()), ['br2']);
+  t.equal(heard, 3, 'not told once unwatched');
+});
