@@ -24,10 +24,10 @@ import { createInstalledFlows, type Dumped, type FlowSource } from './installed.
 import { createReconcileLoop, type ReconcileLoop, type Scope } from './loop.js';
 import { createBridgeRetries } from './retry.js';
 import { BRIDGE_CONCURRENCY, createPass, drain, type Pass, type PassMode, type Prepared, takeDrift, type TopologyRead } from './pass.js';
-import { type FlowPlan, planFlows, plannedTopology, planPorts, type PortPlan, sameOfports, withRequestedOfports } from './plan.js';
+import { type FlowPlan, isPatchTo, planFlows, plannedTopology, planPorts, type PortPlan, sameOfports, withRequestedOfports } from './plan.js';
 import { localBridges, peeringBridges } from './peering-detail.js';
 import { type BridgeResult, CommitSeqs, peeringState } from './report.js';
-import { samePort, topologyChange } from './topology-diff.js';
+import { topologyChange } from './topology-diff.js';
 
 export { BRIDGE_CONCURRENCY } from './pass.js';
 
@@ -845,21 +845,21 @@ function ms(since: number): number {
 }
 
 /**
- * The sides of `pairs` that are repairs: ports the last pass left in place (`last`, its final
- * topology) that `now` lacks or holds otherwise (deleted, or its peer changed, by someone else).
- * A new peering's ports were in no earlier topology: their first creation is not one.
+ * The sides of `pairs` that are repairs: ports the last pass left in place (in `last`, its final
+ * topology, the patch they should be) that `now` lacks or holds otherwise (deleted, or pointed
+ * elsewhere, by someone else). The other side of such a pair, whose peer was missing for a while,
+ * is not remade; a new peering's first ports were in no earlier topology.
  */
-export function repairedSides(pairs: readonly PatchPair[], now: Topology, last: Topology | null): PortRef[] {
+function repairedSides(pairs: readonly PatchPair[], now: Topology, last: Topology | null): PortRef[] {
   if (last === null) return [];
   const out: PortRef[] = [];
-  const check = (bridge: string, port: string): void => {
-    const was = last.bridges.get(bridge)?.ports.get(port);
-    const is = now.bridges.get(bridge)?.ports.get(port);
-    if (was !== undefined && (is === undefined || !samePort(was, is))) out.push({ bridge, port });
+  const check = (bridge: string, port: string, peer: string): void => {
+    const placed = isPatchTo(last.bridges.get(bridge)?.ports.get(port), peer);
+    if (placed && !isPatchTo(now.bridges.get(bridge)?.ports.get(port), peer)) out.push({ bridge, port });
   };
   for (const p of pairs) {
-    check(p.bridge, p.port);
-    check(p.peerBridge, p.peerPort);
+    check(p.bridge, p.port, p.peerPort);
+    check(p.peerBridge, p.peerPort, p.port);
   }
   return out;
 }

@@ -95,12 +95,20 @@ export function planPorts(desired: { readonly ports: readonly DesiredPort[] }, t
       if (!isOurPort(name)) continue;
       const w = wanted.get(name);
       if (!w) remove.push({ bridge, port: name });
-      else if (w.bridge === bridge && port.type === 'patch' && port.peer === w.peer) good.add(name);
+      else if (w.bridge === bridge && isPatchTo(port, w.peer)) good.add(name);
       else replace.push({ bridge, port: name });
     }
   }
   const add = desired.ports.filter((d) => !good.has(d.port) || !good.has(d.peerPort));
   return { add, replace, remove };
+}
+
+/**
+ * Whether a port is the patch side it should be: a patch to `peer`. What OVS reports beside that
+ * (its ofport, an error while the peer is missing) does not make it wrong.
+ */
+export function isPatchTo(port: PortInfo | undefined, peer: string): boolean {
+  return port !== undefined && port.type === 'patch' && port.peer === peer;
 }
 
 /** Where requested patch ports are numbered from: far above what a platform assigns to instances. */
