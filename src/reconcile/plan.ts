@@ -118,18 +118,24 @@ const LAST_OFPORT = 0xfeff;
 /** The pairs to create, each side with a free OpenFlow port number of its bridge to ask for. */
 export function withRequestedOfports(add: readonly DesiredPort[], topology: Topology, doomed: readonly PortRef[]): PatchPair[] {
   const gone = new Set(doomed.map((p) => `${p.bridge}/${p.port}`));
+  /** Per bridge a pair is added to (only those: an accept touches two of a host's bridges), the ofports in use. */
   const used = new Map<string, Set<number>>();
-  for (const [name, b] of topology.bridges) {
-    used.set(name, new Set([...b.ports.values()].filter((p) => !gone.has(`${name}/${p.name}`)).flatMap((p) => (p.ofport === null ? [] : [p.ofport]))));
-  }
+  const usedOn = (bridge: string): Set<number> => {
+    let taken = used.get(bridge);
+    if (taken === undefined) {
+      const ports = topology.bridges.get(bridge)?.ports.values() ?? [];
+      taken = new Set([...ports].filter((p) => !gone.has(`${bridge}/${p.name}`)).flatMap((p) => (p.ofport === null ? [] : [p.ofport])));
+      used.set(bridge, taken);
+    }
+    return taken;
+  };
   const take = (bridge: string, port: string): number | undefined => {
     const existing = topology.bridges.get(bridge)?.ports.get(port);
     if (existing?.ofport && !gone.has(`${bridge}/${port}`)) return existing.ofport;
-    const taken = used.get(bridge) ?? new Set<number>();
+    const taken = usedOn(bridge);
     for (let n = FIRST_REQUESTED_OFPORT; n <= LAST_OFPORT; n++) {
       if (!taken.has(n)) {
         taken.add(n);
-        used.set(bridge, taken);
         return n;
       }
     }
