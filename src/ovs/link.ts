@@ -9,8 +9,8 @@ export interface Backoff {
 
 /**
  * The wait before the next attempt after `failures` (≥ 1) in a row, in ms: from minMs, doubled
- * per failure, at most maxMs. The rule of reconcile/retry.ts's backoffDelayMs, which the layers
- * (eslint.config.js) keep out of src/ovs/.
+ * per failure, at most maxMs. The daemon's one backoff rule (reconcile/retry.ts's backoffDelayMs
+ * calls it: src/ovs/ may not import from src/reconcile/).
  */
 export function reconnectDelayMs(failures: number, backoff: Backoff): number {
   return Math.min(backoff.maxMs, backoff.minMs * 2 ** (Math.max(1, failures) - 1));

@@ -231,6 +231,9 @@ export function createInstalledFlows(opts: InstalledFlowsOptions): InstalledFlow
     return t;
   };
 
+  /** The channel is up and its table known: what a pass may plan from and write over. */
+  const held = (t: Table | undefined): t is Table & { flows: Map<string, Flow> } => t !== undefined && t.flows !== null && t.channel.connected;
+
   const sortedOf = (t: Table & { flows: Map<string, Flow> }): readonly Flow[] => (t.sorted ??= Object.freeze([...t.flows.values()].sort(compareFlows)));
 
   /** The backstop's check: the dump against the table, when nothing reached the table during the dump. */
@@ -270,11 +273,11 @@ export function createInstalledFlows(opts: InstalledFlowsOptions): InstalledFlow
         t.channel.kick();
         return Promise.resolve({ flows: null, err: new OvsError('unavailable', `${bridge}: its OpenFlow management socket does not accept a connection`) });
       }
-      const held = t?.flows && t.channel.connected ? { table: t, flows: sortedOf(t as Table & { flows: Map<string, Flow> }), epoch: t.epoch } : null;
-      if (held !== null && source === 'trusted') return Promise.resolve({ flows: held.flows, err: null });
+      const view = held(t) ? { table: t, flows: sortedOf(t), epoch: t.epoch } : null;
+      if (view !== null && source === 'trusted') return Promise.resolve({ flows: view.flows, err: null });
       return ovs.dumpFlows(bridge, cookie, mask).then(
         (flows) => {
-          if (held !== null) compare(bridge, held.table, held.flows, held.epoch, flows);
+          if (view !== null) compare(bridge, view.table, view.flows, view.epoch, flows);
           return { flows, err: null };
         },
         (err: unknown) => ({ flows: null, err }),
@@ -284,7 +287,7 @@ export function createInstalledFlows(opts: InstalledFlowsOptions): InstalledFlow
     async apply(bridge, plan) {
       if (plan.add.length + plan.modify.length + plan.remove.length === 0) return;
       const t = tables.get(bridge);
-      const mods = t?.flows && t.channel.connected ? flowMods(plan) : null;
+      const mods = held(t) ? flowMods(plan) : null;
       if (t && mods) {
         let unexpressed = false;
         try {
@@ -330,7 +333,7 @@ export function createInstalledFlows(opts: InstalledFlowsOptions): InstalledFlow
 
     synced() {
       let n = 0;
-      for (const t of tables.values()) if (t.flows !== null && t.channel.connected) n++;
+      for (const t of tables.values()) if (held(t)) n++;
       return n;
     },
 
@@ -353,8 +356,8 @@ export function createInstalledFlows(opts: InstalledFlowsOptions): InstalledFlow
         tables.set(bridge, t);
         opened.push(t);
       }
-      const held = (): boolean => closed || opened.every((t) => t.flows !== null && t.channel.connected);
-      if (held()) return Promise.resolve();
+      const ready = (): boolean => closed || opened.every(held);
+      if (ready()) return Promise.resolve();
       return new Promise((resolve) => {
         const done = (): void => {
           clearTimeout(timer);
@@ -362,7 +365,7 @@ export function createInstalledFlows(opts: InstalledFlowsOptions): InstalledFlow
           resolve();
         };
         const check = (): void => {
-          if (held()) done();
+          if (ready()) done();
         };
         const timer = setTimeout(done, waitMs);
         watchers.add(check);

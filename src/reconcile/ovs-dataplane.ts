@@ -572,7 +572,7 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
       // A bridge deleted between the topology read and the dump is not an error: it is not here.
       // Its channel's link drops as it goes ('unavailable', like a dead vswitchd): the database,
       // read again, tells the two apart, so one bridge going does not fail the pass.
-      if (err instanceof OvsError && (err.kind === 'no-such-bridge' || (err.kind === 'unavailable' && (await bridgeGone(bridge))))) {
+      if (err instanceof OvsError && (err.kind === 'no-such-bridge' || (err.kind === 'unavailable' && (await topologyIfUp())?.bridges.has(bridge) === false))) {
         forgetBridge(bridge);
         installed.distrust(bridge);
         known = null;
@@ -587,15 +587,6 @@ export function createOvsDataplane(opts: OvsDataplaneOptions): OvsDataplane {
         record({ ok: false, at: now().toISOString(), added: 0, removed: 0, error, reason: 'OVS_COMMAND_FAILED', want: [], converged: null, installed: previous?.installed ?? new Map(), retryAt });
       }
       return { added: 0, removed: 0, unchanged: 0, error: { reason: 'OVS_COMMAND_FAILED', error }, lostAll: false, plan: null };
-    }
-  }
-
-  /** Whether a fresh topology read no longer lists `bridge`; false when OVS does not answer. */
-  async function bridgeGone(bridge: string): Promise<boolean> {
-    try {
-      return !(await ovs.topology()).bridges.has(bridge);
-    } catch {
-      return false;
     }
   }
 
@@ -904,7 +895,6 @@ function countByCookie(flows: readonly Flow[]): Map<bigint, number> {
   return counts;
 }
 
-/** The flows of a plan that does not converge, for its one log line (LOGGED_FLOWS of each side at most). */
 /** Equal flow counts by cookie; cheap when they are one map (a steady pass keeps its result's). */
 function sameCounts(a: ReadonlyMap<bigint, number>, b: ReadonlyMap<bigint, number>): boolean {
   if (a === b) return true;
@@ -913,6 +903,7 @@ function sameCounts(a: ReadonlyMap<bigint, number>, b: ReadonlyMap<bigint, numbe
   return true;
 }
 
+/** The flows of a plan that does not converge, for its one log line (LOGGED_FLOWS of each side at most). */
 function differing(plan: FlowPlan): { wanted: string[]; found: string[]; more: number } {
   const wanted = [...plan.add, ...plan.modify].map(flowText);
   const found = plan.remove.map(flowText);

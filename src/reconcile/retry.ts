@@ -1,14 +1,16 @@
 // Per-bridge retry timers: a bridge in error (OVS refused its dump or bundle, or its flows do not
 // converge) is looked at again on a timer of its own, with exponential backoff, so that it never
 // holds back the others (the loop's own backoff is only for OVS not answering at all). Timers only.
+import { reconnectDelayMs } from '../ovs/link.js';
 
 /**
  * The delay before attempt `attempt` (1 for the first retry) of something retried with
- * exponential backoff: `minMs`, doubled per attempt, at most `maxMs` (ms). The one rule of the
- * loop's backoff, the per-bridge retries and the storm guard's.
+ * exponential backoff: `minMs`, doubled per attempt, at most `maxMs` (ms). The loop's backoff,
+ * the per-bridge retries and the storm guard's follow the rule the OVS links reconnect by
+ * (ovs/link.ts reconnectDelayMs), one definition for all.
  */
 export function backoffDelayMs(attempt: number, minMs: number, maxMs: number): number {
-  return Math.min(maxMs, minMs * 2 ** (attempt - 1));
+  return reconnectDelayMs(attempt, { minMs, maxMs });
 }
 
 /** A bridge whose dump or bundle OVS refused is retried from this delay, doubling up to the max. */

@@ -337,15 +337,20 @@ interface Rig {
   readonly view: StateIndex;
 }
 
-/** `bridges` VPCs on their own bridges; VPC 0 peered with every other one. */
-async function rig(t: Test, bridges: number, extra: Partial<OvsDataplaneOptions> = {}): Promise<Rig> {
+/** A data plane over `vpcs`, each on a bridge of its own, and `peerings`; not started, closed at teardown. */
+function unstarted(t: Test, vpcs: readonly Vpc[], peerings: readonly Peering[], extra: Partial<OvsDataplaneOptions> = {}): Rig {
   const ovs = new FakeOvs();
-  const vpcs = Array.from({ length: bridges }, (_, i) => vpc(i));
   for (const v of vpcs) ovs.addBridge(v.bridge);
-  const peerings = vpcs.slice(1).map((v, i) => peering(i + 1, 0, Number(v.id.slice(4))));
   const view = new StateIndex({ vpcs: Object.fromEntries(vpcs.map((v) => [v.id, v])), peerings: Object.fromEntries(peerings.map((p) => [p.id, p])) });
   const dp = createOvsDataplane({ ovs, view: () => view, cookiePrefix: PREFIX, intervalMs: 3_600_000, logger: silentLogger(), ...extra });
   t.teardown(() => dp.close());
+  return { ovs, dp, view };
+}
+
+/** `bridges` VPCs on their own bridges; VPC 0 peered with every other one. */
+async function rig(t: Test, bridges: number, extra: Partial<OvsDataplaneOptions> = {}): Promise<Rig> {
+  const vpcs = Array.from({ length: bridges }, (_, i) => vpc(i));
+  const { ovs, dp, view } = unstarted(t, vpcs, vpcs.slice(1).map((v, i) => peering(i + 1, 0, Number(v.id.slice(4)))), extra);
   dp.start();
   await dp.loop.idle();
   await until(() => ovs.connected() === bridges, 'a channel on every bridge');
@@ -574,14 +579,9 @@ t.test('onReconciled says whether peering() may have changed: not for a backstop
 });
 
 t.test('start with OVS down: the topology read ahead of the first pass fails quietly, the loop starts, and OVS is programmed once it answers', async (t) => {
-  const ovs = new FakeOvs();
-  const vpcs = [vpc(0), vpc(1)];
-  for (const v of vpcs) ovs.addBridge(v.bridge);
   const p = peering(1, 0, 1);
-  const view = new StateIndex({ vpcs: Object.fromEntries(vpcs.map((v) => [v.id, v])), peerings: { [p.id]: p } });
+  const { ovs, dp } = unstarted(t, [vpc(0), vpc(1)], [p]);
   ovs.down = true;
-  const dp = createOvsDataplane({ ovs, view: () => view, cookiePrefix: PREFIX, intervalMs: 3_600_000, logger: silentLogger() });
-  t.teardown(() => dp.close());
   dp.start();
   t.equal(await dp.loop.firstCycle, 'failed', 'the first pass ran, and found OVS down');
   t.equal(dp.status().state, 'unavailable');
@@ -626,13 +626,7 @@ t.test('a bridge deleted under a pass is not an OVS outage: the others stay ok, 
 });
 
 t.test('start: the channels of the rundir’s bridges connect before the first pass, which then dumps nothing', async (t) => {
-  const ovs = new FakeOvs();
-  const vpcs = [vpc(0), vpc(1), vpc(2)];
-  for (const v of vpcs) ovs.addBridge(v.bridge);
-  const peerings = [peering(1, 0, 1), peering(2, 0, 2)];
-  const view = new StateIndex({ vpcs: Object.fromEntries(vpcs.map((v) => [v.id, v])), peerings: Object.fromEntries(peerings.map((p) => [p.id, p])) });
-  const dp = createOvsDataplane({ ovs, view: () => view, cookiePrefix: PREFIX, intervalMs: 3_600_000, logger: silentLogger() });
-  t.teardown(() => dp.close());
+  const { ovs, dp } = unstarted(t, [vpc(0), vpc(1), vpc(2)], [peering(1, 0, 1), peering(2, 0, 2)]);
   dp.start();
   t.equal(await dp.loop.firstCycle, 'converged', 'the first pass converged');
   t.same(ovs.calls.dumps, [], 'the first pass read every table from its channel: no dump');
@@ -645,12 +639,8 @@ t.test('start: the channels of the rundir’s bridges connect before the first p
 });
 
 t.test('start: a stale socket’s channel holds the first pass back a bounded time only, and is closed once the topology does not list it', async (t) => {
-  const ovs = new FakeOvs();
-  ovs.addBridge('br-0');
+  const { ovs, dp } = unstarted(t, [vpc(0)], []);
   ovs.staleSockets.add('br-gone');
-  const view = new StateIndex({ vpcs: { 'vpc-0': vpc(0) }, peerings: {} });
-  const dp = createOvsDataplane({ ovs, view: () => view, cookiePrefix: PREFIX, intervalMs: 3_600_000, logger: silentLogger() });
-  t.teardown(() => dp.close());
   const started = Date.now();
   dp.start();
   t.equal(await dp.loop.firstCycle, 'converged');
@@ -659,11 +649,8 @@ t.test('start: a stale socket’s channel holds the first pass back a bounded ti
 });
 
 t.test('closed while the channels connect: the first pass never runs, nothing is left open', async (t) => {
-  const ovs = new FakeOvs();
-  ovs.addBridge('br-0');
+  const { ovs, dp } = unstarted(t, [vpc(0)], []);
   ovs.staleSockets.add('br-gone');
-  const view = new StateIndex({ vpcs: { 'vpc-0': vpc(0) }, peerings: {} });
-  const dp = createOvsDataplane({ ovs, view: () => view, cookiePrefix: PREFIX, intervalMs: 3_600_000, logger: silentLogger() });
   dp.start();
   await until(() => ovs.channels.size === 2, 'both channels opened');
   await dp.close();
